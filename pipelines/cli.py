@@ -1,0 +1,118 @@
+"""`zandbak`: the sandbox's command line. User errors give one line and exit code 2, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+PROG = "zandbak"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message
+        sys.stderr.write(f"{PROG}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _progress(label: str):
+    start = time.perf_counter()
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / total)
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} gemeenten "
+                         f"{time.perf_counter() - start:5.1f}s")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_generate(args) -> int:
+    from synthetic_data import GeneratorConfig, generate
+    from synthetic_data.dataset import check_writable, write_dataset
+
+    config = GeneratorConfig(region=args.region, years=args.years, seed=args.seed, scale=args.scale)
+    out = Path(args.out)
+    check_writable(out)
+    t0 = time.perf_counter()
+    show = not args.quiet and sys.stderr.isatty()
+    tables = generate(config, progress=_progress("simulating") if show else None)
+    manifest = write_dataset(tables, out, config.as_dict())
+    rows = sum(t["rows"] for t in manifest["tables"].values())
+    print(f"wrote {len(manifest['tables'])} tables, {rows:,} rows to {out}/ in {time.perf_counter() - t0:.1f}s "
+          f"(synthetic, seed {config.seed})")
+    for name, t in manifest["tables"].items():
+        print(f"  {name:<24}{t['rows']:>10,}")
+    return 0
+
+
+def cmd_docs(args) -> int:
+    from synthetic_data.dictionary import render_markdown
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "data-dictionary.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(render_markdown() + "\n", encoding="utf-8")
+    tmp.replace(path)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_calibration(args) -> int:
+    from synthetic_data.calibrate import measure
+    from synthetic_data.dataset import read_dataset
+    import json
+
+    folder = Path(args.dir)
+    tables = read_dataset(folder, ["gemeenten", "jeugdigen", "trajecten", "prestaties"])
+    config = json.loads((folder / "manifest.json").read_text())["config"]
+    year = int(str(config["years"]).split("-")[-1]) if args.year is None else args.year
+    bad = 0
+    print(f"{'metric':<58}{'generated':>11}{'target':>10}{'tol':>9}")
+    for m in measure(tables, year, config["scale"]):
+        bad += not m.ok
+        print(f"{m.metric:<58}{m.generated:>11.3f}{m.target:>10.3f}{m.tolerance:>9.3f}{'' if m.ok else '  OUTSIDE'}")
+    return 1 if bad else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Jeugdzorg Zandbak: a synthetic youth-care administration sandbox.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    g = sub.add_parser("generate", help="generate a synthetic dataset folder (Parquet + manifest.json)")
+    g.add_argument("--region", default="twente", help="twente (default), nl, a province or a 4-digit gemeentecode")
+    g.add_argument("--years", default="2024", help="a year or a range such as 2023-2024 (2021-2030)")
+    g.add_argument("--seed", type=int, default=42, help="random seed (same seed, same bytes)")
+    g.add_argument("--scale", type=float, default=1.0, help="fraction of the population to simulate, 0 < scale <= 1")
+    g.add_argument("--out", required=True, help="output folder")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.set_defaults(func=cmd_generate)
+    d = sub.add_parser("docs", help="render the generated docs (data dictionary) from the registries")
+    d.add_argument("--out", default="docs")
+    d.set_defaults(func=cmd_docs)
+    c = sub.add_parser("calibration", help="compare a generated dataset with the CBS calibration targets")
+    c.add_argument("dir")
+    c.add_argument("--year", type=int, default=None)
+    c.set_defaults(func=cmd_calibration)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from synthetic_data.errors import ZandbakError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ZandbakError as e:
+        sys.stderr.write(f"{PROG}: error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted; nothing was written\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""Privacy by construction: synthetic identifiers and the watermark.
+
+BSN: 9 digits, elfproef-valid, drawn from 900000000-999999999. Real BSNs are issued from lower numbers today; nothing
+reserves the 9-prefix formally (statistics.md s4), so every artefact also carries the synthetic watermark and the
+guard refuses unmarked data. A person's BSN is a keyed bijection of its global person index: two partitions never
+give two persons the same BSN, and the same person gets the same BSN in any run with the same seed.
+See docs/privacy.md for the trade-offs.
+"""
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+BSN_RANGE = (900_000_000, 999_999_999)
+AGB_AANBIEDER_PREFIX = "98"   # aanbieders: 98RRKKKK (RR inkoopregio index, KKKK sequence)
+AGB_VERWIJZER_PREFIX = "97"   # verwijzers: 97GGGKKK (GGG gemeente index, KKK sequence)
+WATERMARK_KEY = b"jeugdzorg_zandbak.synthetic"
+# Capacity of the BSN index space: 10**6 prefixes (9 d2..d7) x 9 usable d8 digits.
+BSN_CAPACITY = 9_000_000
+
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser, vectorised: a counter-based hash for per-row randomness that needs no shared state."""
+    with np.errstate(over="ignore"):
+        z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def keyed_hash(seed: int, *parts) -> np.ndarray:
+    """Hash of (seed, part1, part2, ...) where parts are ints or integer arrays (broadcast)."""
+    with np.errstate(over="ignore"):
+        h = mix64(np.asarray([seed], dtype=np.uint64))
+        for p in parts:
+            h = mix64(h ^ (np.asarray(p).astype(np.int64).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
+        return h
+
+
+def keyed_uniform(seed: int, *parts) -> np.ndarray:
+    """Uniform [0, 1) floats from keyed_hash (53 bits)."""
+    return (keyed_hash(seed, *parts) >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def _feistel24(x: np.ndarray, key: int) -> np.ndarray:
+    """Keyed permutation of [0, 2**24): four Feistel rounds on 12-bit halves."""
+    left, right = (x >> 12) & 0xFFF, x & 0xFFF
+    for rnd in range(4):
+        f = (keyed_hash(key, rnd, right) & np.uint64(0xFFF)).astype(np.int64)
+        left, right = right, left ^ f
+    return (left << 12) | right
+
+
+def permute_index(idx: np.ndarray, key: int, size: int) -> np.ndarray:
+    """Keyed bijection of [0, size) onto itself (size <= 2**24) by cycle walking the Feistel permutation."""
+    out = _feistel24(np.asarray(idx, dtype=np.int64), key)
+    todo = out >= size
+    while todo.any():
+        out[todo] = _feistel24(out[todo], key)
+        todo = out >= size
+    return out
+
+
+def _weights_sum(prefix: np.ndarray) -> np.ndarray:
+    """9*d1 + 8*d2 + ... + 3*d7 for the 7-digit prefixes (d1 = 9)."""
+    s = np.zeros_like(prefix)
+    p = prefix.copy()
+    for w in range(3, 10):          # digit d7 has weight 3, d1 weight 9
+        s += (p % 10) * w
+        p //= 10
+    return s
+
+
+def bsn_from_index(index: np.ndarray, seed: int) -> np.ndarray:
+    """Global person index -> synthetic BSN (int64), elfproef-valid, unique per index for a given seed."""
+    index = np.asarray(index, dtype=np.int64)
+    if index.size and (index.min() < 0 or index.max() >= BSN_CAPACITY):
+        raise ValueError("person index outside the synthetic BSN capacity")
+    k = permute_index(index, key=seed ^ 0x5A17, size=BSN_CAPACITY)
+    prefix = 9_000_000 + k // 9          # d1..d7, d1 = 9
+    j = k % 9                             # which of the usable d8 digits
+    w = _weights_sum(prefix) % 11
+    # d8 with check digit 10 is the one digit that cannot make a valid BSN; skip it.
+    bad = ((10 - w) * 6) % 11            # 6 is the inverse of 2 mod 11
+    d8 = np.where(j >= bad, j + 1, j)
+    d9 = (w + 2 * d8) % 11
+    return prefix * 100 + d8 * 10 + d9
+
+
+def elfproef_valid(bsn: pl.Expr) -> pl.Expr:
+    """Polars expression: True where a string BSN has 9 digits and passes the elfproef (CS002)."""
+    digits = [bsn.str.slice(i, 1).cast(pl.Int64, strict=False) for i in range(9)]
+    s = sum(d * w for d, w in zip(digits[:8], range(9, 1, -1))) - digits[8]
+    return (bsn.str.contains(r"^\d{9}$").fill_null(False) & (s % 11 == 0) & (s > 0)).fill_null(False)
+
+
+def elfproef_valid_np(bsn: np.ndarray) -> np.ndarray:
+    """Same check on integer BSNs."""
+    b = np.asarray(bsn, dtype=np.int64)
+    s = -(b % 10)
+    b = b // 10
+    for w in range(2, 10):
+        s += (b % 10) * w
+        b //= 10
+    return (s % 11 == 0) & (s > 0)
+
+
+# Postcode letters: real Dutch postcodes do not use F, I, O, Q, U, Y, nor the combinations SA, SD, SS.
+_LETTERS = [c for c in "ABCDEGHJKLMNPRSTVWXZ"]
+POSTCODE_LETTER_PAIRS = [a + b for a in _LETTERS for b in _LETTERS if a + b not in {"SA", "SD", "SS"}]
+POSTCODE_PATTERN = r"^[1-9][0-9]{3}(?!SA|SD|SS)[A-Z]{2}$"
