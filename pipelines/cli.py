@@ -33,13 +33,15 @@ def _progress(label: str):
 def cmd_generate(args) -> int:
     from synthetic_data import GeneratorConfig, generate
     from synthetic_data.dataset import check_writable, write_dataset
+    from synthetic_data.generate import default_workers
 
     config = GeneratorConfig(region=args.region, years=args.years, seed=args.seed, scale=args.scale)
     out = Path(args.out)
     check_writable(out)
     t0 = time.perf_counter()
     show = not args.quiet and sys.stderr.isatty()
-    tables = generate(config, progress=_progress("simulating") if show else None)
+    workers = args.workers or default_workers()
+    tables = generate(config, progress=_progress("simulating") if show else None, workers=workers)
     manifest = write_dataset(tables, out, config.as_dict())
     rows = sum(t["rows"] for t in manifest["tables"].values())
     print(f"wrote {len(manifest['tables'])} tables, {rows:,} rows to {out}/ in {time.perf_counter() - t0:.1f}s "
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=42, help="random seed (same seed, same bytes)")
     g.add_argument("--scale", type=float, default=1.0, help="fraction of the population to simulate, 0 < scale <= 1")
     g.add_argument("--out", required=True, help="output folder")
+    g.add_argument("--workers", type=int, default=0, help="parallel processes (default: up to 2, one per core)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=cmd_generate)
     d = sub.add_parser("docs", help="render the generated docs (data dictionary) from the registries")

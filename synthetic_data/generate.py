@@ -1,6 +1,7 @@
 """The front door: config -> every table of the synthetic administration."""
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable
@@ -21,19 +22,26 @@ _PARALLEL_FROM = 24
 
 
 def _simulate(args) -> pl.DataFrame:
-    seed, scale, code, last_year = args
-    return simulate_gemeente(seed, scale, code, last_year)
+    return simulate_gemeente(*args)
 
 
-def simulate(config: GeneratorConfig, progress: ProgressFn | None = None, workers: int | None = None) -> pl.DataFrame:
-    """Trajectories of every requested gemeente (internal columns), one partition per gemeente."""
+def default_workers() -> int:
+    return min(2, os.cpu_count() or 1)
+
+
+def simulate(config: GeneratorConfig, progress: ProgressFn | None = None, workers: int = 1) -> pl.DataFrame:
+    """Trajectories of every requested gemeente (internal columns), one partition per gemeente.
+
+    `workers` > 1 simulates partitions in parallel processes (spawned: a script calling this needs the usual
+    `if __name__ == "__main__":` guard; the CLI and Dagster have it).
+    """
     codes = config.gemeenten
-    _, last = config.year_range
-    jobs = [(config.seed, float(config.scale), c, last) for c in codes]
-    workers = workers or min(2, os.cpu_count() or 1)
+    first, last = config.year_range
+    jobs = [(config.seed, float(config.scale), c, first, last) for c in codes]
     frames = []
     if len(jobs) >= _PARALLEL_FROM and workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as ex:
+        # spawn, not fork: polars' thread pool does not survive a fork (the child can hang on a held lock)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
             for i, df in enumerate(ex.map(_simulate, jobs, chunksize=4)):
                 frames.append(df)
                 if progress:
@@ -47,7 +55,7 @@ def simulate(config: GeneratorConfig, progress: ProgressFn | None = None, worker
 
 
 def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None = None,
-             workers: int | None = None) -> dict[str, pl.DataFrame]:
+             workers: int = 1) -> dict[str, pl.DataFrame]:
     """Generate the synthetic dataset: {table name: polars DataFrame}, columns as in the data dictionary."""
     config = config or GeneratorConfig()
     first, last = config.year_range

@@ -43,7 +43,6 @@ def enrich(traj: pl.DataFrame, producten: pl.DataFrame, aanbieders: pl.DataFrame
         "verwijzer": [m.verwijzers[c % nv] for c in range(len(m.joint))],
         "verwijzer_type": [m.verwijzer_code[c % nv] for c in range(len(m.joint))],
         "path": [m.path[c % nv] for c in range(len(m.joint))],
-        "_ijw_hv": [bool(m.in_ijw_hulpvorm[c // nv]) for c in range(len(m.joint))],
     })
     einde = pl.DataFrame({"einde_cat": np.arange(-1, len(m.einde)), "einde_reden": ["verhuizing", *m.einde]})
     prod = producten.select(
@@ -57,13 +56,6 @@ def enrich(traj: pl.DataFrame, producten: pl.DataFrame, aanbieders: pl.DataFrame
         .join(einde, on="einde_cat", how="left")
         .join(prod, on=["inkoopregio", "product"], how="left")
         .join(pool, on=["inkoopregio", "aanbieder"], how="left")
-        .with_columns((pl.col("_ijw_hv") & (pl.col("path") != "none") & pl.col("product_code").is_not_null()).alias("in_ijw"))
-    )
-    # Numbered in order of start within the gemeente: a trajectory keeps its number whichever years are generated.
-    df = df.sort("gemeente_code", "begin", "traject_id").with_columns(
-        pl.when(pl.col("in_ijw") & ~pl.col("rejected"))
-        .then(1_000_000 + pl.col("in_ijw").cast(pl.Int64).cum_sum().over("gemeente_code"))
-        .alias("toewijzing_nummer")
     )
     ws = int((np.datetime64(f"{first_year}-01-01") - _EPOCH).astype(np.int64))
     we = int((np.datetime64(f"{last_year}-12-31") - _EPOCH).astype(np.int64))
@@ -114,7 +106,7 @@ def toewijzingen(df: pl.DataFrame) -> pl.DataFrame:
         (pl.col("_k") + 1).alias("versie"),
     ).with_columns(pl.col("_eind").alias("_vol_eind"))
     # An early stop: the gemeente shortens the toewijzing to the end of care, after the JW307 came in.
-    stop_msg = _busday(t["end"].to_numpy(), t["_stop_delay"].to_numpy())
+    stop_msg = _stop_msg_days(t)
     reden_map = cm["wijziging_bij_einde"]
     short = t.with_columns(pl.Series("_stop_msg", stop_msg)).filter(
         pl.col("end") < pl.min_horizontal("planned_end", pl.col("begin") + 365 * (pl.col("_kmax") + 1) - 1)
@@ -163,6 +155,12 @@ def _lifecycle_cols(df: pl.DataFrame) -> list:
     ]
 
 
+def _stop_msg_days(t: pl.DataFrame) -> np.ndarray:
+    """JW307 send date: within 5 werkdagen of the end, and never before the JW305 of very short care."""
+    start = _busday(t["begin"].to_numpy(), t["_start_delay"].to_numpy())
+    return np.maximum(_busday(t["end"].to_numpy(), t["_stop_delay"].to_numpy()), start)
+
+
 def zorgstarts(df: pl.DataFrame) -> pl.DataFrame:
     t = _with_busday(_ijw(df), "_msg", "begin", "_start_delay")
     return t.select(*_lifecycle_cols(t), pl.lit("1").alias("status_aanlevering"), _to_date(pl.col("_msg")).alias("dagtekening"))
@@ -170,7 +168,7 @@ def zorgstarts(df: pl.DataFrame) -> pl.DataFrame:
 
 def zorgstops(df: pl.DataFrame) -> pl.DataFrame:
     t = _ijw(df).filter(pl.col("end") <= pl.col("_we"))
-    t = _with_busday(t, "_msg", "end", "_stop_delay")
+    t = t.with_columns(pl.Series("_msg", _stop_msg_days(t)))
     return t.select(
         *_lifecycle_cols(t), _to_date(pl.col("end")).alias("einddatum"), "reden_beeindiging",
         pl.lit("1").alias("status_aanlevering"), _to_date(pl.col("_msg")).alias("dagtekening"),

@@ -78,10 +78,10 @@ def _einde_codes() -> tuple[list[str], list[tuple[np.ndarray, np.ndarray]], np.n
     for cat in m.einde:
         spec = cm[cat]
         if "code" in spec:
-            codes.append((np.array([spec["code"]]), np.array([1.0])))
+            codes.append((np.array([int(spec["code"])]), np.array([1.0])))
         else:
             c = spec["codes"]
-            codes.append((np.array(list(c)), np.array(list(c.values())) / sum(c.values())))
+            codes.append((np.array([int(k) for k in c]), np.array(list(c.values())) / sum(c.values())))
         voortijdig.append(spec["voortijdig"])
     return m.einde, codes, np.array(voortijdig)
 
@@ -91,13 +91,13 @@ def _end_reasons(rng, n: int, no_switch: bool = False):
     cats, codes, _ = _einde_codes()
     m = model()
     c = rng.choice(len(cats), n, p=m.einde_p)
-    reden = np.empty(n, dtype=object)
+    reden = np.zeros(n, dtype=np.int64)
     for i, (vals, p) in enumerate(codes):
         sel = np.nonzero(c == i)[0]
         if len(sel):
             reden[sel] = vals[rng.choice(len(vals), len(sel), p=p)]
     if no_switch:   # a follow-up trajectory does not switch again
-        reden[reden == "38"] = "31"
+        reden[reden == 38] = 31
     return c, reden
 
 
@@ -150,15 +150,25 @@ def _planned_end(rng, end: np.ndarray, reden_cat: np.ndarray) -> np.ndarray:
     return np.where(voortijdig[reden_cat], end + overrun, end)
 
 
+def _ids(prefix: str, seq: np.ndarray, width: int, suffix: str = "") -> pl.Series:
+    return prefix + pl.Series(seq, dtype=pl.Int64).cast(pl.String).str.zfill(width) + suffix
+
+
 def _frame(cols: dict) -> pl.DataFrame:
     return pl.DataFrame(cols).with_columns(pl.col("einde_cat").cast(pl.Int64))
 
 
-def _year_starts(seed: int, scale: float, gm: dict, year: int, history: list[pl.DataFrame]):
-    """All starts of one (gemeente, year) partition, with their follow-ups after a provider switch."""
+OORSPRONG = ["nieuw", "herhaald", "gelijktijdig", "overstap", "verhuizing"]
+
+
+def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None) -> dict[str, np.ndarray]:
+    """All starts of one (gemeente, year) partition, with their follow-ups after a provider switch.
+
+    Returns plain numpy columns (codes as integers); the caller builds one frame per gemeente.
+    """
     m, p = model(), model().params
-    code = gm["gemeente_code"]
-    rng = _rng(seed, int(code), year)
+    code = int(gm["gemeente_code"])
+    rng = _rng(seed, code, year)
     season = np.array(p["seasonality"]) / np.mean(p["seasonality"])
     lam = m.starts_per_youth * gm["youth"] * scale / 12 * season
     per_month = rng.poisson(lam)
@@ -174,36 +184,32 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, history: list[pl.
     is_repeat = role < repeat_share
     is_companion = (role >= repeat_share) & (role < repeat_share + p["companion_share"])
     person, birth, girl = _new_persons(rng, seed, gm, scale, begin)
-    origin = np.full(n, code, dtype=object)
-    oorsprong = np.full(n, "nieuw", dtype=object)
+    origin = np.full(n, code, dtype=np.int64)
+    oorsprong = np.zeros(n, dtype=np.int64)
 
     # Repeat users: a youth under 18 who had care here in the recent past.
-    hist = pl.concat(history) if history else None
     rep = np.nonzero(is_repeat)[0]
-    if hist is not None and hist.height and len(rep):
+    if hist is not None and len(rep):
         jan1 = _day(f"{year}-01-01")
-        cand = hist.filter(
-            (pl.col("begin") >= jan1 - int(p["repeat_recent_months"] * DAYS_PER_MONTH))
-            & (pl.col("birth") > jan1 - int(18 * 365.25))
-        )
-        if cand.height:
-            pick = rng.integers(0, cand.height, len(rep))
-            person[rep] = cand["person_index"].to_numpy()[pick]
-            birth[rep] = cand["birth"].to_numpy()[pick]
-            girl[rep] = cand["girl"].to_numpy()[pick]
-            origin[rep] = cand["origin_code"].to_numpy()[pick]
-            oorsprong[rep] = "herhaald"
+        ok = (hist["begin"] >= jan1 - int(p["repeat_recent_months"] * DAYS_PER_MONTH)) & (
+            hist["birth"] > jan1 - int(18 * 365.25))
+        cand = np.nonzero(ok)[0]
+        if len(cand):
+            pick = cand[rng.integers(0, len(cand), len(rep))]
+            for name, arr in (("person", person), ("birth", birth), ("girl", girl), ("origin", origin)):
+                arr[rep] = hist[name][pick]
+            oorsprong[rep] = 1
             # a repeat start cannot lie before the youth's birth (only possible with tiny pools)
             begin[rep] = np.maximum(begin[rep], birth[rep] + 1)
     # Companions: a second trajectory next to a new one, same youth and start date.
     comp = np.nonzero(is_companion)[0]
-    fresh = np.nonzero(oorsprong == "nieuw")[0]
+    fresh = np.nonzero(oorsprong == 0)[0]
     fresh = fresh[~np.isin(fresh, comp)]
     if len(comp) and len(fresh):
         host = fresh[rng.integers(0, len(fresh), len(comp))]
         for arr in (person, birth, girl, origin, begin):
             arr[comp] = arr[host]
-        oorsprong[comp] = "gelijktijdig"
+        oorsprong[comp] = 2
 
     product, aanbieder = _care(rng, seed, gm["inkoopregio"], n, cells)
     duration = _durations(rng, cells)
@@ -213,49 +219,42 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, history: list[pl.
     age_at_begin = (begin - birth) / 365.25
     reject_p = np.where(age_at_begin >= 18, p["request_reject_share_18plus"], p["request_reject_share"])
     is_jw315 = np.array([m.path[v] == "jw315" for v in range(len(m.verwijzers))])[cells % len(m.verwijzers)]
-    rejected = is_jw315 & (rng.random(n) < reject_p) & (oorsprong != "gelijktijdig")
-    reden_afwijzing = np.where(
-        age_at_begin >= 18, "9", np.array(["7", "4", "6", "3"])[rng.choice(4, n, p=[0.5, 0.2, 0.15, 0.15])]
-    )
-    params = _message_params(rng, n, product)
-    seq = np.arange(n)
-    main = _frame({
-        "traject_id": [f"{code}-{year}-{s:06d}" for s in seq],
-        "gemeente_code": code, "origin_code": origin.astype(str), "person_index": person, "birth": birth,
-        "girl": girl, "cell": cells, "product": product, "aanbieder": aanbieder, "begin": begin, "end": end,
-        "planned_end": planned, "einde_cat": cat, "reden_beeindiging": reden.astype(str),
-        "oorsprong": oorsprong.astype(str), "rejected": rejected, "reden_afwijzing": reden_afwijzing, **params,
-    })
+    rejected = is_jw315 & (rng.random(n) < reject_p) & (oorsprong != 2)
+    reden_afwijzing = np.where(age_at_begin >= 18, 9, np.array([7, 4, 6, 3])[rng.choice(4, n, p=[0.5, 0.2, 0.15, 0.15])])
+    out = {
+        "year": np.full(n, year), "seq": np.arange(n), "follow_up": np.zeros(n, dtype=bool),
+        "origin": origin, "person": person, "birth": birth, "girl": girl, "cell": cells, "product": product,
+        "aanbieder": aanbieder, "begin": begin, "end": end, "planned_end": planned, "einde_cat": cat,
+        "reden": reden, "oorsprong": oorsprong, "rejected": rejected,
+        "reden_afwijzing": reden_afwijzing, **_message_params(rng, n, product),
+    }
 
     # Provider switch (reden 38): care goes on at another aanbieder from the next day.
-    sw = np.nonzero((reden == "38") & ~rejected)[0]
-    frames = [main]
-    if len(sw):
-        k = len(sw)
-        f_rng = _rng(seed, int(code), year, _FOLLOW_UP_TAG)
-        _, new_aanbieder = _care(f_rng, seed, gm["inkoopregio"], k, cells[sw])
-        same = new_aanbieder == aanbieder[sw]
-        choice = aanbieder_choice(seed, gm["inkoopregio"])
-        for i in np.nonzero(same)[0]:   # few rows: move to the next provider of the same care form
-            idx = choice.get(m.hulpvormen[cells[sw][i] // len(m.verwijzers)], (np.array([]),))[0]
-            if len(idx) > 1:
-                new_aanbieder[i] = idx[(np.searchsorted(idx, new_aanbieder[i]) + 1) % len(idx)]
-        f_begin = end[sw] + 1
-        f_end = f_begin + _durations(f_rng, cells[sw]) - 1
-        f_cat, f_reden = _end_reasons(f_rng, k, no_switch=True)
-        frames.append(_frame({
-            "traject_id": [f"{code}-{year}-{s:06d}-S" for s in sw],
-            "gemeente_code": code, "origin_code": origin[sw].astype(str), "person_index": person[sw],
-            "birth": birth[sw], "girl": girl[sw], "cell": cells[sw], "product": product[sw],
-            "aanbieder": new_aanbieder, "begin": f_begin, "end": f_end,
-            "planned_end": _planned_end(f_rng, f_end, f_cat), "einde_cat": f_cat,
-            "reden_beeindiging": f_reden.astype(str), "oorsprong": "overstap", "rejected": False,
-            "reden_afwijzing": "", **_message_params(f_rng, k, product[sw]),
-        }))
-    return pl.concat(frames)
+    sw = np.nonzero((reden == 38) & ~rejected)[0]
+    if not len(sw):
+        return out
+    k = len(sw)
+    f_rng = _rng(seed, code, year, _FOLLOW_UP_TAG)
+    _, new_aanbieder = _care(f_rng, seed, gm["inkoopregio"], k, cells[sw])
+    choice = aanbieder_choice(seed, gm["inkoopregio"])
+    for i in np.nonzero(new_aanbieder == aanbieder[sw])[0]:   # few rows: move to the next provider of that care form
+        idx = choice.get(m.hulpvormen[cells[sw][i] // len(m.verwijzers)], (np.array([]),))[0]
+        if len(idx) > 1:
+            new_aanbieder[i] = idx[(np.searchsorted(idx, new_aanbieder[i]) + 1) % len(idx)]
+    f_begin = end[sw] + 1
+    f_end = f_begin + _durations(f_rng, cells[sw]) - 1
+    f_cat, f_reden = _end_reasons(f_rng, k, no_switch=True)
+    follow = {
+        "year": np.full(k, year), "seq": sw, "follow_up": np.ones(k, dtype=bool),
+        "origin": origin[sw], "person": person[sw], "birth": birth[sw], "girl": girl[sw], "cell": cells[sw],
+        "product": product[sw], "aanbieder": new_aanbieder, "begin": f_begin, "end": f_end,
+        "planned_end": _planned_end(f_rng, f_end, f_cat), "einde_cat": f_cat, "reden": f_reden,
+        "oorsprong": np.full(k, 3), "rejected": np.zeros(k, dtype=bool), "reden_afwijzing": np.zeros(k, dtype=np.int64),
+        **_message_params(f_rng, k, product[sw]),
+    }
+    return {c: np.concatenate([out[c], follow[c]]) for c in out}
 
 
-@cache
 def move_stream(seed: int, scale: float, origin: str, year: int) -> pl.DataFrame:
     """Youth in care who move from `origin` to another gemeente of its inkoopregio during `year`.
 
@@ -298,39 +297,112 @@ def move_stream(seed: int, scale: float, origin: str, year: int) -> pl.DataFrame
     common = {"origin_code": origin, "person_index": person, "birth": birth, "girl": girl, "product": product,
               "aanbieder": aanbieder, "rejected": False, "reden_afwijzing": ""}
     out = _frame({
-        "traject_id": [f"{origin}-{year}-M{s:05d}" for s in seq], "gemeente_code": origin, **common,
+        "traject_id": _ids(f"{origin}-{year}-M", seq, 5), "gemeente_code": origin, **common,
         "cell": cells, "begin": begin, "end": move, "planned_end": o_planned, "einde_cat": np.full(n, -1, dtype=np.int64),
         "reden_beeindiging": "35", "oorsprong": "nieuw", "dest": dest, **o_params,
     })
     dest_half = _frame({
-        "traject_id": [f"{d}-{year}-V{origin}{s:05d}" for d, s in zip(dest, seq)], "gemeente_code": dest, **common,
+        "traject_id": pl.Series(dest) + _ids(f"-{year}-V{origin}", seq, 5), "gemeente_code": dest, **common,
         "cell": cells, "begin": move + 1, "end": d_end, "planned_end": d_planned, "einde_cat": d_cat,
-        "reden_beeindiging": d_reden.astype(str), "oorsprong": "verhuizing", "dest": dest, **d_params,
+        "reden_beeindiging": pl.Series(d_reden).cast(pl.String).str.zfill(2), "oorsprong": "verhuizing", "dest": dest, **d_params,
     })
     return pl.concat([out.with_columns(pl.lit("origin").alias("half")), dest_half.with_columns(pl.lit("dest").alias("half"))])
 
 
-def simulate_gemeente(seed: int, scale: float, code: str, last_year: int) -> pl.DataFrame:
-    """Every trajectory of one gemeente that started from the epoch up to the end of `last_year` (internal columns)."""
-    p = model().params
+@cache
+def _region_moves(seed: int, scale: float, regio: str, last_year: int) -> pl.DataFrame:
+    """All move streams of an inkoopregio up to `last_year`, computed once per process."""
+    peers = gemeenten_all().filter(pl.col("inkoopregio") == regio)["gemeente_code"].to_list()
+    first = model().params["epoch_year"]
+    frames = [move_stream(seed, scale, o, y) for y in range(first, last_year + 1) for o in peers]
+    frames = [f for f in frames if f.height]
+    return pl.concat(frames) if frames else pl.DataFrame()
+
+
+def _avoid_stacking(seed: int, regio: str, df: pl.DataFrame, passes: int = 6) -> pl.DataFrame:
+    """No gestapelde toewijzing (OP259): a youth's care with the same product at the same aanbieder may not overlap.
+
+    A repeat or companion trajectory that would overlap moves to the next aanbieder of its care form; what still
+    overlaps after a few passes (a care form with very few providers) is not simulated.
+    """
+    m = model()
+    nv = len(m.verwijzers)
+    choice = aanbieder_choice(seed, regio)
+    key = ["origin_code", "person_index", "product", "aanbieder"]
+    # the toewijzing can run past an early end until the gemeente shortens it: use its unshortened end
+    tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * ((pl.col("end") - pl.col("begin")) // 365 + 1) - 1)
+    active = pl.col("in_ijw") & ~pl.col("rejected")
+    for _ in range(passes):
+        df = df.sort(*key, "begin", "traject_id").with_columns(
+            (active & (pl.col("begin") <= pl.when(active).then(tw_end).cum_max().shift(1).over(key))).fill_null(False)
+            .alias("_stacked")
+        )
+        rows = np.nonzero(df["_stacked"].to_numpy())[0]
+        if not len(rows):
+            break
+        aanbieder = df["aanbieder"].to_numpy().copy()
+        cells = df["cell"].to_numpy()
+        for r in rows:   # few rows: the next provider of the same care form
+            idx = choice[m.hulpvormen[cells[r] // nv]][0]
+            aanbieder[r] = idx[(np.searchsorted(idx, aanbieder[r]) + 1) % len(idx)]
+        df = df.with_columns(pl.Series("aanbieder", aanbieder))
+    return df.filter(~pl.col("_stacked")).drop("_stacked")
+
+
+def simulate_gemeente(seed: int, scale: float, code: str, first_year: int, last_year: int) -> pl.DataFrame:
+    """The trajectories of one gemeente that touch the years asked for (internal columns).
+
+    The simulation runs from the epoch so that long-running care is in the stock; toewijzing numbers are given in
+    order of start over that whole history, then everything that ended before `first_year` is dropped.
+    """
+    m, p = model(), model().params
     gm = _gemeente(code)
-    history: list[pl.DataFrame] = []
-    frames = []
+    parts, hist = [], None
+    keep_months = int(p["repeat_recent_months"] * DAYS_PER_MONTH)
     for year in range(p["epoch_year"], last_year + 1):
-        starts = _year_starts(seed, scale, gm, year, history[-2:])
-        frames.append(starts)
-        history.append(starts.filter(~pl.col("rejected")).select("origin_code", "person_index", "birth", "girl", "begin"))
-    own = pl.concat(frames).with_columns(pl.lit(None, dtype=pl.String).alias("dest"))
-    peers = gemeenten_all().filter(pl.col("inkoopregio") == gm["inkoopregio"])["gemeente_code"].to_list()
-    moves = []
-    for year in range(p["epoch_year"], last_year + 1):
-        for origin in peers:
-            s = move_stream(seed, scale, origin, year)
-            if s.height:
-                moves.append(s.filter(
-                    ((pl.col("half") == "origin") & (pl.col("origin_code") == code))
-                    | ((pl.col("half") == "dest") & (pl.col("dest") == code))
-                ).drop("half"))
-    df = pl.concat([own, *moves], how="diagonal_relaxed") if moves else own
-    window_end = _day(f"{last_year}-12-31")
-    return df.filter(pl.col("begin") <= window_end)
+        starts = _year_starts(seed, scale, gm, year, hist)
+        parts.append(starts)
+        ok = ~starts["rejected"]
+        new = {c: starts[c][ok] for c in ("origin", "person", "birth", "girl", "begin")}
+        if hist is not None:   # keep only the recent past as candidates for repeat use
+            recent = hist["begin"] >= _day(f"{year}-01-01") - keep_months
+            new = {c: np.concatenate([hist[c][recent], new[c]]) for c in new}
+        hist = new
+    cols = {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
+    own = _frame({
+        "traject_id": f"{code}-" + pl.Series(cols.pop("year")).cast(pl.String) + "-"
+        + pl.Series(cols.pop("seq")).cast(pl.String).str.zfill(6)
+        + pl.Series(cols.pop("follow_up")).replace_strict({True: "-S", False: ""}, return_dtype=pl.String),
+        "gemeente_code": code,
+        "origin_code": pl.Series(cols.pop("origin")).cast(pl.String).str.zfill(4),
+        "person_index": cols.pop("person"),
+        "reden_beeindiging": pl.Series(cols.pop("reden")).cast(pl.String).str.zfill(2),
+        "oorsprong": pl.Series(cols.pop("oorsprong")).replace_strict(dict(enumerate(OORSPRONG)), return_dtype=pl.String),
+        "reden_afwijzing": pl.Series(cols.pop("reden_afwijzing")).cast(pl.String).replace("0", ""),
+        **cols,
+    }).with_columns(pl.lit(None, dtype=pl.String).alias("dest"))
+    region_moves = _region_moves(seed, scale, gm["inkoopregio"], last_year)
+    frames = [own]
+    if region_moves.height:
+        frames.append(region_moves.filter(
+            ((pl.col("half") == "origin") & (pl.col("origin_code") == code))
+            | ((pl.col("half") == "dest") & (pl.col("dest") == code))
+        ).drop("half"))
+    df = pl.concat(frames, how="diagonal_relaxed")
+    ws, we = _day(f"{first_year}-01-01"), _day(f"{last_year}-12-31")
+    nv = len(m.verwijzers)
+    ijw_cell = pl.Series([bool(m.in_ijw_hulpvorm[c // nv]) and m.path[c % nv] != "none" for c in range(len(m.joint))])
+    df = df.filter(pl.col("begin") <= we).with_columns(
+        (pl.col("cell").replace_strict(pl.Series(range(len(m.joint))), ijw_cell) & (pl.col("product") >= 0)).alias("in_ijw")
+    )
+    df = _avoid_stacking(seed, gm["inkoopregio"], df)
+    # Numbered in order of start within the gemeente: a trajectory keeps its number whichever years are generated.
+    df = df.sort("begin", "traject_id").with_columns(
+        pl.when(pl.col("in_ijw") & ~pl.col("rejected"))
+        .then(1_000_000 + (pl.col("in_ijw") & ~pl.col("rejected")).cast(pl.Int64).cum_sum())
+        .alias("toewijzing_nummer")
+    )
+    req_date = pl.col("begin") - pl.col("_req_lead")
+    return df.filter(
+        (~pl.col("rejected") & (pl.col("end") >= ws)) | (pl.col("rejected") & req_date.is_between(ws, we))
+    )

@@ -1,0 +1,389 @@
+"""Benchmark the synthetic data generator against two baselines measured in the same run.
+
+    .venv/bin/python benchmarks/bench_generate.py           # twente and nl, one year each, scale 1.0
+    .venv/bin/python benchmarks/bench_generate.py --quick   # twente and nl at --scale 0.1 (about a minute)
+
+This is a benchmark script, not a test: it prints figures and PASS/MISS against the targets and exits 0 unless a
+run crashes.
+
+What is measured
+----------------
+* Cases: the equivalent of `zandbak generate --region R --years 2024 --seed 42 --out TMP`, run as a small child
+  process that calls `synthetic_data.generate(GeneratorConfig(...))` and `synthetic_data.dataset.write_dataset`.
+  Rows are the sum of `manifest["tables"][name]["rows"]` of the manifest.json the run wrote.
+* Baseline "per-row": a plain Python loop with random.Random + Faker('nl_NL') building one dict of 16 fields per
+  row, written with `pl.DataFrame(rows).write_parquet`. Timed on a sample (200,000 rows; 50,000 with --quick).
+* Baseline "floor": the same number of rows as the largest case (nl), 16 columns (int64, date and short strings)
+  of plain numpy random values, written with the generator's own Parquet writer settings.
+
+Every case and baseline runs in its own child process, waited for with os.wait4, which returns the resource usage
+of that one child including its waited-for descendants. On Linux its ru_maxrss is the peak resident set of the
+largest single process in that tree (the generator main process or one of its pool workers, not their sum), so
+the figure is isolated per case without an intermediate process. It is reported as "peak RSS (largest process)"
+in MiB (printed as MB; the 4 GB target is 4096 MiB).
+
+Times: "wall s" is the whole child process (interpreter start, imports, generate, write). "rows/s" and the
+ratios use the generate + write time inside the child, the same way the baselines are timed (build + write,
+imports excluded). The wall target uses "wall s".
+
+The last line of output is one JSON object with every figure (for copying into the README).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SEED = 42
+YEARS = "2024"
+FULL_CASES = [("twente 1 year", "twente", 1.0), ("nl 1 year", "nl", 1.0)]
+QUICK_CASES = [("twente 1 year @0.1", "twente", 0.1), ("nl 1 year @0.1", "nl", 0.1)]
+PERROW_SAMPLE = 200_000
+PERROW_SAMPLE_QUICK = 50_000
+
+# Targets from the issue.
+TARGET_NL_WALL_S = 30.0
+TARGET_NL_RSS_MB = 4096.0
+TARGET_X_PERROW = 25.0
+TARGET_FLOOR_FACTOR = 3.0  # generator rows/s >= floor rows/s / 3
+TARGET_CORES = 2
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Child side: one job per process, result written as JSON to spec["result"].
+# --------------------------------------------------------------------------------------------------------------
+
+def _self_rss_mb() -> tuple[float, float]:
+    import resource
+    unit = 1024 * 1024 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / unit / 1024,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / unit / 1024)
+
+
+def child_generate(spec: dict) -> dict:
+    t0 = time.perf_counter()
+
+    from synthetic_data import GeneratorConfig, __version__, generate
+    from synthetic_data.dataset import write_dataset
+    from synthetic_data.generate import default_workers
+    t1 = time.perf_counter()
+    config = GeneratorConfig(region=spec["region"], years=spec["years"], seed=spec["seed"], scale=spec["scale"])
+    tables = generate(config, workers=default_workers())   # as the CLI does: one process per core
+    t2 = time.perf_counter()
+    write_dataset(tables, spec["out"], config.as_dict())
+    t3 = time.perf_counter()
+    main_mb, workers_mb = _self_rss_mb()
+    return {"import_s": t1 - t0, "generate_s": t2 - t1, "write_s": t3 - t2, "run_s": t3 - t1,
+            "gemeenten": len(config.gemeenten), "main_rss_mb": main_mb, "workers_rss_mb": workers_mb,
+            "generator_version": __version__, "start_method": "spawn (pool workers)"}
+
+
+def child_perrow(spec: dict) -> dict:
+    """The naive way: one Python dict per row from random.Random + Faker, then one DataFrame and Parquet."""
+    t0 = time.perf_counter()
+    import datetime as dt
+    import random
+
+    import polars as pl
+    from faker import Faker
+    t1 = time.perf_counter()
+    n, seed = spec["rows"], spec["seed"]
+    rnd = random.Random(seed)
+    fake = Faker("nl_NL")
+    fake.seed_instance(seed)
+    gemeenten = [f"{c:04d}" for c in rnd.sample(range(1, 2000), 342)]
+    categorieen = ["40", "41", "42", "43", "44", "45", "46", "47", "48", "51", "52", "53", "54", "55"]
+    eenheden = ["01", "04", "14", "16", "82", "83"]
+    geslachten = ["1", "2", "0"]
+    d2006, d2024 = dt.date(2006, 1, 1).toordinal(), dt.date(2024, 1, 1).toordinal()
+
+    def bsn() -> str:  # elfproef-valid, as the generator's BSNs are
+        while True:
+            digits = [9] + [rnd.randrange(10) for _ in range(7)]
+            w = sum(d * k for d, k in zip(digits, range(9, 1, -1))) % 11
+            if w != 10:
+                return "".join(map(str, digits)) + str(w)
+
+    rows = []
+    for i in range(n):
+        start = dt.date.fromordinal(d2024 + rnd.randrange(366))
+        volume = rnd.randint(1, 40)
+        tarief = rnd.randrange(1500, 25000)
+        rows.append({
+            "regel_id": i,
+            "bsn": bsn(),
+            "voornaam": fake.first_name(),
+            "achternaam": fake.last_name(),
+            "geboortedatum": dt.date.fromordinal(d2006 + rnd.randrange(18 * 365)),
+            "geslacht": rnd.choice(geslachten),
+            "gemeente_code": rnd.choice(gemeenten),
+            "aanbieder_agb": f"{rnd.randrange(10_000_000, 100_000_000)}",
+            "productcategorie": rnd.choice(categorieen),
+            "productcode": f"{rnd.randrange(100_000):05d}",
+            "begindatum": start,
+            "einddatum": start + dt.timedelta(days=rnd.randrange(1, 180)),
+            "volume": volume,
+            "eenheid": rnd.choice(eenheden),
+            "tarief": tarief,
+            "bedrag": volume * tarief,
+        })
+    pl.DataFrame(rows).write_parquet(Path(spec["out"]) / "perrow.parquet")
+    t2 = time.perf_counter()
+    main_mb, _ = _self_rss_mb()
+    return {"import_s": t1 - t0, "run_s": t2 - t1, "rows": n, "columns": len(rows[0]), "main_rss_mb": main_mb}
+
+
+def child_floor(spec: dict) -> dict:
+    """The machine's floor: vectorised numpy random columns, written with the generator's Parquet settings."""
+    t0 = time.perf_counter()
+    import numpy as np
+    import polars as pl
+    import pyarrow.parquet as pq
+    try:
+        from synthetic_data.dataset import write_table
+    except ImportError:  # keep the floor measurable if the writer moves
+        write_table = None
+    t1 = time.perf_counter()
+    n = spec["rows"]
+    rng = np.random.default_rng(spec["seed"])
+
+    def pool(k: int, lo: int, hi: int) -> pl.Series:  # k short random lowercase strings of length lo..hi
+        lengths = rng.integers(lo, hi + 1, k)
+        letters = rng.integers(97, 123, int(lengths.sum()), dtype=np.uint8).tobytes().decode()
+        ends = np.cumsum(lengths)
+        return pl.Series([letters[e - n_:e] for e, n_ in zip(ends.tolist(), lengths.tolist())], dtype=pl.String)
+
+    def pick(p: pl.Series, name: str) -> pl.Series:
+        return p.gather(rng.integers(0, p.len(), n)).alias(name)
+
+    day0 = np.datetime64("2024-01-01", "D")
+    volume = rng.integers(1, 41, n)
+    tarief = rng.integers(1500, 25000, n)
+    begin = day0 + rng.integers(0, 366, n)
+    df = pl.DataFrame([
+        pl.Series("regel_id", np.arange(n, dtype=np.int64)),
+        pl.Series("person_index", rng.integers(0, 5_000_000, n)),
+        pl.Series("volume", volume),
+        pl.Series("tarief", tarief),
+        pl.Series("bedrag", volume * tarief),
+        pl.Series("status", rng.integers(0, 10, n)),
+        pl.Series("geboortedatum", np.datetime64("2006-01-01", "D") + rng.integers(0, 18 * 365, n)),
+        pl.Series("begindatum", begin),
+        pl.Series("einddatum", begin + rng.integers(1, 180, n)),
+        pl.Series("declaratiedatum", begin + rng.integers(30, 90, n)),
+        pl.Series("bsn", rng.integers(100_000_000, 1_000_000_000, n)).cast(pl.String),
+        pick(pool(2_000, 3, 9), "voornaam"),
+        pick(pool(5_000, 4, 12), "achternaam"),
+        pick(pl.Series([f"{c:04d}" for c in range(1, 343)]), "gemeente_code"),
+        pick(pl.Series([f"{c:05d}" for c in rng.integers(0, 100_000, 300).tolist()]), "productcode"),
+        pick(pl.Series(["01", "04", "14", "16", "82", "83"]), "eenheid"),
+    ])
+    path = Path(spec["out"]) / "floor.parquet"
+    try:
+        if write_table is None:
+            raise TypeError
+        write_table(df, path, {})
+    except TypeError:  # same settings as synthetic_data.dataset.write_table when this was written
+        pq.write_table(df.to_arrow(), path, compression="zstd", compression_level=3, use_dictionary=True,
+                       write_statistics=True, row_group_size=1_000_000, store_schema=True)
+    t2 = time.perf_counter()
+    main_mb, _ = _self_rss_mb()
+    return {"import_s": t1 - t0, "run_s": t2 - t1, "rows": n, "columns": df.width, "main_rss_mb": main_mb}
+
+
+CHILDREN = {"generate": child_generate, "perrow": child_perrow, "floor": child_floor}
+
+
+def child_main(spec_json: str) -> int:
+    spec = json.loads(spec_json)
+    if spec["kind"] != "generate":  # write_dataset creates its own folder (atomically); the baselines do not
+        Path(spec["out"]).mkdir(parents=True, exist_ok=True)
+    result = CHILDREN[spec["kind"]](spec)
+    Path(spec["result"]).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Parent side.
+# --------------------------------------------------------------------------------------------------------------
+
+def _maxrss_mb(ru) -> float:
+    return ru.ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else ru.ru_maxrss / 1024
+
+
+def run_child(spec: dict, work: Path, label: str) -> dict:
+    """Run one job in a fresh child process; wall time and peak RSS of that child's process tree."""
+    work.mkdir(parents=True, exist_ok=True)
+    spec = {**spec, "out": str(work / "out"), "result": str(work / "result.json"), "seed": SEED}
+    log = work / "child.log"
+    print(f"  running {label} ...", file=sys.stderr, flush=True)
+    with log.open("wb") as f:
+        t0 = time.perf_counter()
+        p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
+                             stdout=f, stderr=subprocess.STDOUT, cwd=str(Path(__file__).resolve().parents[1]))
+        # wait4 reports this child's usage including its waited-for descendants (the pool workers) only.
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    result = {"wall_s": wall, "peak_rss_mb": _maxrss_mb(ru), "returncode": p.returncode}
+    if p.returncode != 0:
+        tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+        print(f"  {label} FAILED (exit {p.returncode}):\n{tail}", file=sys.stderr, flush=True)
+        result["error"] = tail.strip().splitlines()[-1] if tail.strip() else f"exit {p.returncode}"
+        return result
+    result.update(json.loads(Path(spec["result"]).read_text(encoding="utf-8")))
+    return result
+
+
+def _dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / (1024 * 1024)
+
+
+def run_case(name: str, region: str, scale: float, work: Path) -> dict:
+    res = run_child({"kind": "generate", "region": region, "years": YEARS, "scale": scale}, work, name)
+    res.update({"case": name, "region": region, "years": YEARS, "scale": scale, "seed": SEED})
+    if "error" not in res:
+        manifest = json.loads((work / "out" / "manifest.json").read_text(encoding="utf-8"))
+        res["tables"] = {t: v["rows"] for t, v in manifest["tables"].items()}
+        res["rows"] = sum(res["tables"].values())
+        res["rows_per_s"] = res["rows"] / res["run_s"]
+        res["output_mb"] = _dir_mb(work / "out")
+    shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+def run_baseline(kind: str, rows: int, work: Path, label: str) -> dict:
+    res = run_child({"kind": kind, "rows": rows}, work, label)
+    if "error" not in res:
+        res["rows_per_s"] = res["rows"] / res["run_s"]
+    shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _fmt(x, spec: str, missing: str = "-") -> str:
+    return missing if x is None else format(x, spec)
+
+
+def _ratio(x, spec: str) -> str:
+    return "-" if x is None else format(x, spec) + "x"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="twente and nl at --scale 0.1 (CI-sized, about a minute)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        return child_main(args.child)
+    if not hasattr(os, "wait4"):
+        print("bench_generate: needs os.wait4 (Linux or macOS)", file=sys.stderr)
+        return 2
+
+    cases_def = QUICK_CASES if args.quick else FULL_CASES
+    sample = PERROW_SAMPLE_QUICK if args.quick else PERROW_SAMPLE
+    cores = _cores()
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    print(f"bench_generate: {'quick' if args.quick else 'full'} run, {cores} cores, python {platform.python_version()}",
+          file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="zandbak-bench-") as tmp:
+        tmp = Path(tmp)
+        cases = [run_case(name, region, scale, tmp / f"case{i}") for i, (name, region, scale) in enumerate(cases_def)]
+        ok_cases = [c for c in cases if "error" not in c]
+        floor_rows = max((c["rows"] for c in ok_cases), default=1_000_000)  # the nl case
+        perrow = run_baseline("perrow", min(sample, floor_rows), tmp / "perrow", f"per-row baseline ({min(sample, floor_rows):,} rows)")
+        floor = run_baseline("floor", floor_rows, tmp / "floor", f"floor baseline ({floor_rows:,} rows)")
+
+    perrow_rps = perrow.get("rows_per_s")
+    floor_rps = floor.get("rows_per_s")
+    for c in ok_cases:
+        c["x_perrow"] = c["rows_per_s"] / perrow_rps if perrow_rps else None
+        c["x_floor"] = c["rows_per_s"] / floor_rps if floor_rps else None
+
+    # ---- table -----------------------------------------------------------------------------------------------
+    lines = []
+    hdr = (f"{'case':<26}{'rows':>12}{'wall s':>9}{'run s':>9}{'rows/s':>12}{'peak RSS MB':>13}"
+           f"{'x per-row':>11}{'x floor':>9}")
+    lines += [hdr, "-" * len(hdr)]
+    for c in cases:
+        if "error" in c:
+            lines.append(f"{c['case']:<26}  FAILED: {c['error']}")
+            continue
+        lines.append(f"{c['case']:<26}{c['rows']:>12,}{c['wall_s']:>9.1f}{c['run_s']:>9.1f}{c['rows_per_s']:>12,.0f}"
+                     f"{c['peak_rss_mb']:>13,.0f}{_ratio(c['x_perrow'], '.1f'):>11}{_ratio(c['x_floor'], '.2f'):>9}")
+    for label, b in ((f"baseline per-row (Faker)", perrow), ("baseline floor (numpy)", floor)):
+        if "error" in b:
+            lines.append(f"{label:<26}  FAILED: {b['error']}")
+            continue
+        lines.append(f"{label:<26}{b['rows']:>12,}{b['wall_s']:>9.1f}{b['run_s']:>9.1f}{b['rows_per_s']:>12,.0f}"
+                     f"{b['peak_rss_mb']:>13,.0f}")
+    lines.append("")
+    lines.append("wall s = whole child process; run s = generate + write (baselines: build + write), imports excluded;")
+    lines.append("rows/s and ratios use run s. peak RSS = largest single process of the run (main or a pool worker).")
+    for c in ok_cases:
+        lines.append(f"  {c['case']}: {c['gemeenten']} gemeenten, generate {c['generate_s']:.1f}s + write "
+                     f"{c['write_s']:.1f}s, main {c['main_rss_mb']:,.0f} MB, largest worker "
+                     f"{c['workers_rss_mb']:,.0f} MB, output {c['output_mb']:,.1f} MB")
+
+    # ---- targets (judged on the nl case) -----------------------------------------------------------------------
+    nl = next((c for c in cases if c["region"] == "nl"), None)
+    nl_ok = nl is not None and "error" not in nl
+    targets = []
+
+    def target(name, value, shown, ok, note=""):
+        verdict = "n/a" if ok is None else ("PASS" if ok else "MISS")
+        targets.append({"target": name, "value": value, "result": verdict, "note": note})
+        lines.append(f"  {name:<44}{shown:>22}  {verdict}{('  (' + note + ')') if note else ''}")
+
+    lines.append("")
+    label = nl["case"] if nl else "nl"
+    lines.append(f"targets (judged on '{label}'{', indicative only: --quick runs scale 0.1' if args.quick else ''})")
+    cores_note = "" if cores == TARGET_CORES else f"measured on {cores} cores, target is for {TARGET_CORES}"
+    if args.quick:
+        target(f"nl 1 year wall < {TARGET_NL_WALL_S:.0f} s on {TARGET_CORES} cores", None, "-", None,
+               "full scale only")
+        target(f"nl 1 year peak RSS < {TARGET_NL_RSS_MB / 1024:.0f} GB", None, "-", None, "full scale only")
+    else:
+        target(f"nl 1 year wall < {TARGET_NL_WALL_S:.0f} s on {TARGET_CORES} cores", nl["wall_s"] if nl_ok else None,
+               f"{nl['wall_s']:.1f} s" if nl_ok else "failed", (nl["wall_s"] < TARGET_NL_WALL_S) if nl_ok else False,
+               cores_note)
+        target(f"nl 1 year peak RSS < {TARGET_NL_RSS_MB / 1024:.0f} GB", nl["peak_rss_mb"] if nl_ok else None,
+               f"{nl['peak_rss_mb']:,.0f} MB" if nl_ok else "failed",
+               (nl["peak_rss_mb"] < TARGET_NL_RSS_MB) if nl_ok else False)
+    xp = nl.get("x_perrow") if nl_ok else None
+    target(f">= {TARGET_X_PERROW:.0f}x the per-row generator", xp, _ratio(xp, ".1f") if nl_ok else "failed",
+           None if xp is None and nl_ok else (xp is not None and xp >= TARGET_X_PERROW))
+    xf = nl.get("x_floor") if nl_ok else None
+    target(f"within {TARGET_FLOOR_FACTOR:.0f}x of the floor (>= floor/{TARGET_FLOOR_FACTOR:.0f})", xf,
+           (f"{xf:.2f}x floor (need {1 / TARGET_FLOOR_FACTOR:.2f})" if xf is not None else "-" if nl_ok else "failed"),
+           None if xf is None and nl_ok else (xf is not None and xf >= 1 / TARGET_FLOOR_FACTOR))
+
+    print("\n".join(lines))
+    summary = {
+        "benchmark": "bench_generate", "mode": "quick" if args.quick else "full", "started": started,
+        "machine": {"cores": cores, "platform": platform.platform(), "python": platform.python_version(),
+                    "processor": platform.processor() or platform.machine()},
+        "generator_version": ok_cases[0]["generator_version"] if ok_cases else None,
+        "cases": cases, "baseline_perrow": perrow, "baseline_floor": floor, "targets": targets,
+    }
+    print(json.dumps(summary, sort_keys=True, default=float))
+    failed = [c for c in cases if "error" in c] + [b for b in (perrow, floor) if "error" in b]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

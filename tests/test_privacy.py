@@ -1,0 +1,80 @@
+"""Privacy by construction: synthetic BSN range and elfproef, synthetic AGB ranges, postcodes, watermark, guard."""
+import json
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from synthetic_data import DataError, read_dataset, write_dataset
+from synthetic_data.privacy import (BSN_CAPACITY, BSN_RANGE, POSTCODE_PATTERN, WATERMARK_KEY, bsn_from_index,
+                                    elfproef_valid, elfproef_valid_np)
+
+
+def test_elfproef_known_values():
+    ok = pl.Series(["111222333", "999990019", "999996630"])
+    bad = pl.Series(["111222334", "12345678", "abcdefghi", "000000000", None])
+    assert pl.select(elfproef_valid(pl.lit(ok))).to_series().all()
+    assert not pl.select(elfproef_valid(pl.lit(bad))).to_series().any()
+
+
+def test_bsn_mapping_is_a_bijection_into_the_synthetic_range():
+    idx = np.arange(0, BSN_CAPACITY, 7)     # a large sample of the whole index space
+    bsn = bsn_from_index(idx, seed=42)
+    assert len(np.unique(bsn)) == len(idx)
+    assert elfproef_valid_np(bsn).all()
+    assert bsn.min() >= BSN_RANGE[0] and bsn.max() <= BSN_RANGE[1]
+    # uniform over the range: every tenth of it holds about a tenth of the numbers
+    share = np.bincount((bsn - BSN_RANGE[0]) // 10_000_000, minlength=10) / len(bsn)
+    assert np.abs(share - 0.1).max() < 0.01
+    # and it is keyed: another seed gives other numbers
+    assert (bsn_from_index(idx[:1000], seed=43) != bsn[:1000]).mean() > 0.99
+
+
+def test_generated_people_are_synthetic(twente_2024):
+    _, t = twente_2024
+    people = t["jeugdigen"]
+    assert people.select(elfproef_valid(pl.col("bsn")).all()).item()
+    bsn = people["bsn"].cast(pl.Int64)
+    assert bsn.min() >= BSN_RANGE[0] and bsn.max() <= BSN_RANGE[1]
+    # one BSN per person, the same person keeps it in every gemeente
+    assert people.group_by("client_id").agg(pl.col("bsn").n_unique()).get_column("bsn").max() == 1
+    assert people.group_by("bsn").agg(pl.col("client_id").n_unique()).get_column("client_id").max() == 1
+    assert people["postcode"].str.contains(POSTCODE_PATTERN.replace("(?!SA|SD|SS)", "")).all()
+    assert not people["postcode"].str.slice(4, 2).is_in(["SA", "SD", "SS"]).any()
+    assert people["voorletters"].str.contains(r"^[A-Za-z]{1,6}$").all()
+
+
+def test_identifiers_use_the_synthetic_ranges(twente_2024):
+    _, t = twente_2024
+    assert t["aanbieders"]["agb_code"].str.contains(r"^98\d{6}$").all()
+    codes = t["verzoeken"]["verwijzer_zorgverlenercode"].drop_nulls()
+    assert codes.len() > 0 and codes.str.contains(r"^97\d{6}$").all()
+    # every message refers to a generated person
+    known = set(t["jeugdigen"]["bsn"])
+    for table in ["toewijzingen", "prestaties", "verzoeken", "zorgstarts"]:
+        assert set(t[table]["bsn"]) <= known, table
+
+
+def test_watermark_on_every_file(tmp_path, twente_2024):
+    config, tables = twente_2024
+    small = {name: df.head(50) for name, df in tables.items()}
+    write_dataset(small, tmp_path / "ds", config.as_dict())
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    assert manifest["synthetic"] is True and manifest["seed"] == 42
+    assert manifest["config"]["region"] == "twente"
+    for name in tables:
+        meta = pq.read_schema(tmp_path / "ds" / f"{name}.parquet").metadata
+        assert meta[WATERMARK_KEY] == b"true", name
+        assert manifest["tables"][name]["rows"] == small[name].height and len(manifest["tables"][name]["sha256"]) == 64
+    assert read_dataset(tmp_path / "ds")["prestaties"].height == 50 == small["prestaties"].height
+
+
+def test_guard_refuses_unmarked_data(tmp_path, twente_2024):
+    config, tables = twente_2024
+    small = {name: df.head(5) for name, df in tables.items()}
+    write_dataset(small, tmp_path / "ds", config.as_dict())
+    # a file that lost its watermark, e.g. re-saved by another tool, or real data dropped into the folder
+    small["jeugdigen"].write_parquet(tmp_path / "ds" / "jeugdigen.parquet")
+    with pytest.raises(DataError, match="not marked synthetic"):
+        read_dataset(tmp_path / "ds")
