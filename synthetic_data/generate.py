@@ -73,22 +73,31 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
         (~pl.col("rejected") & msg.in_window(df))
         | (pl.col("rejected") & pl.col("_req_date").is_between(pl.col("_ws"), pl.col("_we")))
     ).select("origin_code", "person_index", "gemeente_code").unique()
-    jeugdigen = persons_frame(seed, persons)
-    lines = msg.prestaties(seed, df)
+    # Each table is conformed (typed, sorted) as soon as it is built, so intermediates are freed early.
+    out = {"gemeenten": conform("gemeenten", gem), "aanbieders": conform("aanbieders", pools),
+           "producten": conform("producten", contracts)}
+    out["jeugdigen"] = conform("jeugdigen", persons_frame(seed, persons))
+    out["trajecten"] = conform("trajecten", msg.trajecten(df))
+    out["verzoeken"] = conform("verzoeken", msg.verzoeken(df, out["jeugdigen"], verwijzers(seed, gem)))
+    out["antwoorden"] = conform("antwoorden", msg.antwoorden(df))
+    out["toewijzingen"] = conform("toewijzingen", msg.toewijzingen(df))
+    out["zorgstarts"] = conform("zorgstarts", msg.zorgstarts(df))
+    out["zorgstops"] = conform("zorgstops", msg.zorgstops(df))
+    # Claims are the bulk of the rows: build them in slices of gemeenten to bound the intermediate frames.
+    lines = _in_slices(df, lambda part: msg.prestaties(seed, part))
+    del df
     decl, decl_answer = msg.declaraties(seed, lines)
-    tables = {
-        "gemeenten": gem,
-        "aanbieders": pools,
-        "producten": contracts,
-        "jeugdigen": jeugdigen,
-        "trajecten": msg.trajecten(df),
-        "verzoeken": msg.verzoeken(df, jeugdigen, verwijzers(seed, gem)),
-        "antwoorden": msg.antwoorden(df),
-        "toewijzingen": msg.toewijzingen(df),
-        "zorgstarts": msg.zorgstarts(df),
-        "zorgstops": msg.zorgstops(df),
-        "declaraties": decl,
-        "prestaties": lines,
-        "declaratie_antwoorden": decl_answer,
-    }
-    return {name: conform(name, t) for name, t in tables.items()}
+    out["declaraties"] = conform("declaraties", decl)
+    out["prestaties"] = conform("prestaties", lines)
+    del lines
+    out["declaratie_antwoorden"] = conform("declaratie_antwoorden", decl_answer)
+    return out
+
+
+def _in_slices(df: pl.DataFrame, build, rows_per_slice: int = 150_000) -> pl.DataFrame:
+    """Apply a row-wise builder to slices of whole gemeenten (results do not depend on the slicing)."""
+    counts = df.group_by("gemeente_code").len().sort("gemeente_code")
+    slice_of = counts.with_columns((pl.col("len").cum_sum() // rows_per_slice).alias("_slice"))
+    df = df.join(slice_of.select("gemeente_code", "_slice"), on="gemeente_code", how="left")
+    parts = [build(part.drop("_slice")) for _, part in df.group_by("_slice", maintain_order=True)]
+    return pl.concat(parts)

@@ -255,35 +255,45 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
     return {c: np.concatenate([out[c], follow[c]]) for c in out}
 
 
-def move_stream(seed: int, scale: float, origin: str, year: int) -> pl.DataFrame:
+@cache
+def _peers(origin: str) -> tuple[np.ndarray, np.ndarray]:
+    """Other gemeenten of the origin's inkoopregio and their youth 0-19 (move destinations and weights)."""
+    g = gemeenten_all()
+    peers = g.filter((pl.col("inkoopregio") == _gemeente(origin)["inkoopregio"]) & (pl.col("gemeente_code") != origin))
+    return peers["gemeente_code"].cast(pl.Int64).to_numpy(), (peers["jeugd_0_14"] + peers["jeugd_15_19"]).to_numpy()
+
+
+@cache
+def _ijw_cells_p() -> np.ndarray:
+    m = model()
+    nv = len(m.verwijzers)
+    ijw = np.array([m.in_ijw_hulpvorm[c // nv] and m.path[c % nv] != "none" for c in range(len(m.joint))])
+    pj = np.where(ijw, m.joint, 0.0)
+    return pj / pj.sum()
+
+
+def move_stream(seed: int, scale: float, origin: str, year: int) -> dict[str, np.ndarray] | None:
     """Youth in care who move from `origin` to another gemeente of its inkoopregio during `year`.
 
-    Each row holds both halves: the trajectory that ends at the move in the origin and the one that starts the next
-    day in the destination. Any partition can recompute it from (seed, origin, year) alone.
+    Returns both halves as numpy columns: the trajectory that ends at the move in the origin (half 0) and the one
+    that starts the next day in the destination (half 1). Any partition can recompute it from (seed, origin, year).
     """
-    m, p = model(), model().params
+    p = model().params
     gm = _gemeente(origin)
-    peers = gemeenten_all().filter(
-        (pl.col("inkoopregio") == gm["inkoopregio"]) & (pl.col("gemeente_code") != origin)
-    )
-    if peers.height == 0:
-        return pl.DataFrame()
+    dests, w = _peers(origin)
+    if not len(dests):
+        return None
     rng = _rng(seed, int(origin), year, _MOVE_STREAM)
     prevalence = calibration()["prevalence_lt23"]["value"]
     n = int(rng.poisson(p["move_share_per_year"] * prevalence * gm["youth"] * scale))
     if n == 0:
-        return pl.DataFrame()
-    w = (peers["jeugd_0_14"] + peers["jeugd_15_19"]).to_numpy().astype(float)
-    dest = peers["gemeente_code"].to_numpy()[rng.choice(len(w), n, p=w / w.sum())]
+        return None
+    dest = dests[rng.choice(len(w), n, p=w / w.sum())]
     jan1 = _day(f"{year}-01-01")
-    ndays = _day(f"{year + 1}-01-01") - jan1
-    move = jan1 + rng.integers(0, ndays, n)
+    move = jan1 + rng.integers(0, _day(f"{year + 1}-01-01") - jan1, n)
     begin = move - rng.integers(30, 366, n)
     # Only care that travels as iJw (the destination takes over a toewijzing) is modelled as moving.
-    ijw = np.array([m.in_ijw_hulpvorm[c // len(m.verwijzers)] and m.path[c % len(m.verwijzers)] != "none"
-                    for c in range(len(m.joint))])
-    pj = np.where(ijw, m.joint, 0.0)
-    cells = rng.choice(len(pj), n, p=pj / pj.sum())
+    cells = rng.choice(len(_ijw_cells_p()), n, p=_ijw_cells_p())
     person, birth, girl = _new_persons(rng, seed, gm, scale, begin)
     product, aanbieder = _care(rng, seed, gm["inkoopregio"], n, cells)
     o_params = _message_params(rng, n, product)
@@ -293,30 +303,45 @@ def move_stream(seed: int, scale: float, origin: str, year: int) -> pl.DataFrame
     d_params = _message_params(rng, n, product)
     lo, hi = p["planned_overrun_months"]
     o_planned = move + (rng.integers(lo, hi + 1, n) * DAYS_PER_MONTH).astype(np.int64)
-    seq = np.arange(n)
-    common = {"origin_code": origin, "person_index": person, "birth": birth, "girl": girl, "product": product,
-              "aanbieder": aanbieder, "rejected": False, "reden_afwijzing": ""}
-    out = _frame({
-        "traject_id": _ids(f"{origin}-{year}-M", seq, 5), "gemeente_code": origin, **common,
-        "cell": cells, "begin": begin, "end": move, "planned_end": o_planned, "einde_cat": np.full(n, -1, dtype=np.int64),
-        "reden_beeindiging": "35", "oorsprong": "nieuw", "dest": dest, **o_params,
-    })
-    dest_half = _frame({
-        "traject_id": pl.Series(dest) + _ids(f"-{year}-V{origin}", seq, 5), "gemeente_code": dest, **common,
-        "cell": cells, "begin": move + 1, "end": d_end, "planned_end": d_planned, "einde_cat": d_cat,
-        "reden_beeindiging": pl.Series(d_reden).cast(pl.String).str.zfill(2), "oorsprong": "verhuizing", "dest": dest, **d_params,
-    })
-    return pl.concat([out.with_columns(pl.lit("origin").alias("half")), dest_half.with_columns(pl.lit("dest").alias("half"))])
+    both = lambda a, b: np.concatenate([a, b])  # noqa: E731
+    twice = lambda a: np.concatenate([a, a])    # noqa: E731
+    return {
+        "half": np.repeat([0, 1], n), "year": np.full(2 * n, year), "seq": twice(np.arange(n)),
+        "origin": np.full(2 * n, int(origin)), "gemeente": both(np.full(n, int(origin)), dest), "dest": twice(dest),
+        "person": twice(person), "birth": twice(birth), "girl": twice(girl), "cell": twice(cells),
+        "product": twice(product), "aanbieder": twice(aanbieder), "begin": both(begin, move + 1),
+        "end": both(move, d_end), "planned_end": both(o_planned, d_planned),
+        "einde_cat": both(np.full(n, -1), d_cat), "reden": both(np.full(n, 35), d_reden),
+        **{k: both(o_params[k], d_params[k]) for k in o_params},
+    }
 
 
 @cache
 def _region_moves(seed: int, scale: float, regio: str, last_year: int) -> pl.DataFrame:
-    """All move streams of an inkoopregio up to `last_year`, computed once per process."""
+    """All move streams of an inkoopregio up to `last_year` as one frame, computed once per process."""
     peers = gemeenten_all().filter(pl.col("inkoopregio") == regio)["gemeente_code"].to_list()
     first = model().params["epoch_year"]
-    frames = [move_stream(seed, scale, o, y) for y in range(first, last_year + 1) for o in peers]
-    frames = [f for f in frames if f.height]
-    return pl.concat(frames) if frames else pl.DataFrame()
+    parts = [move_stream(seed, scale, o, y) for y in range(first, last_year + 1) for o in peers]
+    parts = [d for d in parts if d is not None]
+    if not parts:
+        return pl.DataFrame()
+    c = {k: np.concatenate([d[k] for d in parts]) for k in parts[0]}
+    code = lambda k: pl.Series(c.pop(k)).cast(pl.String).str.zfill(4)  # noqa: E731
+    half, year, seq = c.pop("half"), pl.Series(c.pop("year")).cast(pl.String), pl.Series(c.pop("seq")).cast(pl.String).str.zfill(5)
+    origin, gemeente, dest = code("origin"), code("gemeente"), code("dest")
+    traject_id = pl.select(
+        pl.when(pl.lit(half) == 0).then(origin + "-" + year + "-M" + seq)
+        .otherwise(dest + "-" + year + "-V" + origin + seq)
+    ).to_series()
+    return _frame({
+        "traject_id": traject_id, "gemeente_code": gemeente, "origin_code": origin, "dest": dest,
+        "half": pl.Series(half).replace_strict({0: "origin", 1: "dest"}, return_dtype=pl.String),
+        "person_index": c.pop("person"),
+        "reden_beeindiging": pl.Series(c.pop("reden")).cast(pl.String).str.zfill(2),
+        "oorsprong": pl.Series(half).replace_strict({0: "nieuw", 1: "verhuizing"}, return_dtype=pl.String),
+        "rejected": np.zeros(len(half), dtype=bool), "reden_afwijzing": pl.repeat("", len(half), eager=True),
+        **c,
+    })
 
 
 def _avoid_stacking(seed: int, regio: str, df: pl.DataFrame, passes: int = 6) -> pl.DataFrame:
@@ -331,22 +356,30 @@ def _avoid_stacking(seed: int, regio: str, df: pl.DataFrame, passes: int = 6) ->
     key = ["origin_code", "person_index", "product", "aanbieder"]
     # the toewijzing can run past an early end until the gemeente shortens it: use its unshortened end
     tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * ((pl.col("end") - pl.col("begin")) // 365 + 1) - 1)
-    active = pl.col("in_ijw") & ~pl.col("rejected")
+    # Only a youth with the same product more than once can stack, whatever the aanbieder: work on those rows.
+    maybe = (pl.col("in_ijw") & ~pl.col("rejected")).alias("_maybe")
+    df = df.with_columns(maybe).with_columns(
+        pl.col("_maybe") & pl.struct("origin_code", "person_index", "product", "_maybe").is_duplicated()
+    )
+    sub, rest = df.filter("_maybe"), df.filter(~pl.col("_maybe"))
+    stacked = pl.Series("_stacked", [], dtype=pl.Boolean)
     for _ in range(passes):
-        df = df.sort(*key, "begin", "traject_id").with_columns(
-            (active & (pl.col("begin") <= pl.when(active).then(tw_end).cum_max().shift(1).over(key))).fill_null(False)
-            .alias("_stacked")
+        sub = sub.sort(*key, "begin", "traject_id").with_columns(
+            (pl.col("begin") <= tw_end.cum_max().shift(1).over(key)).fill_null(False).alias("_stacked")
         )
-        rows = np.nonzero(df["_stacked"].to_numpy())[0]
+        stacked = sub["_stacked"]
+        rows = np.nonzero(stacked.to_numpy())[0]
         if not len(rows):
             break
-        aanbieder = df["aanbieder"].to_numpy().copy()
-        cells = df["cell"].to_numpy()
+        aanbieder = sub["aanbieder"].to_numpy().copy()
+        cells = sub["cell"].to_numpy()
         for r in rows:   # few rows: the next provider of the same care form
             idx = choice[m.hulpvormen[cells[r] // nv]][0]
             aanbieder[r] = idx[(np.searchsorted(idx, aanbieder[r]) + 1) % len(idx)]
-        df = df.with_columns(pl.Series("aanbieder", aanbieder))
-    return df.filter(~pl.col("_stacked")).drop("_stacked")
+        sub = sub.with_columns(pl.Series("aanbieder", aanbieder))
+    if len(stacked):
+        sub = sub.filter(~pl.col("_stacked")).drop("_stacked")
+    return pl.concat([rest, sub], how="diagonal_relaxed").drop("_maybe")
 
 
 def simulate_gemeente(seed: int, scale: float, code: str, first_year: int, last_year: int) -> pl.DataFrame:
