@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-OUT ?= data/twente
+PORT ?= 3000
+export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install run test bench docs clean
+.PHONY: install run ui generate test bench docs clean
 
 install: $(STAMP)
 
@@ -16,7 +17,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Every asset of the default region (Twente 2024, seed 42; ZANDBAK_* variables override) through real Dagster runs.
 run: install
+	$(BIN)/zandbak run
+
+# The Dagster UI on 127.0.0.1 with the runs of `make run`; Ctrl-C stops it.
+ui: install
+	@echo "Dagster UI: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
+	exec $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
+
+# A dataset folder without Dagster: make generate OUT=data/twente
+OUT ?= data/twente
+generate: install
 	$(BIN)/zandbak generate --region twente --years 2024 --seed 42 --scale 1.0 --out $(OUT)
 
 test: install
@@ -29,4 +41,4 @@ docs: install
 	$(BIN)/zandbak docs
 
 clean:
-	rm -rf data .pytest_cache
+	rm -rf data .pytest_cache dagster_home/storage dagster_home/history dagster_home/schedules

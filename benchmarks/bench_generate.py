@@ -11,8 +11,26 @@ What is measured
 * Cases: the equivalent of `zandbak generate --region R --years 2024 --seed 42 --out TMP`, run as a small child
   process that calls `synthetic_data.generate(GeneratorConfig(...))` and `synthetic_data.dataset.write_dataset`.
   Rows are the sum of `manifest["tables"][name]["rows"]` of the manifest.json the run wrote.
-* Baseline "per-row": a plain Python loop with random.Random + Faker('nl_NL') building one dict of 16 fields per
-  row, written with `pl.DataFrame(rows).write_parquet`. Timed on a sample (200,000 rows; 50,000 with --quick).
+* Baseline "per-row": the issue's "per-row generator (a Python loop building the same records with Faker and
+  `random`)", written out as a reference implementation (`child_perrow`). For a fixed number of trajectories
+  starting in 2024 (60,000; 20,000 with --quick) in the gemeenten of inkoopregio Twente, a plain loop with one
+  random.Random(seed) and Faker('nl_NL') called per person, datetime.date arithmetic and one dict per output row
+  builds the rows the generator writes for them (column names from data/dictionary.yaml):
+    - jeugdigen: Faker first names and surname (voorvoegsel split off), voorletters, birth date, sex, Faker street,
+      house number, postcode = a real PC4 of the gemeente + two letters, elfproef-valid 9-range BSN per row;
+    - trajecten: hulpvorm, verwijzer, product (weighted by gewicht) and end reason drawn with random.choices over
+      the calibration shares and the product list (reference.calibration / care_model / producten_catalogus),
+      duration from the CBS duration bins (uniform within a bin);
+    - for iJw care: one toewijzingen row plus one per 12-month verlenging, one zorgstarts row, a zorgstops row when
+      care ends in 2024, one prestaties row per calendar month of care in 2024 (month clipped to the care period,
+      volume per week / month / total pro-rated by days and the product's levering range, or days for etmaal,
+      amount = volume x tarief, referentie_nummer and declaratie_nummer strings);
+    - declaraties: one row per (aanbieder, gemeente, month) from a dict accumulator of the prestaties.
+  Then `pl.DataFrame(rows).write_parquet` per table. rows = all rows written. It is a reference for building
+  "the same records" row by row, written the straightforward way: not tuned, and not slowed down either. It is
+  simpler than the generator: no stock of trajectories from earlier years, repeat users, companions, moves,
+  provider switches, early-stop toewijzing versions, verzoeken/antwoorden, credit corrections or
+  declaratie_antwoorden.
 * Baseline "floor": the same number of rows as the largest case (nl), 16 columns (int64, date and short strings)
   of plain numpy random values, written with the generator's own Parquet writer settings.
 
@@ -45,8 +63,8 @@ SEED = 42
 YEARS = "2024"
 FULL_CASES = [("twente 1 year", "twente", 1.0), ("nl 1 year", "nl", 1.0)]
 QUICK_CASES = [("twente 1 year @0.1", "twente", 0.1), ("nl 1 year @0.1", "nl", 0.1)]
-PERROW_SAMPLE = 200_000
-PERROW_SAMPLE_QUICK = 50_000
+PERROW_TRAJECTEN = 60_000        # trajectories the per-row reference builds (about 5 s here)
+PERROW_TRAJECTEN_QUICK = 20_000  # with --quick (about 2 s)
 
 # Targets from the issue.
 TARGET_NL_WALL_S = 30.0
@@ -86,58 +104,224 @@ def child_generate(spec: dict) -> dict:
 
 
 def child_perrow(spec: dict) -> dict:
-    """The naive way: one Python dict per row from random.Random + Faker, then one DataFrame and Parquet."""
+    """Reference per-row generator: the same kind of records as the generator, built one Python dict at a time.
+
+    A plain loop over `spec["trajecten"]` trajectories starting in 2024: random.Random + Faker('nl_NL') per person,
+    datetime.date arithmetic, one dict per output row, then pl.DataFrame(rows).write_parquet per table. Straightforward
+    on purpose (the way one would write it without vectorising), not tuned and not artificially slowed down.
+    """
     t0 = time.perf_counter()
+    import calendar
     import datetime as dt
     import random
+    import string
 
     import polars as pl
     from faker import Faker
+
+    from synthetic_data.reference import calibration, care_model, gemeenten_all, pc4, producten_catalogus
     t1 = time.perf_counter()
-    n, seed = spec["rows"], spec["seed"]
+    n, seed = spec["trajecten"], spec["seed"]
+    year = int(YEARS)
     rnd = random.Random(seed)
     fake = Faker("nl_NL")
     fake.seed_instance(seed)
-    gemeenten = [f"{c:04d}" for c in rnd.sample(range(1, 2000), 342)]
-    categorieen = ["40", "41", "42", "43", "44", "45", "46", "47", "48", "51", "52", "53", "54", "55"]
-    eenheden = ["01", "04", "14", "16", "82", "83"]
-    geslachten = ["1", "2", "0"]
-    d2006, d2024 = dt.date(2006, 1, 1).toordinal(), dt.date(2024, 1, 1).toordinal()
 
-    def bsn() -> str:  # elfproef-valid, as the generator's BSNs are
+    # ---- reference data, read once ---------------------------------------------------------------------------
+    cal, cm = calibration(), care_model()
+    hv_shares = cal["started_trajecten_by_hulpvorm"]["shares"]
+    hulpvormen, hulpvorm_w = list(hv_shares), list(hv_shares.values())
+    vw_shares = cal["verwijzer_share_of_trajecten"]["shares"]
+    verwijzers, verwijzer_w = list(vw_shares), list(vw_shares.values())
+    dur = cal["ended_trajecten_duration"]
+    duur_bins = []
+    for label in dur["bins_months"]:
+        lo, _, hi = label.partition("-")
+        duur_bins.append((float(lo.rstrip("+")), float(hi) if hi else float(dur["longest_months"])))
+    duur_w = list(dur["bins_months"].values())
+    einde_shares = cal["reden_beeindiging"]["shares"]
+    einde_cats, einde_w = list(einde_shares), list(einde_shares.values())
+    producten: dict[str, list[dict]] = {}
+    for p in producten_catalogus().iter_rows(named=True):
+        producten.setdefault(p["hulpvorm"], []).append(p)
+    aanbieders = {h: [f"98{i:02d}{k:04d}" for k in range(12)] for i, h in enumerate(hulpvormen)}
+    gemeenten = gemeenten_all().filter(pl.col("inkoopregio") == "Twente")   # one inkoopregio, as the twente case
+    gemeente_codes = gemeenten["gemeente_code"].to_list()
+    gemeente_w = (gemeenten["jeugd_0_14"] + gemeenten["jeugd_15_19"]).to_list()
+    postcodes: dict[str, list[tuple[str, str]]] = {}
+    for r in pc4().iter_rows(named=True):
+        if r["inwoners_2021"] > 0:
+            postcodes.setdefault(r["gemeente_code"], []).append((r["pc4"], r["woonplaats"]))
+    prefixes = ("van der ", "van den ", "van de ", "van ", "de ", "den ", "ter ", "ten ", "te ", "in 't ", "'t ")
+    jan1, dec31 = dt.date(year, 1, 1), dt.date(year, 12, 31)
+
+    def bsn() -> str:  # elfproef-valid, from the synthetic 9-range like the generator's
         while True:
             digits = [9] + [rnd.randrange(10) for _ in range(7)]
-            w = sum(d * k for d, k in zip(digits, range(9, 1, -1))) % 11
-            if w != 10:
-                return "".join(map(str, digits)) + str(w)
+            check = sum(d * w for d, w in zip(digits, range(9, 1, -1))) % 11
+            if check != 10:
+                return "".join(str(d) for d in digits) + str(check)
 
-    rows = []
+    def plus_werkdagen(d: dt.date, k: int) -> dt.date:
+        while d.weekday() >= 5:
+            d += dt.timedelta(days=1)
+        while k > 0:
+            d += dt.timedelta(days=1)
+            if d.weekday() < 5:
+                k -= 1
+        return d
+
+    def month_end(d: dt.date) -> dt.date:
+        return d.replace(day=calendar.monthrange(d.year, d.month)[1])
+
+    tables: dict[str, list[dict]] = {t: [] for t in (
+        "jeugdigen", "trajecten", "toewijzingen", "zorgstarts", "zorgstops", "prestaties", "declaraties")}
+    totals: dict[tuple[str, str, dt.date], int] = {}   # (agb, gemeente, month) -> signed sum of the prestaties
+
     for i in range(n):
-        start = dt.date.fromordinal(d2024 + rnd.randrange(366))
-        volume = rnd.randint(1, 40)
-        tarief = rnd.randrange(1500, 25000)
-        rows.append({
-            "regel_id": i,
-            "bsn": bsn(),
-            "voornaam": fake.first_name(),
-            "achternaam": fake.last_name(),
-            "geboortedatum": dt.date.fromordinal(d2006 + rnd.randrange(18 * 365)),
-            "geslacht": rnd.choice(geslachten),
-            "gemeente_code": rnd.choice(gemeenten),
-            "aanbieder_agb": f"{rnd.randrange(10_000_000, 100_000_000)}",
-            "productcategorie": rnd.choice(categorieen),
-            "productcode": f"{rnd.randrange(100_000):05d}",
-            "begindatum": start,
-            "einddatum": start + dt.timedelta(days=rnd.randrange(1, 180)),
-            "volume": volume,
-            "eenheid": rnd.choice(eenheden),
-            "tarief": tarief,
-            "bedrag": volume * tarief,
+        # ---- the youth ---------------------------------------------------------------------------------------
+        gemeente = rnd.choices(gemeente_codes, gemeente_w)[0]
+        begin = jan1 + dt.timedelta(days=rnd.randrange(366))
+        meisje = rnd.random() < 0.45
+        namen = [fake.first_name_female() if meisje else fake.first_name_male()]
+        if rnd.random() < 0.45:
+            namen.append(fake.first_name_female() if meisje else fake.first_name_male())
+        achternaam, voorvoegsel = fake.last_name(), None
+        for p in prefixes:
+            if achternaam.lower().startswith(p):
+                voorvoegsel, achternaam = achternaam[:len(p)].strip().lower(), achternaam[len(p):]
+                break
+        pc, woonplaats = rnd.choice(postcodes[gemeente])
+        letters = "SA"
+        while letters in ("SA", "SD", "SS"):
+            letters = rnd.choice(string.ascii_uppercase) + rnd.choice(string.ascii_uppercase)
+        client_id = f"C{gemeente}-{i:07d}"
+        client_bsn = bsn()
+        geboortedatum = begin - dt.timedelta(days=rnd.randrange(1, 23 * 365))
+        tables["jeugdigen"].append({
+            "client_id": client_id, "bsn": client_bsn, "voornamen": " ".join(namen),
+            "voorletters": "".join(nm[0] for nm in namen), "voorvoegsel": voorvoegsel, "achternaam": achternaam,
+            "geboortedatum": geboortedatum, "geslacht": "2" if meisje else "1", "straatnaam": fake.street_name(),
+            "huisnummer": rnd.randint(1, 180), "postcode": pc + letters, "woonplaats": woonplaats,
+            "gemeente_code": gemeente,
         })
-    pl.DataFrame(rows).write_parquet(Path(spec["out"]) / "perrow.parquet")
+
+        # ---- the trajectory ----------------------------------------------------------------------------------
+        hulpvorm = rnd.choices(hulpvormen, hulpvorm_w)[0]
+        verwijzer = rnd.choices(verwijzers, verwijzer_w)[0]
+        path = cm["verwijzers"][verwijzer]["path"]
+        in_ijw = cm["hulpvormen"][hulpvorm]["in_ijw"] and path != "none" and hulpvorm in producten
+        product = rnd.choices(producten[hulpvorm], [p["gewicht"] for p in producten[hulpvorm]])[0] if in_ijw else None
+        agb = rnd.choice(aanbieders[hulpvorm]) if hulpvorm != "wijkteam" else None
+        lo, hi = rnd.choices(duur_bins, duur_w)[0]
+        duur = max(1, round(rnd.uniform(lo, hi) * 30.4375))
+        end = begin + dt.timedelta(days=duur - 1)
+        einde = rnd.choices(einde_cats, einde_w)[0]
+        spec_einde = cm["einde_redenen"][einde]
+        if "code" in spec_einde:
+            reden = spec_einde["code"]
+        else:
+            reden = rnd.choices(list(spec_einde["codes"]), list(spec_einde["codes"].values()))[0]
+        planned = end + dt.timedelta(days=round(rnd.randint(1, 6) * 30.4375)) if spec_einde["voortijdig"] else end
+        traject_id = f"{gemeente}-{year}-{i:06d}"
+        tw_nummer = 1_000_000 + i if in_ijw else None
+        tables["trajecten"].append({
+            "traject_id": traject_id, "gemeente_code": gemeente, "client_id": client_id, "bsn": client_bsn,
+            "hulpvorm": hulpvorm, "verwijzer": verwijzer, "verwijzer_type": cm["verwijzers"][verwijzer]["code"],
+            "in_ijw": in_ijw, "oorsprong": "nieuw",
+            "product_categorie": product["product_categorie"] if in_ijw else None,
+            "product_code": product["product_code"] if in_ijw else None,
+            "agb_code": agb, "toewijzing_nummer": tw_nummer, "begindatum": begin, "geplande_einddatum": planned,
+            "einddatum": end, "einde_reden": einde, "reden_beeindiging": reden,
+        })
+        if not in_ijw:
+            continue
+
+        # ---- toewijzing (one version per 12-month verlenging), start and stop ---------------------------------
+        volume = rnd.randint(product["volume_min"], product["volume_max"])
+        ref_aanbieder = "VOT" + traject_id.replace("-", "") if path == "jw315" else None
+        for k in range((end - begin).days // 365 + 1):
+            tw_eind = min(planned, begin + dt.timedelta(days=365 * (k + 1) - 1))
+            if k == 0:
+                tw_datum = begin - dt.timedelta(days=rnd.randint(0, 10))
+            else:
+                tw_datum = min(planned, begin + dt.timedelta(days=365 * k - 1)) - dt.timedelta(days=rnd.randint(5, 25))
+            if tw_datum > dec31:
+                break
+            secs = rnd.randrange(8 * 3600, 17 * 3600)
+            tables["toewijzingen"].append({
+                "gemeente_code": gemeente, "toewijzing_nummer": tw_nummer, "versie": k + 1, "agb_code": agb,
+                "bsn": client_bsn, "referentie_aanbieder": ref_aanbieder,
+                "product_categorie": product["product_categorie"], "product_code": product["product_code"],
+                "toewijzingsdatum": tw_datum, "toewijzingstijd": f"{secs // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}",
+                "ingangsdatum": begin, "einddatum": tw_eind,
+                "volume": -(-volume * ((tw_eind - begin).days + 1) // 28) if product["frequentie"] == "6" else volume,
+                "eenheid": product["eenheid"], "frequentie": product["frequentie"],
+                "reden_wijziging": "04" if k > 0 else None,
+            })
+        message = {"gemeente_code": gemeente, "agb_code": agb, "bsn": client_bsn, "toewijzing_nummer": tw_nummer,
+                   "product_categorie": product["product_categorie"], "product_code": product["product_code"],
+                   "toewijzing_ingangsdatum": begin, "begindatum": begin}
+        start_msg = plus_werkdagen(begin, rnd.randint(0, 4))
+        tables["zorgstarts"].append({**message, "status_aanlevering": "1", "dagtekening": start_msg})
+        if end <= dec31:
+            tables["zorgstops"].append({**message, "einddatum": end, "reden_beeindiging": reden,
+                                        "status_aanlevering": "1",
+                                        "dagtekening": max(plus_werkdagen(end, rnd.randint(0, 4)), start_msg)})
+
+        # ---- prestaties: one line per calendar month of care in the year ---------------------------------------
+        month = begin.replace(day=1)
+        while month <= min(end, dec31):
+            last = month_end(month)
+            pb, pe = max(month, begin), min(last, end)
+            dagen = (pe - pb).days + 1
+            if product["eenheid"] == "14":            # etmaal: a day in care
+                geleverd = dagen
+            elif product["eenheid"] == "82" and product["frequentie"] == "6":   # one arrangement, at the start
+                geleverd = 1 if pb == begin else 0
+            else:
+                if product["frequentie"] == "2":      # per week
+                    cap = volume * dagen / 7
+                elif product["frequentie"] == "4":    # per month
+                    cap = volume * dagen / last.day
+                else:                                 # total, as a rate per 4 weeks
+                    cap = volume * dagen / 28
+                geleverd = int(cap * rnd.uniform(product["levering_min"], product["levering_max"]))
+            if geleverd > 0:
+                yyyymm = f"{month.year}{month.month:02d}"
+                bedrag = geleverd * product["tarief"]
+                tables["prestaties"].append({
+                    "declaratie_nummer": f"{gemeente}{yyyymm}D1", "agb_code": agb, "gemeente_code": gemeente,
+                    "referentie_nummer": f"{gemeente}{tw_nummer:09d}{yyyymm}1", "vorig_referentie_nummer": None,
+                    "bsn": client_bsn, "toewijzing_nummer": tw_nummer,
+                    "product_categorie": product["product_categorie"], "product_code": product["product_code"],
+                    "begindatum": pb, "einddatum": pe, "geleverd_volume": geleverd, "eenheid": product["eenheid"],
+                    "product_tarief": product["tarief"], "ingediend_bedrag": bedrag, "debet_credit": "D",
+                })
+                key = (agb, gemeente, month)
+                totals[key] = totals.get(key, 0) + bedrag
+            month = last + dt.timedelta(days=1)
+
+    # ---- declaraties: one per (aanbieder, gemeente, month) from the accumulator ----------------------------------
+    for (agb, gemeente, month), total in totals.items():
+        volgende = month_end(month) + dt.timedelta(days=1)
+        tables["declaraties"].append({
+            "declaratie_nummer": f"{gemeente}{month.year}{month.month:02d}D1", "agb_code": agb,
+            "gemeente_code": gemeente, "begindatum": month, "einddatum": month_end(month),
+            "dagtekening": volgende + dt.timedelta(days=rnd.randint(2, 19)), "totaal_bedrag": abs(total),
+            "debet_credit": "D" if total >= 0 else "C",
+        })
+
+    out = Path(spec["out"])
+    for name, rows in tables.items():
+        # infer over all rows: a column can be null in the first rows (voorvoegsel, reden_wijziging, ...)
+        df = pl.DataFrame(rows, infer_schema_length=None)
+        df.with_columns(pl.col(pl.Null).cast(pl.String)).write_parquet(out / f"{name}.parquet")
     t2 = time.perf_counter()
     main_mb, _ = _self_rss_mb()
-    return {"import_s": t1 - t0, "run_s": t2 - t1, "rows": n, "columns": len(rows[0]), "main_rss_mb": main_mb}
+    counts = {name: len(rows) for name, rows in tables.items()}
+    return {"import_s": t1 - t0, "run_s": t2 - t1, "rows": sum(counts.values()), "trajecten": n, "tables": counts,
+            "main_rss_mb": main_mb}
 
 
 def child_floor(spec: dict) -> dict:
@@ -259,8 +443,8 @@ def run_case(name: str, region: str, scale: float, work: Path) -> dict:
     return res
 
 
-def run_baseline(kind: str, rows: int, work: Path, label: str) -> dict:
-    res = run_child({"kind": kind, "rows": rows}, work, label)
+def run_baseline(spec: dict, work: Path, label: str) -> dict:
+    res = run_child(spec, work, label)
     if "error" not in res:
         res["rows_per_s"] = res["rows"] / res["run_s"]
     shutil.rmtree(work, ignore_errors=True)
@@ -294,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     cases_def = QUICK_CASES if args.quick else FULL_CASES
-    sample = PERROW_SAMPLE_QUICK if args.quick else PERROW_SAMPLE
+    n_traj = PERROW_TRAJECTEN_QUICK if args.quick else PERROW_TRAJECTEN
     cores = _cores()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     print(f"bench_generate: {'quick' if args.quick else 'full'} run, {cores} cores, python {platform.python_version()}",
@@ -305,8 +489,9 @@ def main(argv: list[str] | None = None) -> int:
         cases = [run_case(name, region, scale, tmp / f"case{i}") for i, (name, region, scale) in enumerate(cases_def)]
         ok_cases = [c for c in cases if "error" not in c]
         floor_rows = max((c["rows"] for c in ok_cases), default=1_000_000)  # the nl case
-        perrow = run_baseline("perrow", min(sample, floor_rows), tmp / "perrow", f"per-row baseline ({min(sample, floor_rows):,} rows)")
-        floor = run_baseline("floor", floor_rows, tmp / "floor", f"floor baseline ({floor_rows:,} rows)")
+        perrow = run_baseline({"kind": "perrow", "trajecten": n_traj}, tmp / "perrow",
+                              f"per-row baseline ({n_traj:,} trajecten)")
+        floor = run_baseline({"kind": "floor", "rows": floor_rows}, tmp / "floor", f"floor baseline ({floor_rows:,} rows)")
 
     perrow_rps = perrow.get("rows_per_s")
     floor_rps = floor.get("rows_per_s")

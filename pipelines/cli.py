@@ -81,6 +81,12 @@ def cmd_calibration(args) -> int:
     return 1 if bad else 0
 
 
+def cmd_run(args) -> int:
+    from .run import main as run_main
+
+    return run_main(workers=args.workers or None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Jeugdzorg Zandbak: a synthetic youth-care administration sandbox.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -96,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("docs", help="render the generated docs (data dictionary) from the registries")
     d.add_argument("--out", default="docs")
     d.set_defaults(func=cmd_docs)
+    r = sub.add_parser("run", help="materialise every asset of the configured region through Dagster runs "
+                       "(settings: ZANDBAK_REGION, _YEARS, _SEED, _SCALE, _DATA)")
+    r.add_argument("--workers", type=int, default=0, help="partitions at a time (default: up to 2, one per core)")
+    r.set_defaults(func=cmd_run)
     c = sub.add_parser("calibration", help="compare a generated dataset with the CBS calibration targets")
     c.add_argument("dir")
     c.add_argument("--year", type=int, default=None)

@@ -1,38 +1,34 @@
-"""Dagster code location: `dagster dev -w workspace.yaml` loads `defs` from here."""
+"""The Dagster code location: `dagster dev -w workspace.yaml` loads `defs` from here.
+
+Settings come from the environment (ZANDBAK_REGION, _YEARS, _SEED, _SCALE, _DATA; see settings.py); the partitions
+are the gemeenten of the configured region.
+"""
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import json
 
 import dagster as dg
 
-from synthetic_data import GeneratorConfig, generate
-from synthetic_data.dataset import write_dataset
+from .assets import ADMIN_TABLES, GeneratorResource, build_assets
+from .settings import Settings
+from .storage import ParquetIOManager
 
-PROJECT = Path(__file__).resolve().parent.parent
+SETTINGS = Settings.from_env()
+GEMEENTEN = dg.StaticPartitionsDefinition(SETTINGS.config().gemeenten)
+ASSETS = build_assets(GEMEENTEN)
 
+reference_job = dg.define_asset_job("reference_job", selection=dg.AssetSelection.groups("reference"))
+gemeente_job = dg.define_asset_job(
+    "gemeente_job", selection=dg.AssetSelection.assets(*ADMIN_TABLES),
+)
+warehouse_job = dg.define_asset_job("warehouse_job", selection=dg.AssetSelection.groups("warehouse"))
 
-class GeneratorResource(dg.ConfigurableResource):
-    """Region, years, seed and scale of the synthetic dataset (environment variables ZANDBAK_* override)."""
-
-    region: str = os.environ.get("ZANDBAK_REGION", "twente")
-    years: str = os.environ.get("ZANDBAK_YEARS", "2024")
-    seed: int = int(os.environ.get("ZANDBAK_SEED", "42"))
-    scale: float = float(os.environ.get("ZANDBAK_SCALE", "1.0"))
-    out: str = os.environ.get("ZANDBAK_DATA", str(PROJECT / "data" / "dataset"))
-
-    def config(self) -> GeneratorConfig:
-        return GeneratorConfig(region=self.region, years=self.years, seed=self.seed, scale=self.scale)
-
-
-@dg.asset(description="The whole synthetic jeugdzorg dataset (every table as watermarked Parquet + manifest.json).")
-def synthetic_dataset(generator: GeneratorResource) -> dg.MaterializeResult:
-    config = generator.config()
-    manifest = write_dataset(generate(config), generator.out, config.as_dict())
-    return dg.MaterializeResult(metadata={
-        "folder": dg.MetadataValue.path(generator.out),
-        **{f"rows_{name}": t["rows"] for name, t in manifest["tables"].items()},
-    })
-
-
-defs = dg.Definitions(assets=[synthetic_dataset], resources={"generator": GeneratorResource()})
+defs = dg.Definitions(
+    assets=ASSETS,
+    jobs=[reference_job, gemeente_job, warehouse_job],
+    resources={
+        "generator": GeneratorResource(region=SETTINGS.region, years=SETTINGS.years, seed=SETTINGS.seed,
+                                       scale=SETTINGS.scale, data_dir=SETTINGS.data_dir),
+        "parquet": ParquetIOManager(lake=str(SETTINGS.lake), config_json=json.dumps(SETTINGS.config().as_dict())),
+    },
+)

@@ -63,3 +63,9 @@ def render_markdown() -> str:
         lines += [f"| `{code}` | {text} |" for code, text in values.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+def duplicate_keys(table: str, df: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose key (as the dictionary defines it) occurs more than once."""
+    k = key(table)
+    return df.filter(pl.struct(k).is_duplicated()).select(k)

@@ -54,16 +54,29 @@ def simulate(config: GeneratorConfig, progress: ProgressFn | None = None, worker
     return pl.concat(frames, how="diagonal_relaxed")
 
 
+REFERENCE_TABLES = ("gemeenten", "aanbieders", "producten")
+
+
+def _reference(config: GeneratorConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    gem = gemeenten_all().filter(pl.col("gemeente_code").is_in(config.gemeenten))
+    regios = sorted(gem["inkoopregio"].unique().to_list())
+    pools = pl.concat([aanbieders(config.seed, r) for r in regios])
+    contracts = pl.concat([producten(config.seed, r) for r in regios])
+    return gem, pools, contracts
+
+
+def reference_tables(config: GeneratorConfig) -> dict[str, pl.DataFrame]:
+    """The reference tables of the region (gemeenten, aanbieders of its inkoopregios, contract products)."""
+    return {name: conform(name, t) for name, t in zip(REFERENCE_TABLES, _reference(config))}
+
+
 def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None = None,
              workers: int = 1) -> dict[str, pl.DataFrame]:
     """Generate the synthetic dataset: {table name: polars DataFrame}, columns as in the data dictionary."""
     config = config or GeneratorConfig()
     first, last = config.year_range
     seed = config.seed
-    gem = gemeenten_all().filter(pl.col("gemeente_code").is_in(config.gemeenten))
-    regios = sorted(gem["inkoopregio"].unique().to_list())
-    pools = pl.concat([aanbieders(seed, r) for r in regios])
-    contracts = pl.concat([producten(seed, r) for r in regios])
+    gem, pools, contracts = _reference(config)
 
     traj = simulate(config, progress, workers)
     traj = pl.concat([traj, person_ids(seed, traj)], how="horizontal")
@@ -74,8 +87,7 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
         | (pl.col("rejected") & pl.col("_req_date").is_between(pl.col("_ws"), pl.col("_we")))
     ).select("origin_code", "person_index", "gemeente_code").unique()
     # Each table is conformed (typed, sorted) as soon as it is built, so intermediates are freed early.
-    out = {"gemeenten": conform("gemeenten", gem), "aanbieders": conform("aanbieders", pools),
-           "producten": conform("producten", contracts)}
+    out = reference_tables(config)
     out["jeugdigen"] = conform("jeugdigen", persons_frame(seed, persons))
     out["trajecten"] = conform("trajecten", msg.trajecten(df))
     out["verzoeken"] = conform("verzoeken", msg.verzoeken(df, out["jeugdigen"], verwijzers(seed, gem)))

@@ -1,16 +1,167 @@
-"""The Dagster code location loads and materialises the dataset in-process."""
+"""The Dagster code location: definitions, in-process partition runs with checks, the warehouse, the runner, the UI."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
 import dagster as dg
+import duckdb
+import polars as pl
+import pytest
 
-from pipelines.definitions import GeneratorResource, defs, synthetic_dataset
+from pipelines.assets import ADMIN_TABLES, GeneratorResource, build_assets
+from pipelines.settings import Settings
+from pipelines.storage import ParquetIOManager
+from synthetic_data import ConfigError
+from synthetic_data.dictionary import table_names, tables as dictionary
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
 
 
-def test_definitions_load():
+def test_definitions_load_with_every_table_as_an_asset():
+    from pipelines.definitions import GEMEENTEN, defs
+
     assert dg.Definitions.validate_loadable(defs) is None
-    assert defs.resolve_asset_graph().get_all_asset_keys() == {dg.AssetKey("synthetic_dataset")}
+    graph = defs.resolve_asset_graph()
+    keys = {k.path[-1] for k in graph.get_all_asset_keys()}
+    assert keys == set(table_names()) | {"warehouse", "report"}
+    assert len(GEMEENTEN.get_partition_keys()) == 14     # Twente by default
+    spec = {s.key.path[-1]: s for s in defs.resolve_all_asset_specs()}
+    schema = spec["prestaties"].metadata["dagster/column_schema"]
+    assert [c.name for c in schema.columns] == list(dictionary()["prestaties"]["columns"])
+    assert spec["prestaties"].group_name == "claims" and spec["trajecten"].group_name == "ground_truth"
 
 
-def test_materialise_small_dataset(tmp_path):
-    res = dg.materialize([synthetic_dataset], resources={
-        "generator": GeneratorResource(region="0147", years="2024", seed=1, scale=0.1, out=str(tmp_path / "ds"))})
+def test_bad_environment_gives_a_clear_error(monkeypatch):
+    monkeypatch.setenv("ZANDBAK_REGION", "atlantis")
+    with pytest.raises(ConfigError, match="ZANDBAK_REGION: unknown region 'atlantis'"):
+        Settings.from_env()
+    monkeypatch.setenv("ZANDBAK_REGION", "twente")
+    monkeypatch.setenv("ZANDBAK_SCALE", "0")
+    with pytest.raises(ConfigError, match="ZANDBAK_SCALE"):
+        Settings.from_env()
+
+
+@pytest.fixture
+def small_defs(tmp_path):
+    settings = Settings(region="0147", years="2024", seed=5, scale=0.3, data_dir=str(tmp_path / "data"))
+    parts = dg.StaticPartitionsDefinition(["0147"])
+    assets = build_assets(parts)
+    resources = {
+        "generator": GeneratorResource(region="0147", years="2024", seed=5, scale=0.3, data_dir=settings.data_dir),
+        "parquet": ParquetIOManager(lake=str(settings.lake), config_json=json.dumps(settings.config().as_dict())),
+    }
+    return settings, {a.node_def.name: a for a in assets}, resources
+
+
+def test_partition_materialises_with_passing_checks(small_defs):
+    settings, assets, resources = small_defs
+    assert dg.materialize([assets["reference"]], resources=resources).success
+    res = dg.materialize([assets["administration"]], partition_key="0147", resources=resources)
     assert res.success
-    assert (tmp_path / "ds" / "manifest.json").exists()
+    checks = res.get_asset_check_evaluations()
+    assert len(checks) == len(ADMIN_TABLES) and all(c.passed for c in checks)
+    mats = {m.asset_key.path[-1]: m for m in res.get_asset_materialization_events()}
+    assert set(mats) == set(ADMIN_TABLES)
+    meta = mats["prestaties"].materialization.metadata
+    assert meta["dagster/row_count"].value > 0 and "referentie_nummer" in meta["preview"].value
+    # the partition's file is watermarked and equals the generator's own output for that gemeente
+    from synthetic_data import GeneratorConfig, generate
+    from synthetic_data.dataset import is_synthetic
+
+    path = settings.lake / "prestaties" / "0147.parquet"
+    assert is_synthetic(path)
+    expected = generate(GeneratorConfig(region="0147", years="2024", seed=5, scale=0.3))["prestaties"]
+    assert pl.read_parquet(path).equals(expected)
+
+
+def test_key_check_fails_on_duplicate_rows():
+    from pipelines.assets import _key_result
+
+    df = pl.DataFrame({"agb_code": ["98000001", "98000001"], "referentie_nummer": ["R1", "R1"]})
+    result = _key_result("prestaties", df)
+    assert not result.passed and result.metadata["duplicate_rows"].value == 2
+
+
+def test_warehouse_holds_a_partition_once_after_two_materialisations(small_defs):
+    settings, assets, resources = small_defs
+    dg.materialize([assets["reference"]], resources=resources)
+    for _ in range(2):
+        assert dg.materialize([assets["administration"]], partition_key="0147", resources=resources).success
+    assert dg.materialize([assets["warehouse"], assets["report"]], resources=resources,
+                          selection=["warehouse", "report"]).success
+    once = pl.read_parquet(settings.lake / "toewijzingen" / "0147.parquet").height
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        n = con.execute("select count(*) from toewijzingen where gemeente_code = '0147'").fetchone()[0]
+        dup = con.execute("select count(*) - count(distinct (gemeente_code, toewijzing_nummer, versie)) from toewijzingen").fetchone()[0]
+    assert n == once > 0 and dup == 0
+    assert "SYNTHETIC DATA" in settings.report.read_text()
+
+
+def _env(tmp_path, **extra):
+    env = dict(os.environ, DAGSTER_HOME=str(tmp_path / "home"), ZANDBAK_DATA=str(tmp_path / "data"),
+               ZANDBAK_SEED="3", ZANDBAK_YEARS="2024", **extra)
+    (tmp_path / "home").mkdir(exist_ok=True)
+    return env
+
+
+def test_runner_records_runs_and_reports_a_failing_partition(tmp_path):
+    # Flevoland has 6 gemeenten; a folder where Lelystad's trajecten file should go makes that one partition fail.
+    env = _env(tmp_path, ZANDBAK_REGION="Flevoland", ZANDBAK_SCALE="0.05")
+    settings = Settings(region="Flevoland", years="2024", seed=3, scale=0.05, data_dir=env["ZANDBAK_DATA"])
+    (settings.lake / "trajecten" / "0995.parquet").mkdir(parents=True)
+    r = subprocess.run([str(BIN / "zandbak"), "run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "gemeente 0995 FAILED" in r.stdout and "1 run(s) FAILED: 0995" in r.stderr
+    others = [line for line in r.stdout.splitlines() if "] gemeente" in line and "0995" not in line]
+    assert len(others) == 5 and all(line.endswith(" ok") for line in others)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        gemeenten = {g for (g,) in con.execute("select distinct gemeente_code from prestaties").fetchall()}
+    assert len(gemeenten) == 5 and "0995" not in gemeenten
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 8      # reference, 6 gemeenten, warehouse
+        assert sum(r.status == dg.DagsterRunStatus.FAILURE for r in runs) == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dagster_dev_serves_the_asset_graph(tmp_path):
+    port = _free_port()
+    env = _env(tmp_path, ZANDBAK_REGION="twente")
+    proc = subprocess.Popen([str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)   # own process group: SIGTERM reaches the webserver and daemon
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(url + "/server_info", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("dagster dev did not answer within 90 s")
+        query = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
+        req = urllib.request.Request(url + "/graphql", data=query, headers={"Content-Type": "application/json"})
+        nodes = json.load(urllib.request.urlopen(req, timeout=30))["data"]["assetNodes"]
+        assert {n["assetKey"]["path"][-1] for n in nodes} >= set(table_names())
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode is not None
