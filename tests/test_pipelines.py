@@ -165,3 +165,21 @@ def test_dagster_dev_serves_the_asset_graph(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode is not None
+
+
+def test_a_students_downstream_asset_receives_the_partition(small_defs):
+    settings, assets, resources = small_defs
+    parts = assets["administration"].partitions_def
+
+    @dg.asset(partitions_def=parts, io_manager_key="parquet")
+    def claims_per_product(prestaties: pl.DataFrame) -> pl.DataFrame:
+        return prestaties.group_by("product_code").agg(pl.col("ingediend_bedrag").sum())
+
+    dg.materialize([assets["reference"]], resources=resources)
+    dg.materialize([assets["administration"]], partition_key="0147", resources=resources)
+    res = dg.materialize([assets["administration"], claims_per_product], partition_key="0147", resources=resources,
+                         selection=[claims_per_product])
+    assert res.success
+    out = pl.read_parquet(settings.lake / "claims_per_product" / "0147.parquet")
+    total = pl.read_parquet(settings.lake / "prestaties" / "0147.parquet")["ingediend_bedrag"].sum()
+    assert out["ingediend_bedrag"].sum() == total > 0
