@@ -13,6 +13,7 @@ from synthetic_data import GeneratorConfig
 from synthetic_data.dictionary import duplicate_keys, tables as dictionary
 from synthetic_data.generate import REFERENCE_TABLES, generate, reference_tables
 
+from .checks import check_results, check_specs
 from .settings import Settings
 from .warehouse import build_views, write_report
 
@@ -97,7 +98,7 @@ def build_assets(partitions: dg.StaticPartitionsDefinition) -> list:
     @dg.multi_asset(
         name="reference",
         outs={t: _out(t) for t in REFERENCE_TABLES},
-        check_specs=[_key_check(t) for t in REFERENCE_TABLES],
+        check_specs=[_key_check(t) for t in REFERENCE_TABLES] + check_specs(REFERENCE_TABLES, REFERENCE_TABLES),
         description="Reference tables of the configured region: gemeenten, synthetic aanbieders, contract products.",
     )
     def reference(context: dg.AssetExecutionContext, generator: GeneratorResource):
@@ -105,6 +106,7 @@ def build_assets(partitions: dg.StaticPartitionsDefinition) -> list:
         for name in REFERENCE_TABLES:
             yield dg.Output(tables[name], output_name=name)
             yield _key_result(name, tables[name])
+        yield from check_results(tables, REFERENCE_TABLES, generator.settings().data_docs / "reference")
 
     @dg.multi_asset(
         name="administration",
@@ -112,8 +114,9 @@ def build_assets(partitions: dg.StaticPartitionsDefinition) -> list:
         deps=[dg.AssetKey(t) for t in REFERENCE_TABLES],
         internal_asset_deps={t: {dg.AssetKey(d) for d in LINEAGE.get(t, [])} for t in ADMIN_TABLES},
         partitions_def=partitions,
-        check_specs=[_key_check(t) for t in ADMIN_TABLES],
-        description="Simulates one gemeente (the partition) and derives its iJw message tables.",
+        check_specs=[_key_check(t) for t in ADMIN_TABLES] + check_specs(ADMIN_TABLES),
+        description="Simulates one gemeente (the partition) and derives its iJw message tables; the iJw rule "
+                    "registry runs on them as asset checks (ERROR rules blocking).",
     )
     def administration(context: dg.AssetExecutionContext, generator: GeneratorResource):
         gemeente = context.partition_key
@@ -122,6 +125,7 @@ def build_assets(partitions: dg.StaticPartitionsDefinition) -> list:
         for name in ADMIN_TABLES:
             yield dg.Output(tables[name], output_name=name)
             yield _key_result(name, tables[name])
+        yield from check_results(tables, ADMIN_TABLES, generator.settings().data_docs / gemeente)
 
     @dg.asset(
         group_name="warehouse", deps=[dg.AssetKey(t) for t in dictionary()], kinds={"duckdb"},

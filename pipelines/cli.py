@@ -51,16 +51,24 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def cmd_docs(args) -> int:
-    from synthetic_data.dictionary import render_markdown
+def generated_docs() -> dict[str, str]:
+    """Docs rendered from the registries (they cannot drift: a test compares them with docs/)."""
+    from synthetic_data.dictionary import render_markdown as dictionary_md
 
+    from expectations.registry import render_markdown as rules_md
+
+    return {"data-dictionary.md": dictionary_md() + "\n", "rules.md": rules_md() + "\n"}
+
+
+def cmd_docs(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "data-dictionary.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render_markdown() + "\n", encoding="utf-8")
-    tmp.replace(path)
-    print(f"wrote {path}")
+    for name, text in generated_docs().items():
+        path = out / name
+        tmp = path.with_suffix(".md.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        print(f"wrote {path}")
     return 0
 
 
@@ -79,6 +87,49 @@ def cmd_calibration(args) -> int:
         bad += not m.ok
         print(f"{m.metric:<58}{m.generated:>11.3f}{m.target:>10.3f}{m.tolerance:>9.3f}{'' if m.ok else '  OUTSIDE'}")
     return 1 if bad else 0
+
+
+def write_frame_atomic(df, path: Path) -> None:
+    """CSV or Parquet by extension, via a temporary file and a rename."""
+    from synthetic_data.errors import DataError
+
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise DataError(f"{path}: unknown extension '{path.suffix}'; allowed: .csv or .parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.write_csv(tmp) if suffix == ".csv" else df.write_parquet(tmp)
+    tmp.replace(path)
+
+
+def cmd_check(args) -> int:
+    from synthetic_data.dataset import read_dataset
+
+    from expectations import findings, load_rules, validate
+
+    t0 = time.perf_counter()
+    folder = Path(args.dir)
+    rules = load_rules()
+    needed = sorted({r.table for r in rules} | {u for r in rules for u in r.uses})
+    tables = read_dataset(folder, needed)
+    docs = Path(args.docs) if args.docs else None
+    results = validate(tables, rules, docs_dir=docs)
+    print(f"{'rule':<52}{'code':<8}{'table':<22}{'sev':<6}{'checked':>9}{'failing':>9}  result")
+    for r in results:
+        status = "pass" if r.passed else ("ERROR " if r.error else "FAIL") + (f" {r.error}" if r.error else "")
+        print(f"{r.rule.id[:51]:<52}{r.rule.code:<8}{r.rule.table:<22}{r.rule.severity:<6}{r.checked:>9,}"
+              f"{r.failing:>9,}  {status}")
+    bad_error = [r for r in results if not r.passed and r.rule.severity == "ERROR"]
+    bad_warn = [r for r in results if not r.passed and r.rule.severity == "WARN"]
+    print(f"\n{len(results)} rules on {folder}: {len(results) - len(bad_error) - len(bad_warn)} pass, "
+          f"{len(bad_error)} ERROR rules fail, {len(bad_warn)} WARN rules fail ({time.perf_counter() - t0:.1f}s)")
+    if args.findings:
+        f = findings(results)
+        write_frame_atomic(f, Path(args.findings))
+        print(f"findings: {f.height:,} rows -> {args.findings}")
+    if docs:
+        print(f"data docs: {docs / 'index.html'}")
+    return 1 if bad_error else 0
 
 
 def cmd_run(args) -> int:
@@ -106,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "(settings: ZANDBAK_REGION, _YEARS, _SEED, _SCALE, _DATA)")
     r.add_argument("--workers", type=int, default=0, help="partitions at a time (default: up to 2, one per core)")
     r.set_defaults(func=cmd_run)
+    k = sub.add_parser("check", help="validate a dataset folder against the iJw rule registry (Great Expectations)")
+    k.add_argument("dir", help="dataset folder as written by 'zandbak generate' (tables may be edited by hand)")
+    k.add_argument("--findings", help="write one row per failing record to this .csv or .parquet file")
+    k.add_argument("--docs", help="write GX Data Docs (static HTML) into this folder")
+    k.set_defaults(func=cmd_check)
     c = sub.add_parser("calibration", help="compare a generated dataset with the CBS calibration targets")
     c.add_argument("dir")
     c.add_argument("--year", type=int, default=None)

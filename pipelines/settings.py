@@ -60,5 +60,10 @@ class Settings:
         return Path(self.data_dir) / "warehouse.duckdb"
 
     @property
+    def data_docs(self) -> Path:
+        """Great Expectations Data Docs, one site per partition run."""
+        return Path(self.data_dir) / "data_docs"
+
+    @property
     def report(self) -> Path:
         return Path(self.data_dir) / "report.html"

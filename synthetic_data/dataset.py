@@ -106,17 +106,63 @@ def is_synthetic(path: str | Path) -> bool:
     return meta.get(WATERMARK_KEY) == b"true"
 
 
+def _manifest_says_synthetic(folder: Path) -> bool:
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("synthetic") is True
+    except (OSError, ValueError):
+        return False
+
+
+def _read_table(folder: Path, name: str) -> tuple[pl.DataFrame, Path, bool]:
+    """A table as Parquet or, for hand-edited data, CSV (typed by the data dictionary)."""
+    from .dictionary import schema
+
+    pq_path, csv_path = folder / f"{name}.parquet", folder / f"{name}.csv"
+    if pq_path.exists():
+        try:
+            return pl.read_parquet(pq_path), pq_path, is_synthetic(pq_path)
+        except (OSError, pl.exceptions.ComputeError) as e:
+            raise DataError(f"{pq_path}: not a readable Parquet file ({e.__class__.__name__})") from None
+    if csv_path.exists():
+        sch = schema(name)
+        try:
+            df = pl.read_csv(csv_path, schema_overrides={c: (pl.String if t == pl.Date else t) for c, t in sch.items()},
+                             infer_schema_length=0 if not sch else 100)
+            df = df.with_columns(pl.col(c).str.to_date(strict=True) for c, t in sch.items()
+                                 if t == pl.Date and c in df.columns and df.schema[c] == pl.String)
+        except pl.exceptions.PolarsError as e:
+            raise DataError(f"{csv_path}: cannot be read as table '{name}': {str(e).splitlines()[0]}") from None
+        return df, csv_path, False
+    raise DataError(f"{pq_path}: missing table '{name}'; allowed: a folder with every table of 'zandbak generate' "
+                    f"(as .parquet, or .csv when edited by hand)")
+
+
+def _only_synthetic_bsns(df: pl.DataFrame) -> bool:
+    if "bsn" not in df.columns:
+        return True
+    from .privacy import BSN_RANGE
+
+    lo = str(BSN_RANGE[0])[0]
+    digits9 = df["bsn"].cast(pl.String).str.contains(r"^\d{9}$").fill_null(False)
+    return bool((~digits9 | df["bsn"].cast(pl.String).str.starts_with(lo)).all())
+
+
 def read_dataset(folder: str | Path, tables: list[str] | None = None) -> dict[str, pl.DataFrame]:
-    """Read a dataset folder written by write_dataset. Refuses files that are not marked synthetic."""
+    """Read a dataset folder written by write_dataset. Refuses data that is not marked synthetic.
+
+    A file carries the watermark in its Parquet metadata. A file edited by hand (re-saved Parquet, or CSV) has lost
+    it: it is accepted only inside a folder whose manifest.json says synthetic, and only if every 9-digit BSN in it
+    lies in the synthetic range (900000000-999999999).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder; allowed: a dataset folder written by 'zandbak generate'")
+    manifest_ok = _manifest_says_synthetic(folder)
     out = {}
     for name in tables or table_names():
-        path = folder / f"{name}.parquet"
-        if not path.exists():
-            raise DataError(f"{path}: missing table '{name}'; allowed: a folder with every table of 'zandbak generate'")
-        if not is_synthetic(path):
-            raise DataError(f"{path}: not marked synthetic (no watermark); the sandbox only reads synthetic data")
-        out[name] = pl.read_parquet(path)
+        df, path, marked = _read_table(folder, name)
+        if not marked and not (manifest_ok and _only_synthetic_bsns(df)):
+            raise DataError(f"{path}: not marked synthetic (no watermark, and no synthetic manifest.json with only "
+                            f"synthetic-range BSNs); the sandbox only reads synthetic data")
+        out[name] = df
     return out

@@ -66,7 +66,13 @@ def test_partition_materialises_with_passing_checks(small_defs):
     res = dg.materialize([assets["administration"]], partition_key="0147", resources=resources)
     assert res.success
     checks = res.get_asset_check_evaluations()
-    assert len(checks) == len(ADMIN_TABLES) and all(c.passed for c in checks)
+    from pipelines.checks import rules_on
+
+    assert len(checks) == len(ADMIN_TABLES) + len(rules_on(ADMIN_TABLES)) and all(c.passed for c in checks)
+    by_name = {c.check_name: c for c in checks}
+    tr338 = by_name["TR338_TR304_prestatie_bij_toewijzing_van_client"].metadata
+    assert tr338["rule_code"].value == "TR338" and tr338["failing"].value == 0
+    assert Path(tr338["data_docs"].value).exists()       # GX Data Docs of this partition run
     mats = {m.asset_key.path[-1]: m for m in res.get_asset_materialization_events()}
     assert set(mats) == set(ADMIN_TABLES)
     meta = mats["prestaties"].materialization.metadata
@@ -183,3 +189,18 @@ def test_a_students_downstream_asset_receives_the_partition(small_defs):
     out = pl.read_parquet(settings.lake / "claims_per_product" / "0147.parquet")
     total = pl.read_parquet(settings.lake / "prestaties" / "0147.parquet")["ingediend_bedrag"].sum()
     assert out["ingediend_bedrag"].sum() == total > 0
+
+
+def test_check_factory_reports_failures_with_metadata(tmp_path):
+    from pipelines.checks import check_results
+    from synthetic_data import GeneratorConfig, generate
+
+    tables = generate(GeneratorConfig(region="0147", years="2024", seed=5, scale=0.3))
+    bad = tables["prestaties"].with_columns(
+        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("123456789")).otherwise("bsn").alias("bsn"))
+    results = {r.check_name: r for r in check_results(dict(tables, prestaties=bad), ["prestaties"], tmp_path / "docs")}
+    cs002 = results["CS002_bsn_elfproef_prestaties"]
+    assert not cs002.passed and cs002.severity == dg.AssetCheckSeverity.ERROR
+    assert cs002.metadata["failing"].value == 3 and cs002.metadata["rule_code"].value == "CS002"
+    assert "referentie_nummer" in cs002.metadata["sample_failing_keys"].value
+    assert results["XSD_agb_code_prestaties"].passed

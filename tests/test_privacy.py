@@ -74,7 +74,26 @@ def test_guard_refuses_unmarked_data(tmp_path, twente_2024):
     config, tables = twente_2024
     small = {name: df.head(5) for name, df in tables.items()}
     write_dataset(small, tmp_path / "ds", config.as_dict())
-    # a file that lost its watermark, e.g. re-saved by another tool, or real data dropped into the folder
+    # A student re-saves a table with another tool: the watermark is gone, the manifest and BSNs are still synthetic.
     small["jeugdigen"].write_parquet(tmp_path / "ds" / "jeugdigen.parquet")
+    assert read_dataset(tmp_path / "ds")["jeugdigen"].height == 5
+    # A real-looking BSN (outside the synthetic range) in an unmarked file is refused.
+    real = small["jeugdigen"].with_columns(pl.lit("123456782").alias("bsn"))
+    real.write_parquet(tmp_path / "ds" / "jeugdigen.parquet")
+    with pytest.raises(DataError, match="jeugdigen.parquet: not marked synthetic"):
+        read_dataset(tmp_path / "ds")
+    # Without a synthetic manifest an unmarked file is refused whatever it holds.
+    small["jeugdigen"].write_parquet(tmp_path / "ds" / "jeugdigen.parquet")
+    (tmp_path / "ds" / "manifest.json").unlink()
     with pytest.raises(DataError, match="not marked synthetic"):
         read_dataset(tmp_path / "ds")
+
+
+def test_hand_edited_csv_is_read_with_dictionary_types(tmp_path, twente_2024):
+    config, tables = twente_2024
+    small = {name: df.head(5) for name, df in tables.items()}
+    write_dataset(small, tmp_path / "ds", config.as_dict())
+    (tmp_path / "ds" / "zorgstarts.parquet").unlink()
+    small["zorgstarts"].write_csv(tmp_path / "ds" / "zorgstarts.csv")
+    back = read_dataset(tmp_path / "ds")["zorgstarts"]
+    assert back.schema == small["zorgstarts"].schema and back.equals(small["zorgstarts"])

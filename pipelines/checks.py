@@ -1,0 +1,51 @@
+"""The factory that turns the rule registry into Dagster asset checks (one check per rule on its table's asset).
+
+Checks run inside the op that produced the partition's tables, right after they are yielded: every rule sees the
+same partition (cross-table rules need the partition's other tables), GX starts once per run, and the checks are
+partition-aware without Dagster's preview API for partitioned checks. ERROR rules are blocking.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import dagster as dg
+import polars as pl
+
+from expectations import load_rules, validate
+
+from .storage import markdown_preview
+
+
+def rules_on(tables: list[str], available: list[str] | None = None):
+    """Registry rules whose reported table is in `tables` and whose other tables are `available` (default: all)."""
+    avail = set(available) if available is not None else None
+    return [r for r in load_rules()
+            if r.table in tables and (avail is None or {r.table, *r.uses} <= avail)]
+
+
+def check_specs(tables: list[str], available: list[str] | None = None, key_prefix: str = "") -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(r.id, asset=key_prefix + r.table, blocking=r.severity == "ERROR",
+                          description=f"{r.code} ({r.severity}): {r.meaning}")
+        for r in rules_on(tables, available)
+    ]
+
+
+def check_results(tables: dict[str, pl.DataFrame], on: list[str], docs_dir: Path | None,
+                  key_prefix: str = "") -> Iterator[dg.AssetCheckResult]:
+    rules = rules_on(on, list(tables))
+    results = validate(tables, rules, docs_dir=docs_dir, max_keys=10)
+    docs = {"data_docs": dg.MetadataValue.path(str(docs_dir / "index.html"))} if docs_dir else {}
+    for res in results:
+        r = res.rule
+        yield dg.AssetCheckResult(
+            asset_key=key_prefix + r.table, check_name=r.id, passed=res.passed,
+            severity=dg.AssetCheckSeverity.ERROR if r.severity == "ERROR" else dg.AssetCheckSeverity.WARN,
+            metadata={
+                "rule_code": r.code, "failing": res.failing, "failing_share": round(res.share, 6),
+                "checked": res.checked,
+                "sample_failing_keys": dg.MetadataValue.md(markdown_preview(res.keys, 10) if res.keys.height else "none"),
+                **({"error": res.error} if res.error else {}), **docs,
+            },
+        )
