@@ -132,6 +132,83 @@ def cmd_check(args) -> int:
     return 1 if bad_error else 0
 
 
+def cmd_corrupt(args) -> int:
+    import json
+
+    from synthetic_data.dataset import MANIFEST, read_dataset, write_dataset, write_table
+    from synthetic_data.faults import inject_faults
+
+    folder, out = Path(args.dir), Path(args.out)
+    tables = read_dataset(folder)
+    config = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("config", {})
+    dirty, truth = inject_faults(tables, profile=args.profile, seed=args.seed)
+    if args.truth:   # for challenges: the labels go only where asked, not into the dirty folder
+        write_dataset(dirty, out, {**config, "faults": {"profile": args.profile, "seed": args.seed}})
+        truth_path = Path(args.truth)
+        truth_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = truth_path.with_name(f".{truth_path.name}.tmp")
+        write_table(truth, tmp, {b"jeugdzorg_zandbak.synthetic": b"true"})
+        tmp.replace(truth_path)
+    else:
+        write_dataset({**dirty, "ground_truth": truth}, out, {**config, "faults": {"profile": args.profile, "seed": args.seed}})
+        truth_path = out / "ground_truth.parquet"
+    by_type = truth.group_by("fault_type").len().sort("fault_type")
+    print(f"wrote dirty dataset to {out}/ with {truth.height:,} labelled faults ({by_type.height} types, profile "
+          f"{args.profile}, seed {args.seed}); truth: {truth_path}")
+    return 0
+
+
+def _print_scores(result: dict) -> None:
+    from synthetic_data.faults.score import score_table
+
+    with __import__("polars").Config(tbl_rows=200, tbl_hide_dataframe_shape=True, tbl_formatting="ASCII_MARKDOWN",
+                                     tbl_hide_column_data_types=True, fmt_str_lengths=60):
+        print(score_table(result))
+
+
+def cmd_score(args) -> int:
+    import json
+
+    import polars as pl
+
+    from synthetic_data.faults.score import score
+
+    from .challenge import read_findings
+
+    truth_path = Path(args.truth)
+    if not truth_path.exists():
+        raise __import__("synthetic_data").DataError(f"{truth_path}: ground truth file not found")
+    result = score(read_findings(Path(args.findings)), pl.read_parquet(truth_path))
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        _print_scores(result)
+    return 0
+
+
+def cmd_challenge_new(args) -> int:
+    from .challenge import new
+
+    info = new(args.seed, Path(args.out), region=args.region, years=args.years, scale=args.scale, profile=args.profile)
+    print(f"challenge {info['challenge_id']}: handout {info['handout']}/ ({info['records']:,} records, no labels); "
+          f"sealed truth kept in {info['truth']}")
+    print(f"score a team: zandbak challenge score {info['handout']} submission.csv --team NAME")
+    return 0
+
+
+def cmd_challenge_score(args) -> int:
+    from .challenge import score_submission
+
+    out = score_submission(Path(args.handout), Path(args.submission), args.team)
+    o = out["result"]["overall"]
+    print(f"team {args.team}: precision {o['precision']:.3f}  recall {o['recall']:.3f}  F1 {o['f1']:.3f}  "
+          f"(tp {o['tp']}, fp {o['fp']}, fn {o['fn']})")
+    print(f"leaderboard of challenge {out['challenge_id']}:")
+    for rank, (team, f1, n) in enumerate(out["leaderboard"], 1):
+        print(f"  {rank:>2}. {team:<24} best F1 {f1:.3f}  ({n} submissions)")
+    return 0
+
+
 def cmd_run(args) -> int:
     from .run import main as run_main
 
@@ -162,6 +239,33 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--findings", help="write one row per failing record to this .csv or .parquet file")
     k.add_argument("--docs", help="write GX Data Docs (static HTML) into this folder")
     k.set_defaults(func=cmd_check)
+    f = sub.add_parser("corrupt", help="inject labelled faults into a dataset folder")
+    f.add_argument("dir")
+    f.add_argument("--profile", default="realistic", help="demo, realistic or stress")
+    f.add_argument("--seed", type=int, default=7)
+    f.add_argument("--out", required=True, help="folder for the dirty dataset")
+    f.add_argument("--truth", help="write the ground truth only to this file (default: OUT/ground_truth.parquet)")
+    f.set_defaults(func=cmd_corrupt)
+    s = sub.add_parser("score", help="precision/recall of findings against a ground truth")
+    s.add_argument("--findings", required=True, help="'zandbak check --findings' output, or a CSV with table + key columns")
+    s.add_argument("--truth", required=True)
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_score)
+    ch = sub.add_parser("challenge", help="challenge mode: a dirty handout without labels, scored against a sealed truth")
+    chs = ch.add_subparsers(dest="challenge_command", required=True, parser_class=_Parser)
+    cn = chs.add_parser("new", help="write a handout and seal its truth")
+    cn.add_argument("--seed", type=int, required=True)
+    cn.add_argument("--out", required=True)
+    cn.add_argument("--region", default="twente")
+    cn.add_argument("--years", default="2024")
+    cn.add_argument("--scale", type=float, default=1.0)
+    cn.add_argument("--profile", default="realistic")
+    cn.set_defaults(func=cmd_challenge_new)
+    cs = chs.add_parser("score", help="score a team's findings and add them to the leaderboard")
+    cs.add_argument("handout")
+    cs.add_argument("submission")
+    cs.add_argument("--team", required=True)
+    cs.set_defaults(func=cmd_challenge_score)
     c = sub.add_parser("calibration", help="compare a generated dataset with the CBS calibration targets")
     c.add_argument("dir")
     c.add_argument("--year", type=int, default=None)
