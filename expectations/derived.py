@@ -217,7 +217,8 @@ def toewijzing_nummer_uniek(tables: Tables) -> pl.Series:
 
 @derived("geen_overlappende_toewijzingen", "toewijzingen")
 def geen_overlap(tables: Tables) -> pl.Series:
-    """Flags the latest version row of each toewijzing that overlaps another one (withdrawn ones excluded)."""
+    """Flags the latest version row of a toewijzing that starts while another one for the same client, aanbieder
+    and product runs (withdrawn ones excluded)."""
     tw = _rows(tables["toewijzingen"])
     same = ["gemeente_code", "bsn", "agb_code", "product_code"]
     lt = _latest(tw).filter(pl.col("reden_wijziging").ne_missing(pl.lit("13"))).select(
@@ -225,9 +226,12 @@ def geen_overlap(tables: Tables) -> pl.Series:
     other = lt.select(*same, pl.col("toewijzing_nummer").alias("ander_nummer"),
                       pl.col("ingangsdatum").alias("ander_ingangsdatum"), pl.col("_eind").alias("ander_einddatum"))
     pairs = lt.join(other, on=same, how="inner")
+    # the stacked one is the toewijzing that starts later (on equal starts: the higher number), not the one it lands on
+    later = (pl.col("ingangsdatum") > pl.col("ander_ingangsdatum")) | (
+        (pl.col("ingangsdatum") == pl.col("ander_ingangsdatum")) & (pl.col("toewijzing_nummer") > pl.col("ander_nummer")))
     bad = pairs.filter((pl.col("toewijzing_nummer") != pl.col("ander_nummer"))
                        & (pl.col("ingangsdatum") <= pl.col("ander_einddatum"))
-                       & (pl.col("ander_ingangsdatum") <= pl.col("_eind")))
+                       & (pl.col("ander_ingangsdatum") <= pl.col("_eind")) & later)
     return _ok_except(tw, bad)
 
 
@@ -491,3 +495,32 @@ def een_antwoord(tables: Tables) -> pl.Series:
     bad = j.filter((pl.col("aantal_antwoorden") != 1) | (pl.col("aantal_declaraties") != 1)
                    | ~pl.col("antwoord_gemeenten").list.contains(pl.col("gemeente_code")).fill_null(False))
     return _ok_except(d, bad)
+
+
+# ------------------------------------------------------------------------------------------------ client data
+
+@derived("geboortedatum_voor_zorg", "jeugdigen")
+def geboortedatum_voor_zorg(tables: Tables) -> pl.Series:
+    """The birth date lies before the youth's first care in the gemeente, and less than 23 years before it."""
+    first = tables["trajecten"].group_by("gemeente_code", "client_id").agg(pl.col("begindatum").min().alias("_first"))
+    j = _rows(tables["jeugdigen"]).join(first, on=["gemeente_code", "client_id"], how="left")
+    bad = j.filter((pl.col("geboortedatum") > pl.col("_first"))
+                   | (pl.col("geboortedatum") <= pl.col("_first").dt.offset_by("-23y")))
+    return _ok_except(tables["jeugdigen"], bad)
+
+
+@derived("geboortedatum_als_in_verzoek", "jeugdigen")
+def geboortedatum_als_in_verzoek(tables: Tables) -> pl.Series:
+    """The registered birth date equals the one the aanbieder sent in the youth's JW315 requests to that gemeente."""
+    v = tables["verzoeken"].select("gemeente_code", "bsn", pl.col("geboortedatum").alias("_verzoek")).unique()
+    j = _rows(tables["jeugdigen"]).join(v, on=["gemeente_code", "bsn"], how="inner")
+    return _ok_except(tables["jeugdigen"], j.filter(pl.col("geboortedatum") != pl.col("_verzoek")))
+
+
+@derived("een_registratie_per_bsn", "jeugdigen")
+def een_registratie_per_bsn(tables: Tables) -> pl.Series:
+    """A BSN is registered once per gemeente: a second registration of the same BSN (e.g. with a typo in the name)
+    is flagged, the first (lowest client_id) is kept."""
+    j = _rows(tables["jeugdigen"]).filter(pl.col("bsn").is_not_null())
+    bad = j.filter(pl.col("client_id") != pl.col("client_id").min().over("gemeente_code", "bsn"))
+    return _ok_except(tables["jeugdigen"], bad)

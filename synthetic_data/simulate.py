@@ -42,7 +42,9 @@ def _new_persons(rng, seed: int, gm: dict, scale: float, begin: np.ndarray):
     n = len(begin)
     band = rng.choice(len(m.age_p), n, p=m.age_p)
     lo = np.array([b[0] for b in m.age_bands])[band]
-    hi = np.array([b[1] for b in m.age_bands])[band]
+    # The birthday comes from the person's hash and can add up to a year: draw the oldest band below 22 so nobody
+    # starts care at 23 or older (the Jeugdwet ends there).
+    hi = np.minimum(np.array([b[1] for b in m.age_bands])[band], 22)
     age_days = ((lo + rng.random(n) * (hi - lo)) * 365.25).astype(np.int64)
     girl = rng.random(n) >= m.boy_p[band]
     size = gm["cohort_size"]
@@ -215,6 +217,8 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
     duration = _durations(rng, cells)
     end = begin + duration - 1
     cat, reden = _end_reasons(rng, n)
+    # a youth who would switch provider at 23 or older leaves youth care instead (uitstroom naar ander domein)
+    reden[(reden == 38) & (end + 1 - birth >= int(23 * 365.25))] = 39
     planned = _planned_end(rng, end, cat)
     age_at_begin = (begin - birth) / 365.25
     reject_p = np.where(age_at_begin >= 18, p["request_reject_share_18plus"], p["request_reject_share"])
@@ -303,6 +307,16 @@ def move_stream(seed: int, scale: float, origin: str, year: int) -> dict[str, np
     d_params = _message_params(rng, n, product)
     lo, hi = p["planned_overrun_months"]
     o_planned = move + (rng.integers(lo, hi + 1, n) * DAYS_PER_MONTH).astype(np.int64)
+    # a youth of 23 or older cannot start Jeugdwet care in the new gemeente: those do not move within the stream
+    young = (move + 1 - birth) < int(23 * 365.25)
+    if not young.all():
+        keep = np.nonzero(young)[0]
+        dest, move, begin, cells, person, birth, girl, product, aanbieder = (
+            a[keep] for a in (dest, move, begin, cells, person, birth, girl, product, aanbieder))
+        d_end, d_cat, d_reden, d_planned, o_planned = (a[keep] for a in (d_end, d_cat, d_reden, d_planned, o_planned))
+        o_params = {k: v[keep] for k, v in o_params.items()}
+        d_params = {k: v[keep] for k, v in d_params.items()}
+        n = len(keep)
     both = lambda a, b: np.concatenate([a, b])  # noqa: E731
     twice = lambda a: np.concatenate([a, a])    # noqa: E731
     return {

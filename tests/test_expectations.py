@@ -36,8 +36,38 @@ def _agb(table):
     return brk
 
 
-# Breakers for the registry rules that check the XSD datatypes (not among the plain-polars generator tests).
+def _birth(days_after_first_care: int):
+    def brk(tables):
+        first = tables["trajecten"].group_by("gemeente_code", "client_id").agg(pl.col("begindatum").min())
+        j = tables["jeugdigen"].join(first, on=["gemeente_code", "client_id"], how="left")
+        i = first_index(j, pl.col("begindatum").is_not_null())
+        t, row = edit(tables, "jeugdigen", i, geboortedatum=j["begindatum"][i] + pl.duration(days=days_after_first_care)
+                      if False else j["begindatum"][i] + __import__("datetime").timedelta(days=days_after_first_care))
+        return t, {c: row[c] for c in table_key("jeugdigen")}
+    return brk
+
+
+def _birth_other_than_verzoek(tables):
+    v = tables["verzoeken"].select("gemeente_code", "bsn").unique()
+    j = tables["jeugdigen"]
+    i = first_index(j, pl.struct("gemeente_code", "bsn").is_in(v.select(pl.struct("gemeente_code", "bsn")).to_series().implode()))
+    t, row = edit(tables, "jeugdigen", i, geboortedatum=j["geboortedatum"][i] - __import__("datetime").timedelta(days=1))
+    return t, {c: row[c] for c in table_key("jeugdigen")}
+
+
+def _second_registration(tables):
+    j = tables["jeugdigen"]
+    dup = j.head(1).with_columns(pl.lit("C" + j["gemeente_code"][0] + "-9000001").alias("client_id"),
+                                 (pl.col("achternaam") + "e").alias("achternaam"))
+    out = dict(tables, jeugdigen=pl.concat([j, dup]))
+    return out, {"gemeente_code": dup["gemeente_code"][0], "client_id": dup["client_id"][0]}
+
+
+# Breakers for the registry rules that are not among the plain-polars generator tests (XSD datatypes, client data).
 EXTRA_BREAKERS = {
+    "TR002_geboortedatum_voor_zorg": _birth(10),
+    "TR304_geboortedatum_als_in_verzoek": _birth_other_than_verzoek,
+    "TR304_een_registratie_per_bsn": _second_registration,
     "XSD_agb_code_aanbieders": _agb("aanbieders"),
     "XSD_agb_code_prestaties": _agb("prestaties"),
     "XSD_bsn_verplicht_prestaties": _null_bsn("prestaties"),
@@ -73,9 +103,9 @@ def _matches(f: pl.DataFrame, rule, key: dict) -> pl.Series:
 
 
 # Rules about a group of records report every member of the violating group: all versions of a reused toewijzing
-# number, both overlapping toewijzingen, all claim lines of a toewijzing over its total, both active debets.
-GROUP_RULES = {"TR332_toewijzing_nummer_uniek_per_gemeente", "OP259_geen_overlappende_toewijzingen",
-               "TR322_som_volume_binnen_totaal", "TR389_een_actieve_debet"}
+# number, all claim lines of a toewijzing over its total, both active debets.
+GROUP_RULES = {"TR332_toewijzing_nummer_uniek_per_gemeente", "TR322_som_volume_binnen_totaal",
+               "TR389_een_actieve_debet"}
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)

@@ -93,7 +93,9 @@ def _key_filter(rule: Rule, key: dict) -> pl.Expr:
 def test_registry_covers_every_test_rule():
     ids = [r.id for r in RULE_LIST]
     assert len(ids) == len(set(ids))
-    assert set(ids) == set(RULES), f"missing: {set(RULES) - set(ids)}, extra: {set(ids) - set(RULES)}"
+    # every plain-polars generator rule is in the registry; the registry's extra rules (XSD datatypes, client data
+    # across messages) have their breakers in tests/test_expectations.py
+    assert set(RULES) <= set(ids), f"missing: {set(RULES) - set(ids)}"
     assert len(ids) >= 25
 
 
@@ -201,7 +203,9 @@ def test_column_check_holds_on_clean_data(tables, rule):
 
 @pytest.mark.parametrize("rule", RULE_LIST, ids=lambda r: r.id)
 def test_check_flags_the_broken_record(tables, rule):
-    broken, key = BREAKERS[rule.id](tables)
+    from test_expectations import ALL_BREAKERS   # the generator-test breakers plus those of the registry's extra rules
+
+    broken, key = ALL_BREAKERS[rule.id](tables)
     ok = _evaluate(rule, broken)
     df = broken[rule.table]
     assert len(ok) == df.height and ok.null_count() == 0

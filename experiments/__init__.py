@@ -1,0 +1,23 @@
+"""Automation experiments on the sandbox data: a plug-in API, three tasks with ground-truth scorers, isolated runs
+and a leaderboard.
+
+    import experiments as ex
+    data = ex.prepare("declaratie_controle", seed=42)          # inputs for the experiment, truth for the scorer
+    for exp in ex.discover():                                   # experiments/teams/<team>/*.py
+        result = ex.run(exp, data) if exp.task == data.task else None
+    ex.record("data/warehouse.duckdb", result)
+    print(ex.leaderboard("data/warehouse.duckdb"))
+
+See docs/first-experiment.md. Depends on synthetic_data only (no dagster, no great_expectations).
+"""
+from .api import Experiment, experiment
+from .discover import discover
+from .errors import ExperimentError, ExperimentWarning, PredictionError
+from .isolation import Limits, RunResult, run
+from .leaderboard import leaderboard, record
+from .scaffold import scaffold
+from .tasks import TASKS, TaskData, prepare, score, validate_predictions
+
+__all__ = ["experiment", "Experiment", "discover", "TASKS", "TaskData", "prepare", "run", "Limits", "RunResult",
+           "score", "validate_predictions", "scaffold", "leaderboard", "record", "ExperimentError",
+           "PredictionError", "ExperimentWarning"]

@@ -1,0 +1,75 @@
+"""The leaderboard: one row per run in the `experiment_leaderboard` table of a DuckDB warehouse file.
+
+Every score is "higher is better" (task 1 F1 of rejections, task 2 macro-F1, task 3 1 - MASE), so one ordering
+serves all tasks. `leaderboard()` shows each experiment's latest run; the table keeps every run.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from .isolation import RunResult
+
+TABLE = "experiment_leaderboard"
+COLUMNS = {
+    "team": "varchar", "experiment": "varchar", "task": "varchar", "score": "double", "metrics_json": "varchar",
+    "status": "varchar", "error": "varchar", "runtime_s": "double", "seed": "bigint", "dataset_hash": "varchar",
+    "time": "timestamp",
+}
+
+
+def _connect(warehouse: Path, read_only: bool = False):
+    # parallel runs (Dagster, several terminals) may hold the file lock for a moment: wait instead of failing
+    for attempt in range(50):
+        try:
+            return duckdb.connect(str(warehouse), read_only=read_only)
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or attempt == 49:
+                raise
+            time.sleep(0.1 + 0.02 * attempt)
+
+
+def _create(con) -> None:
+    cols = ", ".join(f'"{c}" {t}' for c, t in COLUMNS.items())
+    con.execute(f"create table if not exists {TABLE} ({cols})")
+
+
+def record(warehouse: str | Path, result: RunResult) -> None:
+    """Append one run to the leaderboard table (created when missing)."""
+    warehouse = Path(warehouse)
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    row = [result.team, result.experiment, result.task, result.score,
+           json.dumps(result.metrics, sort_keys=True, default=str) if result.metrics is not None else None,
+           result.status, result.error, result.runtime_s, result.seed, result.dataset_hash, result.time]
+    with _connect(warehouse) as con:
+        _create(con)
+        con.execute(f"insert into {TABLE} ({', '.join(chr(34) + c + chr(34) for c in COLUMNS)}) "
+                    f"values ({', '.join('?' * len(COLUMNS))})", row)
+
+
+def leaderboard(warehouse: str | Path, task: str | None = None, latest: bool = True) -> pl.DataFrame:
+    """The latest run of each (team, experiment, task) (every run with latest=False), ordered by task, then score
+    (best first; failed runs last), then runtime. A `rank` column numbers the experiments within each task."""
+    warehouse = Path(warehouse)
+    empty = pl.DataFrame(schema={"rank": pl.Int64, **{c: {"varchar": pl.String, "double": pl.Float64,
+                                                          "bigint": pl.Int64, "timestamp": pl.Datetime("us")}[t]
+                                                      for c, t in COLUMNS.items()}})
+    if not warehouse.exists():
+        return empty
+    with _connect(warehouse, read_only=True) as con:
+        if not con.execute("select count(*) from information_schema.tables where table_name = ?",
+                           [TABLE]).fetchone()[0]:
+            return empty
+        where = "where task = $task" if task else ""
+        qualify = ('qualify row_number() over (partition by team, experiment, task order by "time" desc) = 1'
+                   if latest else "")
+        sql = f"""
+            select row_number() over (partition by task order by score desc nulls last, runtime_s) as "rank", *
+            from (select * from {TABLE} {where} {qualify})
+            order by task, score desc nulls last, runtime_s"""
+        df = con.execute(sql, {"task": task} if task else {}).pl()
+    return df.with_columns(pl.col("rank").cast(pl.Int64))

@@ -1,0 +1,34 @@
+"""`zandbak experiment new NAME`: write a working experiment from the template into teams/<team>/NAME.py."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .api import check_name, check_task
+from .discover import DEFAULT_ROOT, discover
+from .errors import ExperimentError
+from .template import render
+
+
+def scaffold(name: str, team: str, task: str = "declaratie_controle", description: str | None = None,
+             root: str | Path | None = None) -> Path:
+    """Create `<root>/<team>/<name>.py` (root: experiments/teams) and return its path. Refuses to overwrite a file
+    or to reuse the name of an experiment that exists already."""
+    check_name(name, "experiment name")
+    check_name(team, "team")
+    check_task(task)
+    root = Path(root) if root is not None else DEFAULT_ROOT
+    target = root / team / f"{name}.py"
+    if target.exists() or (root / team / name).exists():
+        raise ExperimentError(f"{target}: exists already; allowed: a new name (nothing was overwritten)")
+    clash = [e for e in discover(root) if e.name == name]
+    if clash:
+        raise ExperimentError(f"experiment name {name!r} is already used by {clash[0].path}; allowed: a new name")
+    text = render(name, team, task, description or f"My first experiment on {task}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=target.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,190 @@
+"""Score any set of data-quality findings against the ground truth of inject_faults.
+
+Matching is at record level on (table, key): a truth record counts as detected when any finding names its table and
+key, whatever check produced it. A finding record (distinct table and key) that is no truth record is a false positive.
+
+- Findings need a `table` column and either a `key` column (the dictionary key joined with "|", dates as YYYY-MM-DD)
+  or the key columns of that table (computed into `key` where `key` is missing or empty). All columns may be strings,
+  as read from a CSV with every column as text.
+- Debatable faults count for neither side: their records are left out of the recall denominators, and findings on them
+  are neither true nor false positives (reported as `debatable_found`).
+- Statistical-only fault types are left out of `overall`, `by_fault_type` and `by_rule_code` in the same way and
+  reported on their own under `statistical_only`: no rule is expected to find them, and a finding on them is no false
+  positive.
+- Precision per fault type or rule code needs to know which group a false positive belongs to: it is computed when
+  the findings carry a `fault_type` column (for `by_fault_type`), or a `rule_code` or `rule_id` column (for
+  `by_rule_code`; the codes are the leading upper-case codes of a rule id, e.g. TR339, TR340 and TR341 of
+  "TR339_TR340_TR341_prestatie_product_als_toewijzing"). Without such labels `fp` and `precision` are None there;
+  recall needs no labels.
+"""
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from ..dictionary import key as dictionary_key
+from ..dictionary import table_names
+
+STATISTICAL = "statistical_only"
+_CODE = re.compile(r"^[A-Z]{2,}[0-9]+[a-z0-9]*$")
+
+
+def rule_codes(rule_id: str | None) -> list[str]:
+    """The iJw codes a rule id starts with: "TR339_TR340_TR341_prestatie..." -> [TR339, TR340, TR341]."""
+    if not rule_id:
+        return []
+    out = []
+    for token in str(rule_id).split("_"):
+        if not _CODE.match(token):
+            break
+        out.append(token)
+    return out
+
+
+def finding_records(findings: pl.DataFrame) -> pl.DataFrame:
+    """Distinct (table, key) of the findings, with the labels they carry: `fault_types` and `codes` (lists)."""
+    if "table" not in findings.columns:
+        raise ValueError("findings need a `table` column")
+    known = set(table_names())
+    frames = []
+    for t in findings["table"].drop_nulls().unique(maintain_order=True).to_list():
+        part = findings.filter(pl.col("table") == t)
+        computed = None
+        if t in known:
+            cols = dictionary_key(t)
+            if all(c in part.columns for c in cols):
+                computed = pl.concat_str([pl.col(c).cast(pl.String) for c in cols], separator="|")
+        if "key" in part.columns:
+            k = pl.col("key").cast(pl.String)
+            k = pl.when(k == "").then(None).otherwise(k)
+            k = pl.coalesce(k, computed) if computed is not None else k
+        elif computed is not None:
+            k = computed
+        else:
+            raise ValueError(f"findings for table {t!r} have no `key` and not all key columns "
+                             f"{dictionary_key(t) if t in known else '(unknown table)'}")
+        ft = pl.col("fault_type").cast(pl.String) if "fault_type" in part.columns else pl.lit(None, pl.String)
+        if "rule_code" in part.columns:
+            codes = pl.col("rule_code").cast(pl.String).str.split("/")
+        elif "rule_id" in part.columns:
+            ids = part["rule_id"].cast(pl.String).drop_nulls().unique().sort().to_list()
+            mapping = pl.DataFrame({"_rid": ids, "_rcodes": [rule_codes(i) for i in ids]},
+                                   schema={"_rid": pl.String, "_rcodes": pl.List(pl.String)})
+            part = part.with_columns(pl.col("rule_id").cast(pl.String).alias("_rid")).join(
+                mapping, on="_rid", how="left", maintain_order="left")
+            codes = pl.col("_rcodes")
+        else:
+            codes = pl.lit(None, pl.List(pl.String))
+        part = part.select(pl.lit(t).alias("table"), k.alias("key"), ft.alias("_ft"), codes.alias("_codes"))
+        frames.append(part.filter(pl.col("key").is_not_null()))
+    if not frames:
+        return pl.DataFrame(schema={"table": pl.String, "key": pl.String, "fault_types": pl.List(pl.String),
+                                    "codes": pl.List(pl.String)})
+    f = pl.concat(frames)
+    return f.group_by("table", "key", maintain_order=True).agg(
+        pl.col("_ft").drop_nulls().unique().sort().alias("fault_types"),
+        pl.col("_codes").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique().sort()
+        .alias("codes"),
+    )
+
+
+def _metrics(tp: int, fp: int | None, fn: int) -> dict:
+    precision = None if fp is None or tp + fp == 0 else tp / (tp + fp)
+    recall = None if tp + fn == 0 else tp / (tp + fn)
+    if precision is None or recall is None:
+        f1 = None
+    else:
+        f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1}
+
+
+def _classify(truth: pl.DataFrame) -> pl.DataFrame:
+    """One row per truth record: debatable if any of its rows is, statistical if all its rows are statistical-only."""
+    return truth.group_by("table", "key").agg(
+        pl.col("debatable").fill_null(False).any().alias("_debatable"),
+        (pl.col("detectability") == STATISTICAL).all().alias("_statistical"),
+    ).with_columns(
+        pl.when(pl.col("_debatable")).then(pl.lit("debatable"))
+        .when(pl.col("_statistical")).then(pl.lit("statistical"))
+        .otherwise(pl.lit("scored")).alias("_class")
+    ).select("table", "key", "_class")
+
+
+def score(findings: pl.DataFrame, truth: pl.DataFrame) -> dict:
+    """Precision, recall and F1 of `findings` against `truth` (see the module docstring).
+
+    Returns {"overall": {...}, "by_fault_type": {type: {...}}, "by_rule_code": {code: {...}},
+    "statistical_only": [{fault_type, records, found, recall, debatable}]}; each metrics dict has tp, fp, fn,
+    precision, recall and f1 (None where undefined)."""
+    f = finding_records(findings)
+    truth = truth.select("table", "key", "fault_type", "rule_code", "debatable", "detectability").with_columns(
+        pl.col("debatable").fill_null(False))
+    cls = _classify(truth)
+    found = truth.join(f.select("table", "key"), on=["table", "key"], how="semi")
+    found_keys = found.select("table", "key").unique()
+    fc = f.join(cls, on=["table", "key"], how="left").with_columns(pl.col("_class").fill_null("none"))
+
+    scored = cls.filter(pl.col("_class") == "scored")
+    tp = scored.join(found_keys, on=["table", "key"], how="semi").height
+    fp_rows = fc.filter(pl.col("_class") == "none")
+    overall = _metrics(tp, fp_rows.height, scored.height - tp)
+    overall.update(
+        records=scored.height, findings=f.height,
+        debatable_records=cls.filter(pl.col("_class") == "debatable").height,
+        debatable_found=fc.filter(pl.col("_class") == "debatable").height,
+        statistical_records=cls.filter(pl.col("_class") == "statistical").height,
+        statistical_found=fc.filter(pl.col("_class") == "statistical").height,
+    )
+
+    t_scored = truth.join(scored.select("table", "key"), on=["table", "key"], how="semi")
+    t_scored_found = t_scored.join(found_keys, on=["table", "key"], how="semi")
+    has_ft = "fault_type" in findings.columns
+    has_code = "rule_code" in findings.columns or "rule_id" in findings.columns
+
+    def _group(col: str, name, labels: str, labelled: bool) -> dict:
+        sel = pl.col(col).is_null() if name is None else pl.col(col) == name
+        recs = t_scored.filter(sel).select("table", "key").unique()
+        hit = t_scored_found.filter(sel).select("table", "key").unique().height
+        fp = None
+        if labelled:
+            fp = fp_rows.filter(pl.col(labels).list.contains(pl.lit(name if name is not None else ""))).height
+        return _metrics(hit, fp, recs.height - hit)
+
+    by_type = {}
+    for ft in truth.filter(pl.col("detectability") != STATISTICAL)["fault_type"].unique().sort().to_list():
+        m = _group("fault_type", ft, "fault_types", has_ft)
+        rows = truth.filter(pl.col("fault_type") == ft)
+        m.update(records=rows.height, debatable=bool(rows["debatable"].all()),
+                 found=found.filter(pl.col("fault_type") == ft).select("table", "key").unique().height)
+        by_type[ft] = m
+
+    by_code = {}
+    codes = t_scored["rule_code"].unique().sort(nulls_last=True).to_list()
+    for code in codes:
+        labelled = has_code and code is not None
+        by_code[code if code is not None else "none"] = _group("rule_code", code, "codes", labelled)
+
+    statistical = []
+    for ft in truth.filter(pl.col("detectability") == STATISTICAL)["fault_type"].unique().sort().to_list():
+        rows = truth.filter(pl.col("fault_type") == ft).select("table", "key", "debatable").unique(["table", "key"])
+        hit = rows.join(found_keys, on=["table", "key"], how="semi").height
+        statistical.append({"fault_type": ft, "records": rows.height, "found": hit,
+                            "recall": hit / rows.height if rows.height else None,
+                            "debatable": bool(rows["debatable"].all())})
+
+    return {"overall": overall, "by_fault_type": by_type, "by_rule_code": by_code, "statistical_only": statistical}
+
+
+def score_table(result: dict) -> pl.DataFrame:
+    """The result of `score` as one printable frame: scope, name, tp, fp, fn, precision, recall, f1."""
+    schema = {"scope": pl.String, "name": pl.String, "tp": pl.Int64, "fp": pl.Int64, "fn": pl.Int64,
+              "precision": pl.Float64, "recall": pl.Float64, "f1": pl.Float64}
+    keep = ["tp", "fp", "fn", "precision", "recall", "f1"]
+    rows = [{"scope": "overall", "name": "all", **{k: result["overall"][k] for k in keep}}]
+    for scope, group in (("fault_type", result["by_fault_type"]), ("rule_code", result["by_rule_code"])):
+        rows += [{"scope": scope, "name": name, **{k: m[k] for k in keep}} for name, m in group.items()]
+    for s in result["statistical_only"]:
+        rows.append({"scope": "statistical_only", "name": s["fault_type"], "tp": s["found"], "fp": None,
+                     "fn": s["records"] - s["found"], "precision": None, "recall": s["recall"], "f1": None})
+    return pl.DataFrame(rows, schema=schema)

@@ -1,0 +1,325 @@
+"""Labelled faults (synthetic_data/faults): the catalogue, the injector and the scorer.
+
+The label test is the heart: for every dirtied record with a `rule_id`, that rule of tests/ijw_rules.py reports the
+record in the dirty tables. The suite test adds the other direction: running all 68 rules on the demo data reports no
+record outside the truth except the partners of injected overlapping toewijzingen (OP259 flags both sides).
+"""
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from ijw_rules import RULES
+from synthetic_data import GeneratorConfig, generate
+from synthetic_data.dictionary import key as dictionary_key
+from synthetic_data.dictionary import table_names
+from synthetic_data.dictionary import tables as dictionary_tables
+from synthetic_data.faults import catalogue, inject_faults, profiles, score, score_table
+from synthetic_data.faults.inject import INJECTORS, KEY_COLUMNS, TRUTH_SCHEMA
+from synthetic_data.faults.score import rule_codes
+
+LEVELS = {"cell", "record", "cross_table", "process"}
+DETECTABILITY = {"single_record", "cross_table", "statistical_only"}
+
+
+@pytest.fixture(scope="module")
+def clean():
+    return generate(GeneratorConfig(region="0147", years="2023-2024", seed=7))
+
+
+@pytest.fixture(scope="module")
+def demo(clean):
+    return inject_faults(clean, profile="demo", seed=7)
+
+
+@pytest.fixture(scope="module")
+def realistic(clean):
+    return inject_faults(clean, profile="realistic", seed=7)
+
+
+@pytest.fixture(scope="module")
+def stress(clean):
+    return inject_faults(clean, profile="stress", seed=7)
+
+
+# ------------------------------------------------------------------------------------------------------- helpers
+
+def _key(table: str) -> pl.Expr:
+    return pl.concat_str([pl.col(c).cast(pl.String) for c in dictionary_key(table)], separator="|")
+
+
+def _table_of(result: pl.DataFrame) -> str:
+    """The table a single-table rule reported: all its key columns present, most of its columns present."""
+    best, best_score = None, None
+    for name, spec in dictionary_tables().items():
+        if not set(dictionary_key(name)) <= set(result.columns):
+            continue
+        cols = set(spec["columns"])
+        s = (len(cols & set(result.columns)), -len(cols - set(result.columns)))
+        if best_score is None or s > best_score:
+            best, best_score = name, s
+    assert best is not None, f"cannot tell the table of a rule result with columns {result.columns}"
+    return best
+
+
+def rule_records(tables, rule_id: str) -> pl.DataFrame:
+    """(table, key) of the records a rule reports."""
+    r = RULES[rule_id](tables)
+    if r.height == 0:
+        return pl.DataFrame(schema={"table": pl.String, "key": pl.String})
+    if "table" in r.columns:
+        frames = []
+        for t in r["table"].unique().to_list():
+            part = r.filter(pl.col("table") == t)
+            k = pl.col("key") if "key" in part.columns else _key(t)
+            if "key" in part.columns and all(c in part.columns for c in dictionary_key(t)):
+                k = pl.coalesce(pl.col("key"), _key(t))
+            frames.append(part.select(pl.lit(t).alias("table"), k.cast(pl.String).alias("key")))
+        return pl.concat(frames).unique()
+    t = _table_of(r)
+    return r.select(pl.lit(t).alias("table"), _key(t).alias("key")).unique()
+
+
+def all_findings(tables) -> pl.DataFrame:
+    frames = [rule_records(tables, rid).with_columns(pl.lit(rid).alias("rule_id")) for rid in RULES]
+    return pl.concat(frames)
+
+
+def assert_labels_hold(dirty, truth):
+    """Every truth record with a rule_id is reported by that rule."""
+    labelled = truth.filter(pl.col("rule_id").is_not_null())
+    missed = []
+    for rid in labelled["rule_id"].unique().sort().to_list():
+        want = labelled.filter(pl.col("rule_id") == rid).select("table", "key", "fault_type")
+        got = rule_records(dirty, rid)
+        miss = want.join(got, on=["table", "key"], how="anti")
+        missed += [(rid, *row) for row in miss.iter_rows()]
+    assert not missed, f"{len(missed)} labelled records not reported by their rule, e.g. {missed[:5]}"
+
+
+# ----------------------------------------------------------------------------------------------------- catalogue
+
+def test_catalogue_shape():
+    cat = catalogue()
+    ids = [f["id"] for f in cat]
+    assert len(ids) >= 20 and len(set(ids)) == len(ids)
+    assert {f["level"] for f in cat} == LEVELS
+    known_tables = set(table_names())
+    for f in cat:
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", f["id"]), f["id"]
+        assert f["level"] in LEVELS and f["detectability"] in DETECTABILITY, f["id"]
+        assert isinstance(f["debatable"], bool) and f["description"].strip(), f["id"]
+        assert f["table"] in known_tables, f["id"]
+        cols = dictionary_tables()[f["table"]]["columns"]
+        assert all(c == "(row)" or c in cols for c in f["columns"]), f["id"]
+        assert f["id"] in INJECTORS, f"no injector for {f['id']}"
+        if f["rule_id"] is not None:
+            assert f["rule_id"] in RULES, f"{f['id']}: unknown rule_id {f['rule_id']}"
+            assert f["rule_code"] in rule_codes(f["rule_id"]), f"{f['id']}: rule_code not in its rule id"
+        if f["detectability"] == "statistical_only":
+            assert f["rule_id"] is None
+
+
+def test_profiles_name_known_types():
+    profs = profiles()
+    assert {"demo", "realistic", "stress"} <= set(profs)
+    ids = {f["id"] for f in catalogue()}
+    for name, prof in profs.items():
+        assert set(prof.get("faults") or {}) <= ids, name
+        for spec in [prof.get("default", {}), *(prof.get("faults") or {}).values()]:
+            assert spec.get("mechanism", "random") in {"random", "concentrated"}
+            assert spec.get("by", "aanbieder") in {"aanbieder", "gemeente"}
+
+
+# ----------------------------------------------------------------------------------------------------- injection
+
+def test_injection_is_deterministic(clean, realistic):
+    dirty, truth = realistic
+    again_dirty, again_truth = inject_faults(clean, profile="realistic", seed=7)
+    assert_frame_equal(truth, again_truth)
+    for name in clean:
+        assert_frame_equal(dirty[name], again_dirty[name])
+    other_dirty, other_truth = inject_faults(clean, profile="realistic", seed=8)
+    assert not truth.equals(other_truth)
+    assert any(not dirty[n].equals(other_dirty[n]) for n in ("prestaties", "jeugdigen", "zorgstarts"))
+
+
+def test_clean_tables_are_not_changed(clean, demo):
+    again = generate(GeneratorConfig(region="0147", years="2023-2024", seed=7))
+    for name in again:
+        assert_frame_equal(clean[name], again[name])
+
+
+def test_dirty_tables_keep_schema_and_key_order(clean, demo, stress):
+    for dirty, _ in (demo, stress):
+        assert set(dirty) == set(clean)
+        for name, df in clean.items():
+            assert dirty[name].schema == df.schema, name
+            k = dictionary_key(name)
+            assert_frame_equal(dirty[name].select(k), dirty[name].select(k).sort(k, maintain_order=True))
+
+
+def test_truth_frame(demo):
+    dirty, truth = demo
+    assert truth.schema == pl.Schema(TRUTH_SCHEMA)
+    assert truth.select("table", "key").is_duplicated().sum() == 0
+    for t in truth["table"].unique().to_list():
+        part = truth.filter(pl.col("table") == t)
+        k = dictionary_key(t)
+        # key = the key columns joined with "|"; the other key columns stay empty
+        assert part.select((_key(t) == pl.col("key")).all()).item(), t
+        others = [c for c in KEY_COLUMNS if c not in k]
+        assert part.select(pl.all_horizontal(pl.col(c).is_null() for c in others).all()).item(), t
+        # every truth record exists in the dirty table
+        present = dirty[t].select(_key(t).alias("key")).unique()
+        assert part.join(present, on="key", how="anti").height == 0, t
+    meta = {f["id"]: f for f in catalogue()}
+    labels = truth.select("fault_type", "rule_id", "rule_code", "debatable", "detectability").unique()
+    for row in labels.iter_rows(named=True):
+        f = meta[row["fault_type"]]
+        assert (row["rule_id"], row["rule_code"], row["debatable"], row["detectability"]) == (
+            f["rule_id"], f["rule_code"], f["debatable"], f["detectability"])
+
+
+def test_demo_has_every_type_labelled_correctly(demo):
+    dirty, truth = demo
+    counts = dict(truth.group_by("fault_type").len().iter_rows())
+    for f in catalogue():
+        assert counts.get(f["id"], 0) >= 3, f"{f['id']}: {counts.get(f['id'], 0)} records in demo"
+        assert truth.filter(pl.col("fault_type") == f["id"])["table"].unique().to_list() == [f["table"]]
+    assert_labels_hold(dirty, truth)
+
+
+def test_stress_labels_hold_and_never_collide(stress):
+    dirty, truth = stress
+    assert truth.select("table", "key").is_duplicated().sum() == 0
+    assert_labels_hold(dirty, truth)
+
+
+def test_rule_suite_reports_only_truth_records(demo):
+    """All 68 rules on the demo data: every rule-linked fault is found, statistical ones are not, and the only records
+    outside the truth are the running toewijzingen an injected overlap collides with (OP259 reports both sides)."""
+    dirty, truth = demo
+    findings = all_findings(dirty)
+    result = score(findings, truth)
+    for f in catalogue():
+        if f["rule_id"] is not None and not f["debatable"]:
+            assert result["by_fault_type"][f["id"]]["recall"] == 1.0, f["id"]
+    assert result["overall"]["statistical_found"] == 0
+    fp = findings.join(truth.select("table", "key"), on=["table", "key"], how="anti")
+    partners = truth.filter(pl.col("fault_type") == "overlapping_toewijzingen").select(
+        pl.col("gemeente_code"), pl.col("original").alias("toewijzing_nummer"))
+    fp_tw = fp.filter(pl.col("table") == "toewijzingen").with_columns(
+        pl.col("key").str.split("|").list.get(0).alias("gemeente_code"),
+        pl.col("key").str.split("|").list.get(1).alias("toewijzing_nummer"))
+    assert set(fp["rule_id"].unique().to_list()) <= {"OP259_geen_overlappende_toewijzingen"}, fp
+    assert fp_tw.join(partners, on=["gemeente_code", "toewijzing_nummer"], how="anti").height == 0
+    assert result["overall"]["fp"] == fp.select("table", "key").n_unique()
+
+
+def test_declaratie_totals_follow_dirty_lines(demo):
+    """Only the injected header faults fail TR358: the other headers were recomputed from their dirty lines."""
+    dirty, truth = demo
+    got = rule_records(dirty, "TR358_totaalbedrag_is_som_prestaties")
+    want = truth.filter(pl.col("fault_type") == "declaratie_total_mismatch").select("table", "key")
+    assert sorted(got.rows()) == sorted(want.rows())
+
+
+def test_upcoding_raises_volume_within_the_cap(clean, demo):
+    dirty, truth = demo
+    up = truth.filter(pl.col("fault_type") == "upcoding_billing_jump")
+    assert up.height >= 3 and up["agb_code"].n_unique() == 1
+    assert (up["dirty"].cast(pl.Int64) > up["original"].cast(pl.Int64)).all()
+    flagged = pl.concat([rule_records(dirty, rid) for rid in RULES])
+    assert up.join(flagged, on=["table", "key"], how="semi").height == 0
+
+
+def test_realistic_rate(clean, realistic):
+    _, truth = realistic
+    share = truth.height / sum(df.height for df in clean.values())
+    assert 0.003 <= share <= 0.008, f"realistic dirtied {share:.2%} of all records"
+
+
+def test_concentrated_mechanism(realistic):
+    _, truth = realistic
+    tarief = truth.filter(pl.col("fault_type") == "tarief_differs_from_contract")
+    top = tarief.group_by("agb_code").len()["len"].max()
+    assert tarief.height >= 3 and top >= tarief.height / 2
+
+
+# -------------------------------------------------------------------------------------------------------- scoring
+
+def _truth(rows: list[dict]) -> pl.DataFrame:
+    base = {c: None for c in TRUTH_SCHEMA}
+    return pl.DataFrame([{**base, **r} for r in rows], schema=TRUTH_SCHEMA)
+
+
+def test_clean_data_scores_no_false_positives(clean):
+    empty_truth = _truth([])
+    result = score(pl.DataFrame(schema={"table": pl.String, "key": pl.String}), empty_truth)
+    assert result["overall"]["fp"] == 0 and result["overall"]["tp"] == 0
+    # the clean data obeys every rule: the whole suite finds nothing, hence no false positive
+    result = score(all_findings(clean), empty_truth)
+    assert result["overall"]["fp"] == 0 and result["overall"]["findings"] == 0
+
+
+def test_score_hand_made():
+    def rec(key, ft="A", **kw):
+        return {"table": "prestaties", "key": key, "fault_type": ft, "rule_code": "TR321", "debatable": False,
+                "detectability": "cross_table", **kw}
+    truth = _truth([rec("98000001|R1"), rec("98000001|R2"), rec("98000001|R3"),
+                    rec("98000001|R4", ft="B", rule_code="TR307", debatable=True),
+                    rec("98000001|R5", ft="S", rule_code=None, detectability="statistical_only")])
+    findings = pl.DataFrame({
+        "table": ["prestaties"] * 6,
+        "key": ["98000001|R1", "98000001|R2", "98000001|R2", "98000001|X9", "98000001|R4", "98000001|R5"],
+        "fault_type": ["A", "A", "A", "A", "B", "S"],
+    })
+    result = score(findings, truth)
+    o = result["overall"]
+    assert (o["tp"], o["fp"], o["fn"]) == (2, 1, 1)
+    assert o["precision"] == pytest.approx(2 / 3) and o["recall"] == pytest.approx(2 / 3)
+    assert o["f1"] == pytest.approx(2 / 3)
+    assert o["debatable_found"] == 1 and o["statistical_found"] == 1
+    a = result["by_fault_type"]["A"]
+    assert (a["tp"], a["fp"], a["fn"]) == (2, 1, 1) and a["precision"] == pytest.approx(2 / 3)
+    assert result["by_fault_type"]["B"]["recall"] is None          # debatable: no denominator
+    assert result["by_rule_code"]["TR321"]["recall"] == pytest.approx(2 / 3)
+    assert result["by_rule_code"]["TR321"]["fp"] is None          # findings carry no rule codes
+    assert result["statistical_only"] == [
+        {"fault_type": "S", "records": 1, "found": 1, "recall": 1.0, "debatable": False}]
+    table = score_table(result)
+    assert table.filter(pl.col("scope") == "overall")["precision"].item() == pytest.approx(2 / 3)
+
+    # a debatable record found alone is no false positive
+    only_debatable = score(findings.filter(pl.col("key") == "98000001|R4"), truth)["overall"]
+    assert only_debatable["fp"] == 0 and only_debatable["tp"] == 0 and only_debatable["debatable_found"] == 1
+
+    # rule ids attribute false positives to their codes
+    labelled = findings.with_columns(pl.lit("TR321_geleverd_volume_binnen_toegewezen").alias("rule_id"))
+    assert score(labelled, truth)["by_rule_code"]["TR321"]["fp"] == 1
+
+
+def test_score_findings_with_key_columns_only():
+    """A student's CSV: table plus the key columns, everything as text, no `key` column."""
+    truth = _truth([
+        {"table": "zorgstarts", "key": "0147|98090000|1002333|2022-11-10", "fault_type": "start_before_toewijzing",
+         "rule_code": "TR019", "debatable": False, "detectability": "cross_table"},
+        {"table": "toewijzingen", "key": "0147|1000229|2", "fault_type": "duplicate_toewijzing_nummer",
+         "rule_code": "TR332", "debatable": False, "detectability": "single_record"},
+    ])
+    findings = pl.DataFrame({
+        "table": ["zorgstarts", "toewijzingen", "toewijzingen"],
+        "gemeente_code": ["0147", "0147", "0147"],
+        "agb_code": ["98090000", None, None],
+        "toewijzing_nummer": ["1002333", "1000229", "1000230"],
+        "versie": [None, "2", "1"],
+        "begindatum": ["2022-11-10", None, None],
+    })
+    o = score(findings, truth)["overall"]
+    assert (o["tp"], o["fp"], o["fn"]) == (2, 1, 0)
+    with pytest.raises(ValueError):
+        score(pl.DataFrame({"table": ["prestaties"], "agb_code": ["98090000"]}), truth)
