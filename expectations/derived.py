@@ -519,8 +519,11 @@ def geboortedatum_als_in_verzoek(tables: Tables) -> pl.Series:
 
 @derived("een_registratie_per_bsn", "jeugdigen")
 def een_registratie_per_bsn(tables: Tables) -> pl.Series:
-    """A BSN is registered once per gemeente: a second registration of the same BSN (e.g. with a typo in the name)
-    is flagged, the first (lowest client_id) is kept."""
-    j = _rows(tables["jeugdigen"]).filter(pl.col("bsn").is_not_null())
-    bad = j.filter(pl.col("client_id") != pl.col("client_id").min().over("gemeente_code", "bsn"))
+    """A BSN is registered once per gemeente. Of a second registration of the same BSN (e.g. with a typo in the
+    name) the one the gemeente's trajecten refer to is kept (else the lowest client_id); the others are flagged."""
+    in_care = tables["trajecten"].select("gemeente_code", "client_id").unique().with_columns(pl.lit(True).alias("_care"))
+    j = (_rows(tables["jeugdigen"]).filter(pl.col("bsn").is_not_null())
+         .join(in_care, on=["gemeente_code", "client_id"], how="left").with_columns(pl.col("_care").fill_null(False))
+         .sort("gemeente_code", "bsn", pl.col("_care"), "client_id", descending=[False, False, True, False]))
+    bad = j.filter(pl.int_range(pl.len()).over("gemeente_code", "bsn") > 0)
     return _ok_except(tables["jeugdigen"], bad)

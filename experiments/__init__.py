@@ -2,10 +2,11 @@
 and a leaderboard.
 
     import experiments as ex
-    data = ex.prepare("declaratie_controle", seed=42)          # inputs for the experiment, truth for the scorer
-    for exp in ex.discover():                                   # experiments/teams/<team>/*.py
-        result = ex.run(exp, data) if exp.task == data.task else None
-    ex.record("data/warehouse.duckdb", result)
+    data = ex.prepare("declaratie_controle", seed=42)     # inputs for the experiment, truth for the scorer
+    for exp in ex.discover():                              # experiments/teams/<team>/*.py, read without importing
+        if exp.task == data.task:
+            result = ex.run(exp, data)                     # own process, time and memory limit, scored
+            ex.record("data/warehouse.duckdb", result)
     print(ex.leaderboard("data/warehouse.duckdb"))
 
 See docs/first-experiment.md. Depends on synthetic_data only (no dagster, no great_expectations).

@@ -58,7 +58,9 @@ class RunResult:
 
 def _tail(path: Path, limit: int = 4000) -> str:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")[-limit:]
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - limit))
+            return f.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
 
@@ -75,7 +77,9 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-def _execute(exp: Experiment, data: TaskData, limits: Limits, work: Path) -> tuple[str, str | None, float, pl.DataFrame | None, str]:
+def _execute(exp: Experiment, data: TaskData, limits: Limits,
+             work: Path) -> tuple[str, str | None, float, pl.DataFrame | None, str]:
+    """(status, error, runtime, predictions, log tail) of one child process."""
     (work / "inputs").mkdir()
     for name, df in data.inputs.items():
         df.write_parquet(work / "inputs" / f"{name}.parquet", compression="lz4")
@@ -89,7 +93,7 @@ def _execute(exp: Experiment, data: TaskData, limits: Limits, work: Path) -> tup
         proc = subprocess.Popen([sys.executable, "-m", "experiments._runner", str(work)], cwd=work, env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            rc = proc.wait(timeout=limits.timeout_s)
+            proc.wait(timeout=limits.timeout_s)
             timed_out = False
         except subprocess.TimeoutExpired:
             timed_out = True
@@ -97,7 +101,8 @@ def _execute(exp: Experiment, data: TaskData, limits: Limits, work: Path) -> tup
             _kill_group(proc.pid)       # also whatever the experiment started
             rc = proc.wait()
     wall = time.perf_counter() - start
-    log = _tail(log_path)
+    full = _tail(log_path, 200_000)
+    log = full[-4000:]
     if timed_out:
         return "timeout", f"killed after the wall-clock limit of {limits.timeout_s:g} s", wall, None, log
     try:
@@ -109,8 +114,9 @@ def _execute(exp: Experiment, data: TaskData, limits: Limits, work: Path) -> tup
         return "ok", None, float(result.get("runtime_s", wall)), pl.read_parquet(work / "predictions.parquet"), log
     if kind in ("failed", "memory"):
         return kind, result.get("error"), wall, None, log
-    if "memory allocation of" in log or "MemoryError" in log:   # polars/Rust aborts when an allocation fails
-        return "memory", f"the {limits.memory_mb} MB memory limit was reached ({_last_line(log)})", wall, None, log
+    oom = [ln.strip() for ln in full.splitlines() if "memory allocation of" in ln or "MemoryError" in ln]
+    if oom:   # polars (Rust) aborts the process when an allocation fails
+        return "memory", f"the {limits.memory_mb} MB memory limit was reached ({oom[-1][:200]})", wall, None, log
     if rc < 0:
         try:
             name = signal.Signals(-rc).name

@@ -62,7 +62,7 @@ def leaderboard(warehouse: str | Path, task: str | None = None, latest: bool = T
         return empty
     with _connect(warehouse, read_only=True) as con:
         if not con.execute("select count(*) from information_schema.tables where table_name = ?",
-                           [TABLE]).fetchone()[0]:
+                           [TABLE]).fetchall()[0][0]:
             return empty
         where = "where task = $task" if task else ""
         qualify = ('qualify row_number() over (partition by team, experiment, task order by "time" desc) = 1'
@@ -71,5 +71,5 @@ def leaderboard(warehouse: str | Path, task: str | None = None, latest: bool = T
             select row_number() over (partition by task order by score desc nulls last, runtime_s) as "rank", *
             from (select * from {TABLE} {where} {qualify})
             order by task, score desc nulls last, runtime_s"""
-        df = con.execute(sql, {"task": task} if task else {}).pl()
+        df = pl.from_arrow(con.sql(sql, params={"task": task} if task else None).to_arrow_table())
     return df.with_columns(pl.col("rank").cast(pl.Int64))

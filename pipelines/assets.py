@@ -15,6 +15,7 @@ from synthetic_data.generate import REFERENCE_TABLES, generate, reference_tables
 
 from .checks import check_results, check_specs
 from .settings import Settings
+from .storage import markdown_preview
 from .warehouse import build_views, write_report
 
 GROUPS = {"reference": "reference", "people": "people", "ground_truth": "ground_truth", "lifecycle": "lifecycle",
@@ -42,9 +43,12 @@ class GeneratorResource(dg.ConfigurableResource):
     seed: int = 42
     scale: float = 1.0
     data_dir: str = "data"
+    fault_profile: str = "realistic"
+    fault_seed: int = 7
 
     def settings(self) -> Settings:
-        return Settings(region=self.region, years=self.years, seed=self.seed, scale=self.scale, data_dir=self.data_dir)
+        return Settings(region=self.region, years=self.years, seed=self.seed, scale=self.scale, data_dir=self.data_dir,
+                        fault_profile=self.fault_profile, fault_seed=self.fault_seed)
 
     def config_for(self, region: str | None = None) -> GeneratorConfig:
         return GeneratorConfig(region=region or self.region, years=self.years, seed=self.seed, scale=self.scale)
@@ -128,7 +132,8 @@ def build_assets(partitions: dg.StaticPartitionsDefinition) -> list:
         yield from check_results(tables, ADMIN_TABLES, generator.settings().data_docs / gemeente)
 
     @dg.asset(
-        group_name="warehouse", deps=[dg.AssetKey(t) for t in dictionary()], kinds={"duckdb"},
+        group_name="warehouse", deps=[dg.AssetKey(t) for t in dictionary()] + [dg.AssetKey("check_scorecard")],
+        kinds={"duckdb"},
         description="DuckDB warehouse file with one view per table over all its partitions (data/warehouse.duckdb).",
     )
     def warehouse(generator: GeneratorResource) -> dg.MaterializeResult:
@@ -147,4 +152,59 @@ def build_assets(partitions: dg.StaticPartitionsDefinition) -> list:
         n = write_report(s.warehouse, s.report, year, f"Jeugdzorg Zandbak: {s.region} {s.years} (seed {s.seed})")
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(s.report)), "gemeenten": n})
 
-    return [reference, administration, warehouse, report]
+    dirty = [f"dirty_{t}" for t in ADMIN_TABLES]
+
+    @dg.multi_asset(
+        name="dirty_administration",
+        ins={t: dg.AssetIn(key=t) for t in [*REFERENCE_TABLES, *ADMIN_TABLES]},
+        outs={
+            **{f"dirty_{t}": dg.AssetOut(
+                key=f"dirty_{t}", group_name="dirty", io_manager_key="parquet", kinds={"polars", "parquet"},
+                description=f"{t} with labelled faults injected (profile and seed from the generator resource).",
+                metadata={"dagster/column_schema": column_schema(t)}) for t in ADMIN_TABLES},
+            "ground_truth": dg.AssetOut(
+                group_name="dirty", io_manager_key="parquet", kinds={"polars", "parquet"},
+                description="One row per injected fault: table, key, column, fault type, rule code, original and dirty "
+                            "value, debatable. Hidden from checks and experiments; used to score them."),
+            "check_findings": dg.AssetOut(
+                group_name="dirty", io_manager_key="parquet", kinds={"polars", "parquet"},
+                description="The reference suite's findings on the dirty partition (one row per failing record)."),
+        },
+        partitions_def=partitions,
+        check_specs=check_specs(ADMIN_TABLES, key_prefix="dirty_", blocking=False),
+        description="Injects labelled faults into one gemeente's tables and runs the reference suite on them.",
+    )
+    def dirty_administration(context: dg.AssetExecutionContext, generator: GeneratorResource, **tables):
+        from synthetic_data.faults import inject_faults
+
+        from expectations import findings
+
+        gemeente = context.partition_key
+        seed = generator.fault_seed * 10_000 + int(gemeente)   # its own fault stream per partition
+        dirty_tables, truth = inject_faults(tables, profile=generator.fault_profile, seed=seed)
+        for t in ADMIN_TABLES:
+            yield dg.Output(dirty_tables[t], output_name=f"dirty_{t}")
+        yield dg.Output(truth, output_name="ground_truth", metadata={
+            "faults": truth.height, "fault_types": truth["fault_type"].n_unique() if truth.height else 0})
+        results = []
+        yield from check_results(dirty_tables, ADMIN_TABLES, generator.settings().data_docs / f"dirty_{gemeente}",
+                                 key_prefix="dirty_", collect=results)
+        f = findings(results)
+        yield dg.Output(f, output_name="check_findings", metadata={"findings": f.height})
+
+    @dg.asset(group_name="dirty", ins={"ground_truth": dg.AssetIn(), "check_findings": dg.AssetIn()},
+              io_manager_key="parquet", kinds={"polars"},
+              description="Precision and recall of the reference suite against the injected faults, per fault type "
+                          "and rule code, over all partitions.")
+    def check_scorecard(ground_truth: pl.DataFrame, check_findings: pl.DataFrame) -> dg.Output:
+        from synthetic_data.faults import score, score_table
+
+        result = score(check_findings, ground_truth)
+        table = score_table(result)
+        o = result["overall"]
+        return dg.Output(table, metadata={
+            "precision": o["precision"], "recall": o["recall"], "f1": o["f1"], "tp": o["tp"], "fp": o["fp"],
+            "fn": o["fn"], "scores": dg.MetadataValue.md(markdown_preview(table, table.height)),
+        })
+
+    return [reference, administration, warehouse, report, dirty_administration, check_scorecard]

@@ -24,18 +24,22 @@ def rules_on(tables: list[str], available: list[str] | None = None):
             if r.table in tables and (avail is None or {r.table, *r.uses} <= avail)]
 
 
-def check_specs(tables: list[str], available: list[str] | None = None, key_prefix: str = "") -> list[dg.AssetCheckSpec]:
+def check_specs(tables: list[str], available: list[str] | None = None, key_prefix: str = "",
+                blocking: bool = True) -> list[dg.AssetCheckSpec]:
     return [
-        dg.AssetCheckSpec(r.id, asset=key_prefix + r.table, blocking=r.severity == "ERROR",
+        dg.AssetCheckSpec(r.id, asset=key_prefix + r.table, blocking=blocking and r.severity == "ERROR",
                           description=f"{r.code} ({r.severity}): {r.meaning}")
         for r in rules_on(tables, available)
     ]
 
 
 def check_results(tables: dict[str, pl.DataFrame], on: list[str], docs_dir: Path | None,
-                  key_prefix: str = "") -> Iterator[dg.AssetCheckResult]:
+                  key_prefix: str = "", collect: list | None = None) -> Iterator[dg.AssetCheckResult]:
+    """Validate and yield one AssetCheckResult per rule; `collect` receives the full RuleResults (all failing keys)."""
     rules = rules_on(on, list(tables))
-    results = validate(tables, rules, docs_dir=docs_dir, max_keys=10)
+    results = validate(tables, rules, docs_dir=docs_dir, max_keys=None if collect is not None else 10)
+    if collect is not None:
+        collect.extend(results)
     docs = {"data_docs": dg.MetadataValue.path(str(docs_dir / "index.html"))} if docs_dir else {}
     for res in results:
         r = res.rule

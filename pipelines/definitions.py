@@ -17,18 +17,21 @@ SETTINGS = Settings.from_env()
 GEMEENTEN = dg.StaticPartitionsDefinition(SETTINGS.config().gemeenten)
 ASSETS = build_assets(GEMEENTEN)
 
+DIRTY_PARTITIONED = dg.AssetSelection.groups("dirty") - dg.AssetSelection.assets("check_scorecard")
 reference_job = dg.define_asset_job("reference_job", selection=dg.AssetSelection.groups("reference"))
 gemeente_job = dg.define_asset_job(
-    "gemeente_job", selection=dg.AssetSelection.assets(*ADMIN_TABLES),
+    "gemeente_job", selection=dg.AssetSelection.assets(*ADMIN_TABLES) | DIRTY_PARTITIONED,
 )
-warehouse_job = dg.define_asset_job("warehouse_job", selection=dg.AssetSelection.groups("warehouse"))
+warehouse_job = dg.define_asset_job(
+    "warehouse_job", selection=dg.AssetSelection.groups("warehouse") | dg.AssetSelection.assets("check_scorecard"))
 
 defs = dg.Definitions(
     assets=ASSETS,
     jobs=[reference_job, gemeente_job, warehouse_job],
     resources={
         "generator": GeneratorResource(region=SETTINGS.region, years=SETTINGS.years, seed=SETTINGS.seed,
-                                       scale=SETTINGS.scale, data_dir=SETTINGS.data_dir),
+                                       scale=SETTINGS.scale, data_dir=SETTINGS.data_dir,
+                                       fault_profile=SETTINGS.fault_profile, fault_seed=SETTINGS.fault_seed),
         "parquet": ParquetIOManager(lake=str(SETTINGS.lake), config_json=json.dumps(SETTINGS.config().as_dict())),
     },
 )

@@ -110,6 +110,14 @@ def main(workers: int | None = None) -> int:
     print(f"\nrows per table ({time.perf_counter() - t0:.0f} s):")
     for name, n in counts.items():
         print(f"  {name:<24}{n:>12,}")
+    card = SETTINGS.lake / "check_scorecard" / "all.parquet"
+    if card.exists():
+        import polars as pl
+
+        overall = pl.read_parquet(card).filter(pl.col("scope") == "overall").row(0, named=True)
+        print(f"\nreference suite on the injected faults ({SETTINGS.fault_profile}, seed {SETTINGS.fault_seed}): "
+              f"precision {overall['precision']:.3f}, recall {overall['recall']:.3f} "
+              f"(tp {overall['tp']}, fp {overall['fp']}, fn {overall['fn']}; statistical-only types excluded)")
     print(f"\nwarehouse: {SETTINGS.warehouse}   (duckdb {SETTINGS.warehouse} -c 'select count(*) from toewijzingen')")
     print(f"report:    {SETTINGS.report}")
     print(f"parquet:   {SETTINGS.lake}/<table>/<gemeente>.parquet")

@@ -9,7 +9,7 @@ from synthetic_data import GeneratorConfig
 
 PROJECT = Path(__file__).resolve().parent.parent
 ENV = {"region": "ZANDBAK_REGION", "years": "ZANDBAK_YEARS", "seed": "ZANDBAK_SEED", "scale": "ZANDBAK_SCALE",
-       "data_dir": "ZANDBAK_DATA"}
+       "data_dir": "ZANDBAK_DATA", "fault_profile": "ZANDBAK_FAULT_PROFILE", "fault_seed": "ZANDBAK_FAULT_SEED"}
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class Settings:
     seed: int = 42
     scale: float = 1.0
     data_dir: str = str(PROJECT / "data")
+    fault_profile: str = "realistic"
+    fault_seed: int = 7
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -34,6 +36,11 @@ class Settings:
                 values["seed"] = int(values["seed"])
             except ValueError:
                 raise ConfigError(ENV["seed"], f"'{values['seed']}' is not a whole number", "an integer") from None
+        if "fault_seed" in values:
+            try:
+                values["fault_seed"] = int(values["fault_seed"])
+            except ValueError:
+                raise ConfigError(ENV["fault_seed"], f"'{values['fault_seed']}' is not a whole number", "an integer") from None
         if "scale" in values:
             try:
                 values["scale"] = float(values["scale"])
@@ -42,6 +49,10 @@ class Settings:
         s = cls(**values)
         try:
             s.config()
+            from synthetic_data.faults import profiles
+
+            if s.fault_profile not in profiles():
+                raise ConfigError("--fault_profile", f"unknown fault profile '{s.fault_profile}'", ", ".join(sorted(profiles())))
         except ConfigError as e:   # name the environment variable rather than the CLI option
             raise ConfigError(ENV.get(e.option.lstrip("-"), e.option), e.problem, e.allowed) from None
         return s

@@ -20,8 +20,9 @@ def build_views(db_path: Path, lake: Path) -> dict[str, int]:
     """(Re)create one view per table that has files; returns the row count of each view."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
     counts = {}
+    names = list(dictionary()) + sorted(p.name for p in lake.glob("*") if p.is_dir() and p.name not in dictionary())
     with duckdb.connect(str(db_path)) as con:
-        for name in dictionary():
+        for name in names:
             files = sorted((lake / name).glob("*.parquet"))
             if not files:
                 con.execute(f'drop view if exists "{name}"')

@@ -204,3 +204,24 @@ def test_check_factory_reports_failures_with_metadata(tmp_path):
     assert cs002.metadata["failing"].value == 3 and cs002.metadata["rule_code"].value == "CS002"
     assert "referentie_nummer" in cs002.metadata["sample_failing_keys"].value
     assert results["XSD_agb_code_prestaties"].passed
+
+
+def test_dirty_partition_truth_findings_and_scorecard(small_defs):
+    settings, assets, resources = small_defs
+    dg.materialize([assets["reference"]], resources=resources)
+    dg.materialize([assets["administration"]], partition_key="0147", resources=resources)
+    res = dg.materialize([assets["reference"], assets["administration"], assets["dirty_administration"]],
+                         partition_key="0147", resources=resources,
+                         selection=[f"dirty_{t}" for t in ADMIN_TABLES] + ["ground_truth", "check_findings"])
+    assert res.success
+    truth = pl.read_parquet(settings.lake / "ground_truth" / "0147.parquet")
+    found = pl.read_parquet(settings.lake / "check_findings" / "0147.parquet")
+    assert truth.height > 0 and found.height > 0
+    checks = res.get_asset_check_evaluations()
+    assert any(not c.passed for c in checks)                  # the suite sees the faults, non-blocking
+    assert all(c.asset_key.path[-1].startswith("dirty_") for c in checks)
+    res = dg.materialize([assets[a] for a in ("reference", "administration", "dirty_administration", "check_scorecard")],
+                         resources=resources, selection=["check_scorecard"])
+    assert res.success
+    meta = res.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["recall"].value > 0.5 and meta["precision"].value > 0.9

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Mapping
 
 import polars as pl
@@ -14,11 +13,13 @@ from ..errors import PredictionError
 
 @dataclass(frozen=True)
 class TaskData:
-    """One prepared task: `inputs` go to the experiment, `truth` stays with the scorer."""
+    """One prepared task: `inputs` go to the experiment (treat them as read-only: `run` hands the experiment copies
+    in its own process, calling an Experiment hands it fresh frame objects), `truth` stays with the scorer.
+    Plain data, so it pickles (Dagster's default IO manager stores it between assets)."""
     task: str
     seed: int
     params: dict
-    inputs: Mapping[str, pl.DataFrame]
+    inputs: dict[str, pl.DataFrame]
     truth: pl.DataFrame = field(repr=False)
     dataset_hash: str = ""
 
@@ -29,7 +30,8 @@ class TaskData:
 
 
 def dataset_hash(inputs: Mapping[str, pl.DataFrame]) -> str:
-    """sha256 of the inputs' content: table names, schemas and rows as CSV text (stable across library versions)."""
+    """sha256 of the inputs' content: table names, schemas and rows as CSV text (independent of Parquet writer
+    settings and row hashing, which may change between library versions)."""
     h = hashlib.sha256()
     for name in sorted(inputs):
         df = inputs[name]
@@ -39,7 +41,7 @@ def dataset_hash(inputs: Mapping[str, pl.DataFrame]) -> str:
 
 
 def task_data(task: str, seed: int, params: dict, inputs: dict[str, pl.DataFrame], truth: pl.DataFrame) -> TaskData:
-    return TaskData(task=task, seed=seed, params=params, inputs=MappingProxyType(dict(inputs)), truth=truth,
+    return TaskData(task=task, seed=seed, params=params, inputs=dict(inputs), truth=truth,
                     dataset_hash=dataset_hash(inputs))
 
 

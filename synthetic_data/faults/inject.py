@@ -965,7 +965,9 @@ def _profile(profile: str | dict) -> dict:
         return profile
     known = profiles()
     if profile not in known:
-        raise ValueError(f"unknown fault profile {profile!r}; known: {sorted(known)}")
+        from ..errors import ConfigError
+
+        raise ConfigError("--profile", f"unknown fault profile '{profile}'", ", ".join(sorted(known)))
     return known[profile]
 
 
