@@ -209,6 +209,82 @@ def cmd_challenge_score(args) -> int:
     return 0
 
 
+def _teams_root():
+    """Where team experiments live: experiments/teams/, or ZANDBAK_TEAMS (e.g. a class's shared folder)."""
+    import os
+
+    return os.environ.get("ZANDBAK_TEAMS") or None
+
+
+def _find_experiment(name: str):
+    import experiments as ex
+    from synthetic_data.errors import DataError
+
+    found = [e for e in ex.discover(_teams_root()) if e.name == name]
+    if not found:
+        names = ", ".join(sorted(e.name for e in ex.discover(_teams_root()))) or "none yet"
+        raise DataError(f"experiment '{name}' not found under experiments/teams/; known: {names}")
+    return found[0]
+
+
+def cmd_experiment_list(args) -> int:
+    import experiments as ex
+
+    exps = ex.discover(_teams_root())
+    print(f"{'experiment':<28}{'team':<16}{'task':<22}description")
+    for e in exps:
+        print(f"{e.name:<28}{e.team:<16}{e.task:<22}{e.description}")
+    print(f"\n{len(exps)} experiments; tasks: " + ", ".join(ex.TASKS))
+    return 0
+
+
+def cmd_experiment_run(args) -> int:
+    import experiments as ex
+
+    from .settings import Settings
+
+    exp = _find_experiment(args.name)
+    t0 = time.perf_counter()
+    data = ex.prepare(exp.task, seed=args.seed)
+    result = ex.run(exp, data, ex.Limits(timeout_s=args.timeout, memory_mb=args.memory))
+    ex.record(Settings.from_env().warehouse, result)
+    print(f"{exp.team}/{exp.name} on {exp.task} (seed {args.seed}, dataset {result.dataset_hash[:12]}): "
+          f"{result.status}{' - ' + result.error if result.error else ''}; run {result.runtime_s:.1f}s, "
+          f"total {time.perf_counter() - t0:.1f}s")
+    if result.status == "ok":
+        print(f"score {result.score:.4f}  ({ex.TASKS[exp.task].score_meaning})")
+        for k, v in result.metrics.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                print(f"  {k:<34}{v:,.4f}" if isinstance(v, float) else f"  {k:<34}{v:,}")
+    return 0 if result.status == "ok" else 1
+
+
+def cmd_experiment_new(args) -> int:
+    import experiments as ex
+
+    path = ex.scaffold(args.name, args.team, task=args.task, root=_teams_root())
+    print(f"wrote {path}: edit the function, then run: zandbak experiment run {args.name}")
+    return 0
+
+
+def cmd_experiment_leaderboard(args) -> int:
+    import experiments as ex
+
+    from .settings import Settings
+
+    board = ex.leaderboard(Settings.from_env().warehouse, task=args.task)
+    if board.height == 0:
+        print("no experiment runs recorded yet: zandbak experiment run NAME")
+        return 0
+    print(f"{'task':<22}{'rank':>4}  {'team/experiment':<40}{'score':>8}  {'status':<8}{'runtime':>8}  {'seed':>5}  "
+          f"{'dataset':<13}time")
+    for r in board.iter_rows(named=True):
+        score = "-" if r["score"] is None else f"{r['score']:.4f}"
+        print(f"{r['task']:<22}{r['rank']:>4}  {r['team'] + '/' + r['experiment']:<40}{score:>8}  {r['status']:<8}"
+              f"{r['runtime_s']:>7.1f}s  {r['seed']:>5}  {r['dataset_hash'][:12]:<13}{str(r['time'])[:19]}")
+    return 0
+
+
 def cmd_run(args) -> int:
     from .run import main as run_main
 
@@ -266,6 +342,24 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("submission")
     cs.add_argument("--team", required=True)
     cs.set_defaults(func=cmd_challenge_score)
+    e = sub.add_parser("experiment", help="automation experiments: list, run, new, leaderboard")
+    es = e.add_subparsers(dest="experiment_command", required=True, parser_class=_Parser)
+    es.add_parser("list", help="experiments discovered under experiments/teams/").set_defaults(func=cmd_experiment_list)
+    er = es.add_parser("run", help="prepare the task data, run the experiment isolated, score it, record it")
+    er.add_argument("name")
+    er.add_argument("--seed", type=int, default=42)
+    er.add_argument("--timeout", type=float, default=120.0, help="wall-clock limit in seconds")
+    er.add_argument("--memory", type=int, default=2048, help="memory limit in MB")
+    er.set_defaults(func=cmd_experiment_run)
+    en = es.add_parser("new", help="scaffold a working experiment from the template")
+    en.add_argument("name")
+    en.add_argument("--team", default="my_team")
+    en.add_argument("--task", default="declaratie_controle",
+                    help="declaratie_controle, verzoek_triage or zorgvraag_forecast")
+    en.set_defaults(func=cmd_experiment_new)
+    el = es.add_parser("leaderboard", help="the experiment leaderboard in the warehouse")
+    el.add_argument("--task")
+    el.set_defaults(func=cmd_experiment_leaderboard)
     c = sub.add_parser("calibration", help="compare a generated dataset with the CBS calibration targets")
     c.add_argument("dir")
     c.add_argument("--year", type=int, default=None)
@@ -285,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted; nothing was written\n")
         return 130
+    except BrokenPipeError:   # output piped into `head` and closed early
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

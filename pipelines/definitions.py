@@ -6,16 +6,18 @@ are the gemeenten of the configured region.
 from __future__ import annotations
 
 import json
+import os
 
 import dagster as dg
 
 from .assets import ADMIN_TABLES, GeneratorResource, build_assets
+from .experiment_assets import build_experiment_assets
 from .settings import Settings
 from .storage import ParquetIOManager
 
 SETTINGS = Settings.from_env()
 GEMEENTEN = dg.StaticPartitionsDefinition(SETTINGS.config().gemeenten)
-ASSETS = build_assets(GEMEENTEN)
+ASSETS = build_assets(GEMEENTEN) + build_experiment_assets(seed=SETTINGS.seed, root=os.environ.get("ZANDBAK_TEAMS"))
 
 DIRTY_PARTITIONED = dg.AssetSelection.groups("dirty") - dg.AssetSelection.assets("check_scorecard")
 reference_job = dg.define_asset_job("reference_job", selection=dg.AssetSelection.groups("reference"))
@@ -25,9 +27,11 @@ gemeente_job = dg.define_asset_job(
 warehouse_job = dg.define_asset_job(
     "warehouse_job", selection=dg.AssetSelection.groups("warehouse") | dg.AssetSelection.assets("check_scorecard"))
 
+experiments_job = dg.define_asset_job("experiments_job", selection=dg.AssetSelection.groups("experiments"))
+
 defs = dg.Definitions(
     assets=ASSETS,
-    jobs=[reference_job, gemeente_job, warehouse_job],
+    jobs=[reference_job, gemeente_job, warehouse_job, experiments_job],
     resources={
         "generator": GeneratorResource(region=SETTINGS.region, years=SETTINGS.years, seed=SETTINGS.seed,
                                        scale=SETTINGS.scale, data_dir=SETTINGS.data_dir,

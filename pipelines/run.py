@@ -45,6 +45,10 @@ def warehouse_job():
     return _job("warehouse_job")
 
 
+def experiments_job():
+    return _job("experiments_job")
+
+
 def execute(job_ref: str, partition: str | None = None) -> tuple[str | None, bool, str]:
     """Run one job (optionally one partition) in this process; returns (partition, success, first error)."""
     import dagster as dg
@@ -106,6 +110,10 @@ def main(workers: int | None = None) -> int:
     print(f"  warehouse and report {'ok' if ok else 'FAILED: ' + err}")
     if not ok:
         failed.append(("warehouse", err))
+    _, ok, err = execute("pipelines.run:experiments_job")
+    print(f"  experiments {'ok' if ok else 'FAILED: ' + err}")
+    if not ok:
+        failed.append(("experiments", err))
     counts = build_views(SETTINGS.warehouse, SETTINGS.lake)
     print(f"\nrows per table ({time.perf_counter() - t0:.0f} s):")
     for name, n in counts.items():
@@ -118,6 +126,14 @@ def main(workers: int | None = None) -> int:
         print(f"\nreference suite on the injected faults ({SETTINGS.fault_profile}, seed {SETTINGS.fault_seed}): "
               f"precision {overall['precision']:.3f}, recall {overall['recall']:.3f} "
               f"(tp {overall['tp']}, fp {overall['fp']}, fn {overall['fn']}; statistical-only types excluded)")
+    import experiments as ex
+
+    board = ex.leaderboard(SETTINGS.warehouse)
+    if board.height:
+        print("\nexperiments (latest run per experiment; higher score is better):")
+        for r in board.iter_rows(named=True):
+            score = "-" if r["score"] is None else f"{r['score']:.3f}"
+            print(f"  {r['task']:<22}{r['team'] + '/' + r['experiment']:<40}{score:>8}  {r['status']}")
     print(f"\nwarehouse: {SETTINGS.warehouse}   (duckdb {SETTINGS.warehouse} -c 'select count(*) from toewijzingen')")
     print(f"report:    {SETTINGS.report}")
     print(f"parquet:   {SETTINGS.lake}/<table>/<gemeente>.parquet")

@@ -225,3 +225,22 @@ def test_dirty_partition_truth_findings_and_scorecard(small_defs):
     assert res.success
     meta = res.get_asset_materialization_events()[0].materialization.metadata
     assert meta["recall"].value > 0.5 and meta["precision"].value > 0.9
+
+
+def test_a_dropped_experiment_file_becomes_assets_and_scores(tmp_path):
+    import experiments as ex
+    from pipelines.experiment_assets import build_experiment_assets
+
+    root = tmp_path / "teams"
+    ex.scaffold("mijn_eerste", "team_x", task="verzoek_triage", root=root)
+    assets = build_experiment_assets(seed=3, root=root)
+    keys = {k.path[-1] for a in assets for k in a.keys}
+    assert keys == {"task_verzoek_triage", "experiment_mijn_eerste", "score_mijn_eerste"}
+    generator = GeneratorResource(region="0147", years="2024", seed=3, scale=0.3, data_dir=str(tmp_path / "data"))
+    res = dg.materialize(assets, resources={"generator": generator})
+    assert res.success
+    score_meta = next(m for m in res.get_asset_materialization_events()
+                      if m.asset_key.path[-1] == "score_mijn_eerste").materialization.metadata
+    assert score_meta["status"].value == "ok" and 0 <= score_meta["score"].value <= 1
+    board = ex.leaderboard(tmp_path / "data" / "warehouse.duckdb")
+    assert board["experiment"].to_list() == ["mijn_eerste"]

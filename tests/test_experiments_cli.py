@@ -1,0 +1,44 @@
+"""zandbak experiment list | new | run | leaderboard, on a temporary teams folder and warehouse."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ZANDBAK = Path(sys.executable).with_name("zandbak")
+
+
+def _run(*args, env):
+    return subprocess.run([str(ZANDBAK), *map(str, args)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **env})
+
+
+def test_new_run_list_leaderboard(tmp_path):
+    env = {"ZANDBAK_TEAMS": str(tmp_path / "teams"), "ZANDBAK_DATA": str(tmp_path / "data")}
+    r = _run("experiment", "new", "eerste_poging", "--team", "blauw", "--task", "verzoek_triage", env=env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "teams" / "blauw" / "eerste_poging.py").exists()
+    r = _run("experiment", "new", "eerste_poging", "--team", "blauw", env=env)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1           # never overwrites
+    r = _run("experiment", "list", env=env)
+    assert "eerste_poging" in r.stdout and "blauw" in r.stdout
+    r = _run("experiment", "run", "eerste_poging", "--seed", "5", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "score" in r.stdout
+    r = _run("experiment", "leaderboard", env=env)
+    assert r.returncode == 0 and "eerste_poging" in r.stdout and "verzoek_triage" in r.stdout
+    r = _run("experiment", "run", "bestaat_niet", env=env)
+    assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_a_crashing_experiment_run_exits_1_and_is_recorded(tmp_path):
+    env = {"ZANDBAK_TEAMS": str(tmp_path / "teams"), "ZANDBAK_DATA": str(tmp_path / "data")}
+    team = tmp_path / "teams" / "rood"
+    team.mkdir(parents=True)
+    (team / "kapot.py").write_text(
+        "from experiments import experiment\n\n"
+        "@experiment(task='verzoek_triage', description='raises')\n"
+        "def kapot(tables):\n    raise RuntimeError('boom')\n")
+    r = _run("experiment", "run", "kapot", env=env)
+    assert r.returncode == 1 and "failed" in r.stdout and "boom" in r.stdout
+    r = _run("experiment", "leaderboard", env=env)
+    assert "kapot" in r.stdout and "failed" in r.stdout
