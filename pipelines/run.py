@@ -20,9 +20,17 @@ RUN_CONFIG = {"execution": {"config": {"in_process": {}}},
               "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
+INSTANCE_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
+
+
 def ensure_dagster_home() -> str:
+    """DAGSTER_HOME (default: dagster_home/ in the project) with a dagster.yaml: SQLite storage, no telemetry."""
     home = os.environ.setdefault("DAGSTER_HOME", str(PROJECT / "dagster_home"))
     os.makedirs(home, exist_ok=True)
+    config = os.path.join(home, "dagster.yaml")
+    if not os.path.exists(config):
+        with open(config, "w", encoding="utf-8") as f:
+            f.write(INSTANCE_YAML)
     return home
 
 

@@ -49,5 +49,14 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         key = context.asset_key
         if context.has_asset_partitions:
             parts = context.asset_partition_keys
-            return pl.concat([pl.read_parquet(self._path(key, p)) for p in parts], how="vertical")
+            if len(parts) == 1:
+                return pl.read_parquet(self._path(key, parts[0]))
+            # a region-level view over all partitions: a failed partition is left out (and said), not fatal
+            present = [p for p in parts if self._path(key, p).exists()]
+            if len(present) < len(parts):
+                context.log.warning(f"{key.to_user_string()}: {len(parts) - len(present)} partition(s) missing: "
+                                    + ", ".join(p for p in parts if p not in present))
+            if not present:
+                raise FileNotFoundError(f"{key.to_user_string()}: no partition has been materialised")
+            return pl.concat([pl.read_parquet(self._path(key, p)) for p in present], how="vertical")
         return pl.read_parquet(self._path(key, None))

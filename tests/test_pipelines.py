@@ -30,7 +30,13 @@ def test_definitions_load_with_every_table_as_an_asset():
     assert dg.Definitions.validate_loadable(defs) is None
     graph = defs.resolve_asset_graph()
     keys = {k.path[-1] for k in graph.get_all_asset_keys()}
-    assert keys == set(table_names()) | {"warehouse", "report"}
+    dirty = {f"dirty_{t}" for t in ADMIN_TABLES} | {"ground_truth", "check_findings", "check_scorecard"}
+    import experiments as ex
+
+    exps = ex.discover()
+    experiment_assets = ({f"task_{e.task}" for e in exps} | {f"experiment_{e.name}" for e in exps}
+                         | {f"score_{e.name}" for e in exps})
+    assert keys == set(table_names()) | {"warehouse", "report"} | dirty | experiment_assets
     assert len(GEMEENTEN.get_partition_keys()) == 14     # Twente by default
     spec = {s.key.path[-1]: s for s in defs.resolve_all_asset_specs()}
     schema = spec["prestaties"].metadata["dagster/column_schema"]
@@ -132,7 +138,7 @@ def test_runner_records_runs_and_reports_a_failing_partition(tmp_path):
     assert len(gemeenten) == 5 and "0995" not in gemeenten
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         runs = instance.get_runs()
-        assert len(runs) == 8      # reference, 6 gemeenten, warehouse
+        assert len(runs) == 9      # reference, 6 gemeenten, warehouse, experiments
         assert sum(r.status == dg.DagsterRunStatus.FAILURE for r in runs) == 1
 
 
