@@ -22,7 +22,8 @@ _PARALLEL_FROM = 24
 
 
 def _simulate(args) -> pl.DataFrame:
-    return simulate_gemeente(*args)
+    seed, scale, codes, first, last = args
+    return pl.concat([simulate_gemeente(seed, scale, c, first, last) for c in codes], how="diagonal_relaxed")
 
 
 def default_workers() -> int:
@@ -33,24 +34,34 @@ def simulate(config: GeneratorConfig, progress: ProgressFn | None = None, worker
     """Trajectories of every requested gemeente (internal columns), one partition per gemeente.
 
     `workers` > 1 simulates partitions in parallel processes (spawned: a script calling this needs the usual
-    `if __name__ == "__main__":` guard; the CLI and Dagster have it).
+    `if __name__ == "__main__":` guard; the CLI and Dagster have it). Jobs hold whole inkoopregios, so a process
+    computes a region's move streams once.
     """
     codes = config.gemeenten
     first, last = config.year_range
-    jobs = [(config.seed, float(config.scale), c, first, last) for c in codes]
-    frames = []
-    if len(jobs) >= _PARALLEL_FROM and workers > 1:
+    regio = dict(gemeenten_all().select("gemeente_code", "inkoopregio").iter_rows())
+    groups: dict[str, list[str]] = {}
+    for c in codes:
+        groups.setdefault(regio[c], []).append(c)
+    # big regions first so the two processes finish together
+    jobs = sorted(((config.seed, float(config.scale), cs, first, last) for cs in groups.values()), key=lambda j: -len(j[2]))
+    frames, done = [], 0
+    if len(codes) >= _PARALLEL_FROM and workers > 1:
         # spawn, not fork: polars' thread pool does not survive a fork (the child can hang on a held lock)
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-            for i, df in enumerate(ex.map(_simulate, jobs, chunksize=4)):
+            results = ex.map(_simulate, jobs)
+            for job, df in zip(jobs, results):
                 frames.append(df)
+                done += len(job[2])
                 if progress:
-                    progress(i + 1, len(jobs))
+                    progress(done, len(codes))
     else:
-        for i, job in enumerate(jobs):
-            frames.append(_simulate(job))
-            if progress:
-                progress(i + 1, len(jobs))
+        for job in jobs:
+            for c in job[2]:
+                frames.append(_simulate((job[0], job[1], [c], job[3], job[4])))
+                done += 1
+                if progress:
+                    progress(done, len(codes))
     return pl.concat(frames, how="diagonal_relaxed")
 
 
