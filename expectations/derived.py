@@ -5,7 +5,7 @@ returns one boolean per row of the table the rule reports (True = the row satisf
 table's rows in their given order, never null. The engine adds it to the table as a flag column and validates it in
 Great Expectations with ``ExpectColumnValuesToBeInSet([True])``, so cross-table and conditional rules land in the same
 suites, results and Data Docs as the plain column rules. They are computed here because GX 1.x has no polars input, its
-SQL path on DuckDB fails silently, and ``UnexpectedRowsExpectation`` is SQL-only (see ../shared/STACK_NOTES.md).
+SQL path on DuckDB fails silently, and ``UnexpectedRowsExpectation`` is SQL-only (see the workplace stack notes (shared/STACK_NOTES.md)).
 
 The logic mirrors tests/ijw_rules.py (an independent plain-polars copy used to test the generator); the rule ids and
 meanings are in rules.yaml. Each function computes the row numbers (``_row``) that violate the rule and flags them.

@@ -2,7 +2,7 @@
 
 One suite per table for its column rules, and one `<table>.cross` suite per table for the rules computed across
 tables (derived in polars as a boolean column per row, then validated in GX: its DuckDB path fails silently and it has
-no polars input, so frames go in as pandas; see ../shared/STACK_NOTES.md). Every expectation carries its rule id and
+no polars input, so frames go in as pandas; see the workplace stack notes (shared/STACK_NOTES.md)). Every expectation carries its rule id and
 code in `meta`; a failing row is mapped back to its table key through a `_row` index column.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`zandbak run` / `make run`: materialise every asset of the configured region through real Dagster runs.
 
 The runs are recorded in $DAGSTER_HOME (default: dagster_home/ in the project), so `make ui` shows them afterwards.
-Partitions run as one in-process run each, two at a time (one per core, see ../shared/STACK_NOTES.md for the
+Partitions run as one in-process run each, two at a time (one per core, see the workplace stack notes (shared/STACK_NOTES.md) for the
 options measured); a failing partition is reported and makes the command exit 1 without stopping the others.
 """
 from __future__ import annotations
