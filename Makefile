@@ -23,8 +23,7 @@ run: install
 
 # The Dagster UI on 127.0.0.1 with the runs of `make run`; Ctrl-C stops it.
 ui: install
-	@echo "Dagster UI: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
-	exec $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
+	$(BIN)/zandbak ui --port $(PORT)
 
 # A dataset folder without Dagster: make generate OUT=data/twente
 OUT ?= data/twente

@@ -291,6 +291,12 @@ def cmd_run(args) -> int:
     return run_main(workers=args.workers or None)
 
 
+def cmd_ui(args) -> int:
+    from .ui import main as ui_main
+
+    return ui_main(host=args.host, port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Jeugdzorg Zandbak: a synthetic youth-care administration sandbox.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -360,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     el = es.add_parser("leaderboard", help="the experiment leaderboard in the warehouse")
     el.add_argument("--task")
     el.set_defaults(func=cmd_experiment_leaderboard)
+    u = sub.add_parser("ui", help="the Dagster UI (dagster dev) on 127.0.0.1; Ctrl-C stops it and its daemon")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=3000)
+    u.set_defaults(func=cmd_ui)
     c = sub.add_parser("calibration", help="compare a generated dataset with the CBS calibration targets")
     c.add_argument("dir")
     c.add_argument("--year", type=int, default=None)

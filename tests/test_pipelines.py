@@ -148,14 +148,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_dagster_dev_serves_the_asset_graph(tmp_path):
+def test_dagster_dev_serves_the_asset_graph_and_stops_on_ctrl_c(tmp_path):
     port = _free_port()
     env = _env(tmp_path, ZANDBAK_REGION="twente")
-    proc = subprocess.Popen([str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)   # own process group: SIGTERM reaches the webserver and daemon
+    # `zandbak ui` (what `make ui` runs) starts `dagster dev` on loopback in its own process group
+    proc = subprocess.Popen([str(BIN / "zandbak"), "ui", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    url = f"http://127.0.0.1:{port}"
     try:
-        url = f"http://127.0.0.1:{port}"
         deadline = time.time() + 90
         while time.time() < deadline:
             try:
@@ -170,13 +170,15 @@ def test_dagster_dev_serves_the_asset_graph(tmp_path):
         nodes = json.load(urllib.request.urlopen(req, timeout=30))["data"]["assetNodes"]
         assert {n["assetKey"]["path"][-1] for n in nodes} >= set(table_names())
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)          # Ctrl-C, by PID
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode is not None
+            proc.kill()
+            pytest.fail("zandbak ui did not stop within 60 s of Ctrl-C")
+    assert "Dagster UI stopped." in proc.stdout.read()
+    with pytest.raises(OSError):                 # nothing is left listening: the webserver stopped with it
+        urllib.request.urlopen(url + "/server_info", timeout=2)
 
 
 def test_a_students_downstream_asset_receives_the_partition(small_defs):
