@@ -74,6 +74,17 @@ EXTRA_BREAKERS = {
     "XSD_bsn_verplicht_toewijzingen": _null_bsn("toewijzingen"),
     "XSD_bsn_verplicht_jeugdigen": _null_bsn("jeugdigen"),
 }
+def _not_in_list(table, column):
+    def brk(tables):
+        i = first_index(tables[table], pl.col(column).is_not_null())
+        t, row = edit(tables, table, i, **{column: "99"})      # "99" is in no iJw code list used here
+        return t, {c: row[c] for c in table_key(table)}
+    return brk
+
+
+# the code-list entries for the remaining columns that carry a list (generated from the dictionary)
+EXTRA_BREAKERS.update({r.id: _not_in_list(r.table, r.check["column"]) for r in RULES
+                       if r.check.get("expect") == "codelist" and r.id not in BREAKERS})
 ALL_BREAKERS = {**BREAKERS, **EXTRA_BREAKERS}
 
 
