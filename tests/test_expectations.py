@@ -1,4 +1,5 @@
 """The GX engine on the rule registry: no false alarms on clean data, exactly the broken record on bad data, the CLI."""
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -41,8 +42,7 @@ def _birth(days_after_first_care: int):
         first = tables["trajecten"].group_by("gemeente_code", "client_id").agg(pl.col("begindatum").min())
         j = tables["jeugdigen"].join(first, on=["gemeente_code", "client_id"], how="left")
         i = first_index(j, pl.col("begindatum").is_not_null())
-        t, row = edit(tables, "jeugdigen", i, geboortedatum=j["begindatum"][i] + pl.duration(days=days_after_first_care)
-                      if False else j["begindatum"][i] + __import__("datetime").timedelta(days=days_after_first_care))
+        t, row = edit(tables, "jeugdigen", i, geboortedatum=j["begindatum"][i] + dt.timedelta(days=days_after_first_care))
         return t, {c: row[c] for c in table_key("jeugdigen")}
     return brk
 
@@ -51,7 +51,7 @@ def _birth_other_than_verzoek(tables):
     v = tables["verzoeken"].select("gemeente_code", "bsn").unique()
     j = tables["jeugdigen"]
     i = first_index(j, pl.struct("gemeente_code", "bsn").is_in(v.select(pl.struct("gemeente_code", "bsn")).to_series().implode()))
-    t, row = edit(tables, "jeugdigen", i, geboortedatum=j["geboortedatum"][i] - __import__("datetime").timedelta(days=1))
+    t, row = edit(tables, "jeugdigen", i, geboortedatum=j["geboortedatum"][i] - dt.timedelta(days=1))
     return t, {c: row[c] for c in table_key("jeugdigen")}
 
 
