@@ -159,9 +159,11 @@ def cmd_corrupt(args) -> int:
 
 
 def _print_scores(result: dict) -> None:
+    import polars as pl
+
     from synthetic_data.faults.score import score_table
 
-    with __import__("polars").Config(tbl_rows=200, tbl_hide_dataframe_shape=True, tbl_formatting="ASCII_MARKDOWN",
+    with pl.Config(tbl_rows=200, tbl_hide_dataframe_shape=True, tbl_formatting="ASCII_MARKDOWN",
                                      tbl_hide_column_data_types=True, fmt_str_lengths=60):
         print(score_table(result))
 
@@ -171,13 +173,14 @@ def cmd_score(args) -> int:
 
     import polars as pl
 
+    from synthetic_data.errors import DataError
     from synthetic_data.faults.score import score
 
     from .challenge import read_findings
 
     truth_path = Path(args.truth)
     if not truth_path.exists():
-        raise __import__("synthetic_data").DataError(f"{truth_path}: ground truth file not found")
+        raise DataError(f"{truth_path}: ground truth file not found")
     result = score(read_findings(Path(args.findings)), pl.read_parquet(truth_path))
     if args.json:
         print(json.dumps(result, indent=2, default=str))
