@@ -510,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         lines.append(f"{c['case']:<26}{c['rows']:>12,}{c['wall_s']:>9.1f}{c['run_s']:>9.1f}{c['rows_per_s']:>12,.0f}"
                      f"{c['peak_rss_mb']:>13,.0f}{_ratio(c['x_perrow'], '.1f'):>11}{_ratio(c['x_floor'], '.2f'):>9}")
-    for label, b in ((f"baseline per-row (Faker)", perrow), ("baseline floor (numpy)", floor)):
+    for label, b in (("baseline per-row (Faker)", perrow), ("baseline floor (numpy)", floor)):
         if "error" in b:
             lines.append(f"{label:<26}  FAILED: {b['error']}")
             continue

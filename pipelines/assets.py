@@ -152,7 +152,6 @@ def build_assets(partitions: dg.StaticPartitionsDefinition) -> list:
         n = write_report(s.warehouse, s.report, year, f"Jeugdzorg Zandbak: {s.region} {s.years} (seed {s.seed})")
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(s.report)), "gemeenten": n})
 
-    dirty = [f"dirty_{t}" for t in ADMIN_TABLES]
 
     @dg.multi_asset(
         name="dirty_administration",

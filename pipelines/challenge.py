@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 
 from synthetic_data import GeneratorConfig, generate
-from synthetic_data.dataset import MANIFEST, read_dataset, write_dataset, write_table
+from synthetic_data.dataset import MANIFEST, write_dataset, write_table
 from synthetic_data.errors import DataError
 from synthetic_data.faults import inject_faults
 from synthetic_data.faults.score import score

@@ -1,7 +1,6 @@
 """The data dictionary is the one registry of tables and columns; its rendered doc must be current."""
 from pathlib import Path
 
-import polars as pl
 
 from synthetic_data.dictionary import schema, table_names
 from synthetic_data.reference import codelists, load_yaml
