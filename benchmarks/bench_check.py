@@ -59,11 +59,13 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _harness import cores, ratio
+from _harness import run_child as harness_run_child
 
 SEED = 42
 YEARS = "2024"
@@ -213,32 +215,12 @@ def child_main(spec_json: str) -> int:
 # Parent side.
 # --------------------------------------------------------------------------------------------------------------
 
-def _maxrss_mb(ru) -> float:
-    return ru.ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else ru.ru_maxrss / 1024
-
 
 def run_child(spec: dict, work: Path, label: str) -> dict:
     """Run one job in a fresh child process; wall time and peak RSS of that child (os.wait4)."""
     work.mkdir(parents=True, exist_ok=True)
     spec = {**spec, "result": str(work / f"{spec['kind']}.json"), "seed": SEED}
-    log = work / f"{spec['kind']}.log"
-    print(f"  running {label} ...", file=sys.stderr, flush=True)
-    with log.open("wb") as f:
-        t0 = time.perf_counter()
-        p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
-                             stdout=f, stderr=subprocess.STDOUT, cwd=str(ROOT))
-        _, status, ru = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    result = {"wall_s": wall, "peak_rss_mb": _maxrss_mb(ru), "returncode": p.returncode}
-    if p.returncode != 0:
-        tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
-        print(f"  {label} FAILED (exit {p.returncode}):\n{tail}", file=sys.stderr, flush=True)
-        result["error"] = (tail.strip().splitlines()[-1] if tail.strip()
-                           else f"exit {p.returncode}" + (" (killed: out of memory?)" if p.returncode == -9 else ""))
-        return result
-    result.update(json.loads(Path(spec["result"]).read_text(encoding="utf-8")))
-    return result
+    return harness_run_child(__file__, spec, work / f"{spec['kind']}.log", label)
 
 
 def run_case(name: str, region: str, scale: float, work: Path) -> dict:
@@ -261,15 +243,6 @@ def run_case(name: str, region: str, scale: float, work: Path) -> dict:
     return case
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def _ratio(x, spec: str) -> str:
-    return "-" if x is None else format(x, spec) + "x"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,9 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     cases_def = QUICK_CASES if args.quick else FULL_CASES
-    cores = _cores()
+    n_cores = cores()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    print(f"bench_check: {'quick' if args.quick else 'full'} run, {cores} cores, python {platform.python_version()}",
+    print(f"bench_check: {'quick' if args.quick else 'full'} run, {n_cores} cores, python {platform.python_version()}",
           file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="zandbak-bench-check-") as tmp:
@@ -310,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             fails = f"{r['rules_failed']}" + (f" +{r['rules_errored']} err" if r["rules_errored"] else "")
             lines.append(f"{c['case']:<18}{label:<20}{r['rows']:>12,}{r['wall_s']:>9.1f}{r['import_s']:>10.1f}"
                          f"{r['run_s']:>9.2f}{r['rows_per_s']:>12,.0f}{r['peak_rss_mb']:>13,.0f}{fails:>14}"
-                         f"{_ratio(c['x_polars'] if eng == 'gx' else None, '.1f'):>10}")
+                         f"{ratio(c['x_polars'] if eng == 'gx' else None, '.1f'):>10}")
     lines.append("")
     lines.append("rows = sum of the heights of every table of the dataset; run s = the timed run only (GX: validate(tables,")
     lines.append("load_rules()); polars: every rule fn + .height), dataset generation, reading and imports excluded;")
@@ -339,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"    polars: read {po['read_s']:.1f}s, import {po['import_s']:.1f}s, {po['rules_ijw']} RULES "
                          f"{po['run_rules_s']:.2f}s + {po['rules_xsd']} extra registry rules {po['run_xsd_s']:.3f}s; "
                          f"RSS after read {po['rss_after_read_mb']:,.0f} MB; {po['rules_failed']} rules with violations, "
-                         f"{po['rules_errored']} errored; x polars on the 68 alone {_ratio(c['x_polars_68'], '.1f')}")
+                         f"{po['rules_errored']} errored; x polars on the 68 alone {ratio(c['x_polars_68'], '.1f')}")
             lines.append("      slowest polars rules: " + ", ".join(f"{r} {s:.2f}s" for r, s in po["slowest"]))
             for r, n in po["failed"].items():
                 lines.append(f"      polars rule {r}: {n:,} violating rows")
@@ -362,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     lines.append(f"target (judged on '{label}', GX validate time; dataset generation, reading and the GX import "
                  f"excluded{'; indicative only: --quick runs nl at scale 0.1' if args.quick else ''})")
     name = f"nl 1 year registry < {TARGET_NL_GX_S / 60:.0f} min on {TARGET_CORES} cores"
-    cores_note = "" if cores == TARGET_CORES else f"measured on {cores} cores, target is for {TARGET_CORES}"
+    cores_note = "" if n_cores == TARGET_CORES else f"measured on {n_cores} cores, target is for {TARGET_CORES}"
     if args.quick:
         target(name, None, f"{nl_gx['run_s']:.1f} s at scale {nl['scale']}" if nl_ok else "failed", None,
                "full scale only")
@@ -374,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     summary = {
         "benchmark": "bench_check", "mode": "quick" if args.quick else "full", "started": started,
-        "machine": {"cores": cores, "platform": platform.platform(), "python": platform.python_version(),
+        "machine": {"cores": n_cores, "platform": platform.platform(), "python": platform.python_version(),
                     "processor": platform.processor() or platform.machine()},
         "generator_version": next((c["generate"].get("generator_version") for c in cases
                                    if "error" not in c["generate"]), None),

@@ -53,11 +53,13 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _harness import cores, ratio
+from _harness import run_child as harness_run_child
 
 SEED = 42
 YEARS = "2024"
@@ -398,32 +400,12 @@ def child_main(spec_json: str) -> int:
 # Parent side.
 # --------------------------------------------------------------------------------------------------------------
 
-def _maxrss_mb(ru) -> float:
-    return ru.ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else ru.ru_maxrss / 1024
-
 
 def run_child(spec: dict, work: Path, label: str) -> dict:
     """Run one job in a fresh child process; wall time and peak RSS of that child's process tree."""
     work.mkdir(parents=True, exist_ok=True)
     spec = {**spec, "out": str(work / "out"), "result": str(work / "result.json"), "seed": SEED}
-    log = work / "child.log"
-    print(f"  running {label} ...", file=sys.stderr, flush=True)
-    with log.open("wb") as f:
-        t0 = time.perf_counter()
-        p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
-                             stdout=f, stderr=subprocess.STDOUT, cwd=str(Path(__file__).resolve().parents[1]))
-        # wait4 reports this child's usage including its waited-for descendants (the pool workers) only.
-        _, status, ru = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    result = {"wall_s": wall, "peak_rss_mb": _maxrss_mb(ru), "returncode": p.returncode}
-    if p.returncode != 0:
-        tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
-        print(f"  {label} FAILED (exit {p.returncode}):\n{tail}", file=sys.stderr, flush=True)
-        result["error"] = tail.strip().splitlines()[-1] if tail.strip() else f"exit {p.returncode}"
-        return result
-    result.update(json.loads(Path(spec["result"]).read_text(encoding="utf-8")))
-    return result
+    return harness_run_child(__file__, spec, work / "child.log", label)
 
 
 def _dir_mb(path: Path) -> float:
@@ -451,19 +433,10 @@ def run_baseline(spec: dict, work: Path, label: str) -> dict:
     return res
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
 
 def _fmt(x, spec: str, missing: str = "-") -> str:
     return missing if x is None else format(x, spec)
 
-
-def _ratio(x, spec: str) -> str:
-    return "-" if x is None else format(x, spec) + "x"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -479,9 +452,9 @@ def main(argv: list[str] | None = None) -> int:
 
     cases_def = QUICK_CASES if args.quick else FULL_CASES
     n_traj = PERROW_TRAJECTEN_QUICK if args.quick else PERROW_TRAJECTEN
-    cores = _cores()
+    n_cores = cores()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    print(f"bench_generate: {'quick' if args.quick else 'full'} run, {cores} cores, python {platform.python_version()}",
+    print(f"bench_generate: {'quick' if args.quick else 'full'} run, {n_cores} cores, python {platform.python_version()}",
           file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="zandbak-bench-") as tmp:
@@ -509,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"{c['case']:<26}  FAILED: {c['error']}")
             continue
         lines.append(f"{c['case']:<26}{c['rows']:>12,}{c['wall_s']:>9.1f}{c['run_s']:>9.1f}{c['rows_per_s']:>12,.0f}"
-                     f"{c['peak_rss_mb']:>13,.0f}{_ratio(c['x_perrow'], '.1f'):>11}{_ratio(c['x_floor'], '.2f'):>9}")
+                     f"{c['peak_rss_mb']:>13,.0f}{ratio(c['x_perrow'], '.1f'):>11}{ratio(c['x_floor'], '.2f'):>9}")
     for label, b in (("baseline per-row (Faker)", perrow), ("baseline floor (numpy)", floor)):
         if "error" in b:
             lines.append(f"{label:<26}  FAILED: {b['error']}")
@@ -537,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("")
     label = nl["case"] if nl else "nl"
     lines.append(f"targets (judged on '{label}'{', indicative only: --quick runs scale 0.1' if args.quick else ''})")
-    cores_note = "" if cores == TARGET_CORES else f"measured on {cores} cores, target is for {TARGET_CORES}"
+    cores_note = "" if n_cores == TARGET_CORES else f"measured on {n_cores} cores, target is for {TARGET_CORES}"
     if args.quick:
         target(f"nl 1 year wall < {TARGET_NL_WALL_S:.0f} s on {TARGET_CORES} cores", None, "-", None,
                "full scale only")
@@ -550,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
                f"{nl['peak_rss_mb']:,.0f} MB" if nl_ok else "failed",
                (nl["peak_rss_mb"] < TARGET_NL_RSS_MB) if nl_ok else False)
     xp = nl.get("x_perrow") if nl_ok else None
-    target(f">= {TARGET_X_PERROW:.0f}x the per-row generator", xp, _ratio(xp, ".1f") if nl_ok else "failed",
+    target(f">= {TARGET_X_PERROW:.0f}x the per-row generator", xp, ratio(xp, ".1f") if nl_ok else "failed",
            None if xp is None and nl_ok else (xp is not None and xp >= TARGET_X_PERROW))
     xf = nl.get("x_floor") if nl_ok else None
     target(f"within {TARGET_FLOOR_FACTOR:.0f}x of the floor (>= floor/{TARGET_FLOOR_FACTOR:.0f})", xf,
@@ -560,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     summary = {
         "benchmark": "bench_generate", "mode": "quick" if args.quick else "full", "started": started,
-        "machine": {"cores": cores, "platform": platform.platform(), "python": platform.python_version(),
+        "machine": {"cores": n_cores, "platform": platform.platform(), "python": platform.python_version(),
                     "processor": platform.processor() or platform.machine()},
         "generator_version": ok_cases[0]["generator_version"] if ok_cases else None,
         "cases": cases, "baseline_perrow": perrow, "baseline_floor": floor, "targets": targets,
