@@ -33,8 +33,10 @@ generate: install
 test: install
 	$(BIN)/python -m pytest
 
+# Speed is measured here, not in tests: generator and rule registry, each against baselines of the same run.
 bench: install
 	$(BIN)/python benchmarks/bench_generate.py
+	$(BIN)/python benchmarks/bench_check.py
 
 docs: install
 	$(BIN)/zandbak docs
