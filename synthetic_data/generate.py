@@ -93,10 +93,9 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     traj = pl.concat([traj, person_ids(seed, traj)], how="horizontal")
     df = msg.enrich(traj, contracts, pools, gem.select("gemeente_code", "inkoopregio"), first, last)
 
-    persons = df.filter(
-        (~pl.col("rejected") & msg.in_window(df))
-        | (pl.col("rejected") & pl.col("_req_date").is_between(pl.col("_ws"), pl.col("_we")))
-    ).select("origin_code", "person_index", "gemeente_code").unique()
+    # simulate_gemeente keeps only rows that touch the years asked for (care in them, or a request sent in them),
+    # so every person in `df` is registered
+    persons = df.select("origin_code", "person_index", "gemeente_code").unique()
     # Each table is conformed (typed, sorted) as soon as it is built, so intermediates are freed early.
     out = reference_tables(config)
     out["jeugdigen"] = conform("jeugdigen", persons_frame(seed, persons))

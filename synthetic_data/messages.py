@@ -66,12 +66,12 @@ def enrich(traj: pl.DataFrame, producten: pl.DataFrame, aanbieders: pl.DataFrame
     return _with_busday(df, "_ans2_date", "_ans_date", "_onderzoek_delay")
 
 
-def in_window(df: pl.DataFrame) -> pl.Expr:
+def in_window() -> pl.Expr:
     return (pl.col("begin") <= pl.col("_we")) & (pl.col("end") >= pl.col("_ws"))
 
 
 def trajecten(df: pl.DataFrame) -> pl.DataFrame:
-    return df.filter(~pl.col("rejected") & in_window(df)).select(
+    return df.filter(~pl.col("rejected") & in_window()).select(
         "traject_id", "gemeente_code", "client_id", "bsn", "hulpvorm", "verwijzer", "verwijzer_type", "in_ijw",
         "oorsprong",
         pl.when("in_ijw").then("product_categorie").alias("product_categorie"),
@@ -85,7 +85,7 @@ def trajecten(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _ijw(df: pl.DataFrame) -> pl.DataFrame:
-    return df.filter(pl.col("in_ijw") & ~pl.col("rejected") & in_window(df))
+    return df.filter(pl.col("in_ijw") & ~pl.col("rejected") & in_window())
 
 
 def toewijzingen(df: pl.DataFrame) -> pl.DataFrame:
@@ -148,7 +148,7 @@ def _hms(s: pl.Series) -> pl.Series:
     )
 
 
-def _lifecycle_cols(df: pl.DataFrame) -> list:
+def _lifecycle_cols() -> list:
     return [
         "gemeente_code", "agb_code", "bsn", "toewijzing_nummer", "product_categorie", "product_code",
         _to_date(pl.col("begin")).alias("toewijzing_ingangsdatum"), _to_date(pl.col("begin")).alias("begindatum"),
@@ -163,21 +163,21 @@ def _stop_msg_days(t: pl.DataFrame) -> np.ndarray:
 
 def zorgstarts(df: pl.DataFrame) -> pl.DataFrame:
     t = _with_busday(_ijw(df), "_msg", "begin", "_start_delay")
-    return t.select(*_lifecycle_cols(t), pl.lit("1").alias("status_aanlevering"), _to_date(pl.col("_msg")).alias("dagtekening"))
+    return t.select(*_lifecycle_cols(), pl.lit("1").alias("status_aanlevering"), _to_date(pl.col("_msg")).alias("dagtekening"))
 
 
 def zorgstops(df: pl.DataFrame) -> pl.DataFrame:
     t = _ijw(df).filter(pl.col("end") <= pl.col("_we"))
     t = t.with_columns(pl.Series("_msg", _stop_msg_days(t)))
     return t.select(
-        *_lifecycle_cols(t), _to_date(pl.col("end")).alias("einddatum"), "reden_beeindiging",
+        *_lifecycle_cols(), _to_date(pl.col("end")).alias("einddatum"), "reden_beeindiging",
         pl.lit("1").alias("status_aanlevering"), _to_date(pl.col("_msg")).alias("dagtekening"),
     )
 
 
 def _requests(df: pl.DataFrame) -> pl.DataFrame:
     """JW315 requests: granted ones of trajectories in the window, rejected ones sent in the window."""
-    granted = pl.col("in_ijw") & ~pl.col("rejected") & in_window(df)
+    granted = pl.col("in_ijw") & ~pl.col("rejected") & in_window()
     rejected = pl.col("rejected") & pl.col("_req_date").is_between(pl.col("_ws"), pl.col("_we"))
     return df.filter((pl.col("path") == "jw315") & (granted | rejected)).with_columns(
         (pl.lit("VOT") + pl.col("traject_id").str.replace_all("-", "")).alias("referentie_aanbieder")
