@@ -1,50 +1,75 @@
 """Challenge mode for classes and recruitment events: a dirty dataset without labels, a sealed truth, a leaderboard.
 
-`new` generates a clean dataset, injects faults and writes the handout (dirty tables + a manifest that names the
-challenge but holds no labels). The truth goes to the project's data folder (`data/challenges/<id>/`), not into
-the handout. `score` scores a team's findings against it and appends the result to the `challenge_leaderboard`
-table of the DuckDB warehouse.
+`new` draws a secret from the OS, derives the data seed and the fault seed from it (synthetic_data.sealing), and
+writes the hand-out: the dirty tables a gemeente's own administration holds (not the simulation's `trajecten`) and a
+manifest that names the challenge (region, years, profile, id, hashes) but holds no seed, no secret and no labels.
+The secret, the config and the truth go to the sealed folder `<data>/sealed/challenges/<id>/` (owner-only), which
+a participant never gets. `score` scores a team's findings against it and appends the result to the
+`challenge_leaderboard` table of the DuckDB warehouse.
+
+A public seed (`public_seed=`, `--seed N --public-seed`) makes teaching material anyone can regenerate: its hand-out
+says so, and its scores are worth nothing.
 """
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import os
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from synthetic_data import GeneratorConfig, generate
-from synthetic_data.dataset import MANIFEST, write_dataset, write_table
+from synthetic_data.dataset import MANIFEST, write_dataset
 from synthetic_data.errors import DataError
 from synthetic_data.faults import inject_faults
 from synthetic_data.faults.score import score
+from synthetic_data.sealing import derive_id, derive_seed, new_secret, seal, write_secret, write_truth
 
 from .settings import Settings
 
 LEADERBOARD = "challenge_leaderboard"
+# The simulation's own view of care: the ground truth behind every message, never part of a hand-out.
+SEALED_TABLES = ("trajecten",)
 
 
 def _truth_dir(settings: Settings, challenge_id: str) -> Path:
-    return Path(settings.data_dir) / "challenges" / challenge_id
+    return settings.sealed / "challenges" / challenge_id
 
 
-def new(seed: int, out: Path, region: str = "twente", years: str = "2024", scale: float = 1.0,
-        profile: str = "realistic", settings: Settings | None = None) -> dict:
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def new(out: Path, region: str = "twente", years: str = "2024", scale: float = 1.0, profile: str = "realistic",
+        settings: Settings | None = None, secret: str | None = None, public_seed: int | None = None) -> dict:
+    """Make a challenge: hand-out in `out`, secret and truth sealed. `secret` (default: fresh from the OS) makes
+    the same challenge again, byte for byte; `public_seed` replaces the data seed for unscored teaching material."""
     settings = settings or Settings.from_env()
+    out = Path(out)
+    if _inside(out, settings.sealed) or _inside(settings.sealed, out):
+        raise DataError(f"--out: '{out}' overlaps the sealed folder {settings.sealed}; allowed: a folder outside it")
+    secret = secret or new_secret()
+    seed = public_seed if public_seed is not None else derive_seed(secret, "data")
     config = GeneratorConfig(region=region, years=years, seed=seed, scale=scale)
-    dirty, truth = inject_faults(generate(config), profile=profile, seed=seed)
-    challenge_id = hashlib.sha256(json.dumps({**config.as_dict(), "profile": profile}, sort_keys=True).encode()).hexdigest()[:12]
-    manifest = write_dataset(dirty, out, {**config.as_dict(), "challenge_id": challenge_id, "profile": profile})
-    sealed = _truth_dir(settings, challenge_id)
-    sealed.mkdir(parents=True, exist_ok=True)
-    tmp = sealed / "truth.parquet.tmp"
-    write_table(truth, tmp, {b"jeugdzorg_zandbak.synthetic": b"true"})
-    os.replace(tmp, sealed / "truth.parquet")
-    return {"challenge_id": challenge_id, "handout": str(out), "truth": str(sealed / "truth.parquet"),
-            "records": sum(t["rows"] for t in manifest["tables"].values()), "faults": truth.height}
+    dirty, truth = inject_faults(generate(config), profile=profile, seed=derive_seed(secret, "faults"))
+    challenge_id = derive_id(secret, "challenge")
+    c = config.as_dict()
+    public = {"region": c["region"], "years": c["years"], "profile": profile, "challenge_id": challenge_id,
+              "scored": public_seed is None}
+    if public_seed is not None:
+        public["public_seed"] = public_seed   # honest label: this one can be regenerated
+    sealed = seal(_truth_dir(settings, challenge_id))
+    write_secret(sealed, secret)
+    (sealed / "challenge.json").write_text(json.dumps({**public, "scale": c["scale"]}, indent=2) + "\n",
+                                           encoding="utf-8")
+    truth_path = write_truth(sealed / "truth.parquet", truth)
+    handout = {name: df for name, df in dirty.items() if name not in SEALED_TABLES}
+    manifest = write_dataset(handout, out, public)
+    return {"challenge_id": challenge_id, "handout": str(out), "truth": str(truth_path),
+            "records": sum(t["rows"] for t in manifest["tables"].values()), "faults": truth.height,
+            "tables": sorted(handout), "scored": public_seed is None}
 
 
 def read_findings(path: Path) -> pl.DataFrame:
@@ -72,6 +97,10 @@ def score_submission(handout: Path, submission: Path, team: str, settings: Setti
     if not challenge_id or not truth_path.exists():
         raise DataError(f"{handout}: challenge '{challenge_id}' has no sealed truth in {truth_path.parent}; "
                         f"score on the machine where 'zandbak challenge new' made it")
+    from synthetic_data.dataset import is_synthetic
+
+    if not is_synthetic(truth_path):
+        raise DataError(f"{truth_path}: the sealed truth is not marked synthetic; it was not written by this sandbox")
     result = score(read_findings(submission), pl.read_parquet(truth_path))
     o = result["overall"]
     row = {"time": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), "challenge_id": challenge_id, "team": team,

@@ -103,13 +103,22 @@ def write_frame_atomic(df, path: Path) -> None:
 
 
 def cmd_check(args) -> int:
-    from synthetic_data.dataset import read_dataset
+    from synthetic_data.dataset import present_tables, read_dataset
 
     from expectations import findings, load_rules, validate
 
     t0 = time.perf_counter()
     folder = Path(args.dir)
+    present = set(present_tables(folder))
     rules = load_rules()
+    # a hand-out leaves the simulation's own tables out: the rules that need them cannot run there
+    skipped = [r for r in rules if not {r.table, *r.uses} <= present]
+    rules = [r for r in rules if {r.table, *r.uses} <= present]
+    if not rules:
+        from synthetic_data.errors import DataError
+
+        raise DataError(f"{folder}: holds none of the tables the rules check; allowed: a dataset folder written by "
+                        f"'zandbak generate', 'corrupt' or 'challenge new'")
     needed = sorted({r.table for r in rules} | {u for r in rules for u in r.uses})
     tables = read_dataset(folder, needed)
     docs = Path(args.docs) if args.docs else None
@@ -123,6 +132,10 @@ def cmd_check(args) -> int:
     bad_warn = [r for r in results if not r.passed and r.rule.severity == "WARN"]
     print(f"\n{len(results)} rules on {folder}: {len(results) - len(bad_error) - len(bad_warn)} pass, "
           f"{len(bad_error)} ERROR rules fail, {len(bad_warn)} WARN rules fail ({time.perf_counter() - t0:.1f}s)")
+    if skipped:
+        missing = sorted({t for r in skipped for t in (r.table, *r.uses)} - present)
+        print(f"{len(skipped)} rules not run: they need table(s) {', '.join(missing)}, not in this folder "
+              f"({', '.join(r.id for r in skipped)})")
     if args.findings:
         f = findings(results)
         write_frame_atomic(f, Path(args.findings))
@@ -192,9 +205,19 @@ def cmd_score(args) -> int:
 def cmd_challenge_new(args) -> int:
     from .challenge import new
 
-    info = new(args.seed, Path(args.out), region=args.region, years=args.years, scale=args.scale, profile=args.profile)
-    print(f"challenge {info['challenge_id']}: handout {info['handout']}/ ({info['records']:,} records, no labels); "
-          f"sealed truth kept in {info['truth']}")
+    from synthetic_data.errors import ConfigError
+
+    if args.seed is not None and not args.public_seed:
+        raise ConfigError("--seed", f"'{args.seed}' is a public seed: anyone can regenerate the clean data from it "
+                          f"and diff the faults out", "no --seed for a scored challenge (a secret is drawn), or "
+                          "--seed N --public-seed for unscored teaching material")
+    if args.public_seed and args.seed is None:
+        raise ConfigError("--public-seed", "given without --seed", "--seed N --public-seed")
+    info = new(Path(args.out), region=args.region, years=args.years, scale=args.scale, profile=args.profile,
+               public_seed=args.seed)
+    kind = "scored, made from a sealed secret" if info["scored"] else f"NOT for scores: public seed {args.seed}"
+    print(f"challenge {info['challenge_id']} ({kind}): handout {info['handout']}/ ({info['records']:,} records in "
+          f"{len(info['tables'])} tables, no labels); sealed secret and truth kept in {Path(info['truth']).parent}")
     print(f"score a team: zandbak challenge score {info['handout']} submission.csv --team NAME")
     return 0
 
@@ -339,7 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     ch = sub.add_parser("challenge", help="challenge mode: a dirty handout without labels, scored against a sealed truth")
     chs = ch.add_subparsers(dest="challenge_command", required=True, parser_class=_Parser)
     cn = chs.add_parser("new", help="write a handout and seal its truth")
-    cn.add_argument("--seed", type=int, required=True)
+    cn.add_argument("--seed", type=int, default=None,
+                    help="NOT for scored challenges: a public seed makes the truth recoverable by regenerating and "
+                         "diffing; needs --public-seed. Default: a secret drawn from the OS, kept sealed")
+    cn.add_argument("--public-seed", action="store_true",
+                    help="allow --seed: unscored, reproducible teaching material")
     cn.add_argument("--out", required=True)
     cn.add_argument("--region", default="twente")
     cn.add_argument("--years", default="2024")

@@ -67,6 +67,11 @@ class Settings:
         return Path(self.data_dir) / "lake" / f"seed={c['seed']}_years={c['years']}_scale={c['scale']}"
 
     @property
+    def sealed(self) -> Path:
+        """Secrets and truths of scored challenges and tasks: never handed out, unreadable to experiments."""
+        return Path(self.data_dir) / "sealed"
+
+    @property
     def warehouse(self) -> Path:
         return Path(self.data_dir) / "warehouse.duckdb"
 

@@ -61,8 +61,9 @@ class GeneratorConfig:
         # Validate eagerly so a bad config fails before anything is generated or written.
         self.gemeenten
         self.year_range
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
-            raise ConfigError("--seed", f"'{self.seed}' is not a whole number", "an integer from 0 to 4294967295")
+        # public seeds are small numbers; seeds derived from a sealed secret (sealing.py) have 128 bits
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**128:
+            raise ConfigError("--seed", f"'{self.seed}' is not a whole number", "an integer from 0 to 2**128 - 1")
         try:
             scale = float(self.scale)
         except (TypeError, ValueError):

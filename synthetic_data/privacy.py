@@ -33,7 +33,9 @@ def mix64(x: np.ndarray) -> np.ndarray:
 def keyed_hash(seed: int, *parts) -> np.ndarray:
     """Hash of (seed, part1, part2, ...) where parts are ints or integer arrays (broadcast)."""
     with np.errstate(over="ignore"):
-        h = mix64(np.asarray([seed], dtype=np.uint64))
+        h = mix64(np.asarray([int(seed) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
+        if int(seed) >> 64:          # 128-bit seeds of sealed data; smaller seeds hash exactly as before
+            h = mix64(h ^ np.uint64((int(seed) >> 64) & 0xFFFFFFFFFFFFFFFF))
         for p in parts:
             h = mix64(h ^ (np.asarray(p).astype(np.int64).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
         return h

@@ -67,13 +67,14 @@ def test_cli_errors_are_one_line(clean, tmp_path):
 def test_challenge_new_and_score_with_leaderboard(tmp_path):
     env = {"ZANDBAK_DATA": str(tmp_path / "data")}
     hand = tmp_path / "handout"
-    r = _run("challenge", "new", "--seed", "11", "--out", hand, "--region", "0147", "--scale", "0.3", env=env)
+    r = _run("challenge", "new", "--out", hand, "--region", "0147", "--scale", "0.3", env=env)
     assert r.returncode == 0, r.stderr
-    assert not (hand / "ground_truth.parquet").exists()
+    assert not (hand / "ground_truth.parquet").exists() and not (hand / "trajecten.parquet").exists()
     manifest = json.loads((hand / "manifest.json").read_text())
     assert "fault" not in json.dumps(manifest).replace("faults", "")      # no labels in the handout
-    sealed = list((tmp_path / "data" / "challenges").glob("*/truth.parquet"))
+    sealed = list((tmp_path / "data" / "sealed" / "challenges").glob("*/truth.parquet"))
     assert len(sealed) == 1
+    assert (sealed[0].parent / "secret").stat().st_mode & 0o077 == 0 and sealed[0].parent.stat().st_mode & 0o077 == 0
     r = _run("check", hand, "--findings", tmp_path / "team_a.csv")
     pl.read_csv(tmp_path / "team_a.csv", infer_schema_length=0).head(5).write_csv(tmp_path / "team_b.csv")
     for team, sub in [("alpha", "team_a.csv"), ("beta", "team_b.csv")]:
@@ -85,3 +86,32 @@ def test_challenge_new_and_score_with_leaderboard(tmp_path):
     assert [t for t, _ in rows] == ["alpha", "beta"] and rows[0][1] > rows[1][1]
     r = _run("challenge", "score", tmp_path, tmp_path / "team_a.csv", "--team", "x", env=env)
     assert r.returncode == 2 and "not a challenge handout" in r.stderr
+
+
+def test_challenge_refuses_a_public_seed_unless_asked(tmp_path):
+    env = {"ZANDBAK_DATA": str(tmp_path / "data")}
+    r = _run("challenge", "new", "--seed", "11", "--out", tmp_path / "h", "--region", "0147", "--scale", "0.1", env=env)
+    assert r.returncode == 2 and "public seed" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "h").exists()
+    r = _run("challenge", "new", "--seed", "11", "--public-seed", "--out", tmp_path / "h", "--region", "0147",
+             "--scale", "0.1", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "NOT for scores" in r.stdout
+    manifest = json.loads((tmp_path / "h" / "manifest.json").read_text())
+    assert manifest["config"]["scored"] is False and manifest["config"]["public_seed"] == 11
+
+
+def test_challenge_is_deterministic_for_a_given_secret_and_differs_without(tmp_path):
+    from pipelines.challenge import new
+    from pipelines.settings import Settings
+    from synthetic_data.sealing import new_secret
+
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    secret = new_secret()
+    a = new(tmp_path / "a", region="0147", scale=0.1, settings=settings, secret=secret)
+    b = new(tmp_path / "b", region="0147", scale=0.1, settings=settings, secret=secret)
+    c = new(tmp_path / "c", region="0147", scale=0.1, settings=settings)
+    assert a["challenge_id"] == b["challenge_id"] != c["challenge_id"]
+    for f in sorted((tmp_path / "a").glob("*.parquet")):
+        assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes(), f.name
+    assert (tmp_path / "a" / "prestaties.parquet").read_bytes() != (tmp_path / "c" / "prestaties.parquet").read_bytes()
