@@ -78,8 +78,9 @@ def team_of(path: Path) -> str | None:
 def experiment(*, task: str, name: str | None = None, description: str = "", team: str | None = None):
     """Declare the decorated function `fn(tables) -> predictions` as an experiment on `task`.
 
-    `name` defaults to the function's name, `team` to the folder under teams/ that holds the file. Keep the
-    arguments plain strings: discovery reads them from the source without running the file."""
+    `name` defaults to the function's name. The team is the folder under teams/ that holds the file; `team` only
+    names a function defined elsewhere (a notebook), default "local". Keep the arguments plain strings: discovery
+    reads them from the source without running the file."""
     check_task(task)
 
     def deco(fn: PredictFn) -> Experiment:
@@ -89,7 +90,7 @@ def experiment(*, task: str, name: str | None = None, description: str = "", tea
         except TypeError:
             path = None
         exp = Experiment(name=check_name(name or fn.__name__, "experiment name"),
-                         team=check_name(team or (team_of(path) if path else None) or "local", "team"),
+                         team=check_name((team_of(path) if path else None) or team or "local", "team"),
                          task=task, description=description, fn=fn, path=path)
         _REGISTRY.append(exp)
         return exp

@@ -1,7 +1,7 @@
 """Find the experiments under teams/ by reading their source, without running it.
 
 Layout: `teams/<team>/<name>.py` (one file) or `teams/<team>/<folder>/` (a package with __init__.py). Each
-`@experiment(...)` decorator in those files is one experiment; its arguments must be plain strings. Nothing is
+`@experiment(...)` decorator in those files is one experiment of that team; its arguments must be plain strings. Nothing is
 imported here, so a file that crashes, hangs or pulls in a big library at import time cannot break discovery (or
 the Dagster code location built from it): the file is imported only in the isolated run, or when its function is
 called. A file that cannot be used is skipped with an ExperimentWarning naming the file, line and problem.
@@ -16,7 +16,7 @@ from .api import Experiment, _Deferred, check_name, check_task
 from .errors import ExperimentError, ExperimentWarning
 
 DEFAULT_ROOT = Path(__file__).resolve().parent / "teams"
-FIELDS = ("name", "task", "description", "team")
+FIELDS = ("name", "task", "description")
 
 
 def _skip(p: Path) -> bool:
@@ -55,6 +55,11 @@ def _declarations(source: Path) -> list[tuple[int, str, dict]]:
                 raise ExperimentError(f"{source}:{dec.lineno}: @experiment takes keyword arguments only, "
                                       f"e.g. @experiment(name=..., task=..., description=...)")
             for kw in dec.keywords:
+                if kw.arg == "team":
+                    # the team is the folder the file is in: a file cannot speak for another team
+                    warnings.warn(f"{source}:{dec.lineno}: @experiment(team=...) is ignored; the team is the folder "
+                                  f"under teams/ that holds the file", ExperimentWarning, stacklevel=2)
+                    continue
                 if kw.arg not in FIELDS:
                     raise ExperimentError(f"{source}:{dec.lineno}: @experiment has no argument {kw.arg!r}; "
                                           f"allowed: {', '.join(FIELDS)}")
@@ -66,13 +71,13 @@ def _declarations(source: Path) -> list[tuple[int, str, dict]]:
     return out
 
 
-def _experiment(entry: Path, folder_team: str, fn_name: str, args: dict, found: dict[str, Experiment]) -> Experiment:
+def _experiment(entry: Path, team: str, fn_name: str, args: dict, found: dict[str, Experiment]) -> Experiment:
     name = check_name(args.get("name") or fn_name, "experiment name")
-    team = check_name(args.get("team") or folder_team, "team")
+    team = check_name(team, "team")
     task = check_task(args.get("task", ""))
-    if name in found:
-        raise ExperimentError(f"experiment name {name!r} is already used by {found[name].path}; "
-                              f"allowed: a name no other experiment has")
+    if f"{team}/{name}" in found:
+        raise ExperimentError(f"experiment name {name!r} is already used by {found[f'{team}/{name}'].path}; "
+                              f"allowed: a name no other experiment of team {team} has")
     return Experiment(name=name, team=team, task=task, description=args.get("description", ""),
                       fn=_Deferred(entry.resolve(), name), path=entry.resolve())
 
@@ -80,8 +85,9 @@ def _experiment(entry: Path, folder_team: str, fn_name: str, args: dict, found: 
 def discover(root: str | Path | None = None) -> list[Experiment]:
     """Every usable experiment under `root` (default: experiments/teams), sorted by team and name.
 
-    Experiment names are unique across teams (the CLI runs them by name): a second experiment with a name already
-    found is skipped with a warning."""
+    An experiment is known as team/name, the team being the folder that holds the file (whatever the file
+    claims), so no file can take over another team's experiment or leaderboard row. Names are unique within a
+    team: a second experiment with a name the team already has is skipped with a warning."""
     root = Path(root) if root is not None else DEFAULT_ROOT
     if not root.is_dir():
         return []
@@ -103,5 +109,5 @@ def discover(root: str | Path | None = None) -> list[Experiment]:
                     except ExperimentError as e:
                         warnings.warn(f"{source}:{line}: {e}", ExperimentWarning, stacklevel=2)
                         continue
-                    found[exp.name] = exp
+                    found[exp.key] = exp
     return sorted(found.values(), key=lambda e: (e.team, e.name))

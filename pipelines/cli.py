@@ -243,13 +243,18 @@ def _teams_root():
 
 
 def _find_experiment(name: str):
+    """An experiment by `team/name`, or by `name` when one team has it."""
     import experiments as ex
     from synthetic_data.errors import DataError
 
-    found = [e for e in ex.discover(_teams_root()) if e.name == name]
+    exps = ex.discover(_teams_root())
+    found = [e for e in exps if name in (e.key, e.name)]
     if not found:
-        names = ", ".join(sorted(e.name for e in ex.discover(_teams_root()))) or "none yet"
+        names = ", ".join(e.key for e in exps) or "none yet"
         raise DataError(f"experiment '{name}' not found under experiments/teams/; known: {names}")
+    if len(found) > 1:
+        raise DataError(f"experiment '{name}' exists in {len(found)} teams; allowed: one of "
+                        f"{', '.join(e.key for e in found)}")
     return found[0]
 
 
@@ -266,23 +271,39 @@ def cmd_experiment_list(args) -> int:
 
 def cmd_experiment_run(args) -> int:
     import experiments as ex
+    from synthetic_data.errors import ConfigError
 
     from .settings import Settings
 
-    exp = _find_experiment(args.name)
-    t0 = time.perf_counter()
-    data = ex.prepare(exp.task, seed=args.seed)
-    result = ex.run(exp, data, ex.Limits(timeout_s=args.timeout, memory_mb=args.memory))
-    ex.record(Settings.from_env().warehouse, result)
-    print(f"{exp.team}/{exp.name} on {exp.task} (seed {args.seed}, dataset {result.dataset_hash[:12]}): "
-          f"{result.status}{' - ' + result.error if result.error else ''}; run {result.runtime_s:.1f}s, "
-          f"total {time.perf_counter() - t0:.1f}s")
-    if result.status == "ok":
-        print(f"score {result.score:.4f}  ({ex.TASKS[exp.task].score_meaning})")
-        for k, v in result.metrics.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                print(f"  {k:<34}{v:,.4f}" if isinstance(v, float) else f"  {k:<34}{v:,}")
-    return 0 if result.status == "ok" else 1
+    if args.all and args.name:
+        raise ConfigError("--all", f"given with the experiment name '{args.name}'", "a name, or --all (or neither)")
+    exps = [_find_experiment(args.name)] if args.name else ex.discover(_teams_root())
+    if not exps:
+        print("no experiments under experiments/teams/ yet: zandbak experiment new NAME --team TEAM")
+        return 0
+    settings = Settings.from_env()
+    data_label = "sealed scored data" if args.seed is None else f"public seed {args.seed}, NOT for scores"
+    print(f"running {len(exps)} experiment(s) on {data_label}: " + ", ".join(e.key for e in exps), flush=True)
+    cache, failed = {}, 0
+    for exp in exps:
+        t0 = time.perf_counter()
+        if exp.task not in cache:
+            cache[exp.task] = (ex.prepare_sealed(exp.task, settings.sealed) if args.seed is None
+                               else ex.prepare(exp.task, seed=args.seed))
+        result = ex.run(exp, cache[exp.task], ex.Limits(timeout_s=args.timeout, memory_mb=args.memory))
+        ex.record(settings.warehouse, result)
+        print(f"{exp.key} on {exp.task} ({data_label}, dataset {result.dataset_hash[:12]}): "
+              f"{result.status}{' - ' + result.error if result.error else ''}; run {result.runtime_s:.1f}s, "
+              f"total {time.perf_counter() - t0:.1f}s")
+        if result.status == "ok":
+            print(f"score {result.score:.4f}  ({ex.TASKS[exp.task].score_meaning})")
+            if len(exps) == 1:
+                for k, v in result.metrics.items():
+                    if isinstance(v, (int, float)) and not isinstance(v, bool):
+                        print(f"  {k:<34}{v:,.4f}" if isinstance(v, float) else f"  {k:<34}{v:,}")
+        else:
+            failed += 1
+    return 0 if not failed else 1
 
 
 def cmd_experiment_new(args) -> int:
@@ -302,12 +323,13 @@ def cmd_experiment_leaderboard(args) -> int:
     if board.height == 0:
         print("no experiment runs recorded yet: zandbak experiment run NAME")
         return 0
-    print(f"{'task':<22}{'rank':>4}  {'team/experiment':<40}{'score':>8}  {'status':<8}{'runtime':>8}  {'seed':>5}  "
+    print(f"{'task':<22}{'rank':>4}  {'team/experiment':<40}{'score':>8}  {'status':<8}{'runtime':>8}  {'seed':>6}  "
           f"{'dataset':<13}time")
     for r in board.iter_rows(named=True):
         score = "-" if r["score"] is None else f"{r['score']:.4f}"
         print(f"{r['task']:<22}{r['rank']:>4}  {r['team'] + '/' + r['experiment']:<40}{score:>8}  {r['status']:<8}"
-              f"{r['runtime_s']:>7.1f}s  {r['seed']:>5}  {r['dataset_hash'][:12]:<13}{str(r['time'])[:19]}")
+              f"{r['runtime_s']:>7.1f}s  {'sealed' if r['seed'] is None else r['seed']:>6}  "
+              f"{r['dataset_hash'][:12]:<13}{str(r['time'])[:19]}")
     return 0
 
 
@@ -382,8 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
     es = e.add_subparsers(dest="experiment_command", required=True, parser_class=_Parser)
     es.add_parser("list", help="experiments discovered under experiments/teams/").set_defaults(func=cmd_experiment_list)
     er = es.add_parser("run", help="prepare the task data, run the experiment isolated, score it, record it")
-    er.add_argument("name")
-    er.add_argument("--seed", type=int, default=42)
+    er.add_argument("name", nargs="?", help="team/name, or a name one team has; none (or --all): every experiment")
+    er.add_argument("--all", action="store_true", help="run every discovered experiment (as make run does)")
+    er.add_argument("--seed", type=int, default=None,
+                    help="NOT for scores: public development data anyone can regenerate. Default: the scored data, "
+                         "made from the project's sealed secret")
     er.add_argument("--timeout", type=float, default=120.0, help="wall-clock limit in seconds")
     er.add_argument("--memory", type=int, default=2048, help="memory limit in MB")
     er.set_defaults(func=cmd_experiment_run)

@@ -17,7 +17,7 @@ from .storage import ParquetIOManager
 
 SETTINGS = Settings.from_env()
 GEMEENTEN = dg.StaticPartitionsDefinition(SETTINGS.config().gemeenten)
-ASSETS = build_assets(GEMEENTEN) + build_experiment_assets(seed=SETTINGS.seed, root=os.environ.get("ZANDBAK_TEAMS"))
+ASSETS = build_assets(GEMEENTEN) + build_experiment_assets(root=os.environ.get("ZANDBAK_TEAMS"))
 
 DIRTY_PARTITIONED = dg.AssetSelection.groups("dirty") - dg.AssetSelection.assets("check_scorecard")
 reference_job = dg.define_asset_job("reference_job", selection=dg.AssetSelection.groups("reference"))

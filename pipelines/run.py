@@ -118,6 +118,11 @@ def main(workers: int | None = None) -> int:
     print(f"  warehouse and report {'ok' if ok else 'FAILED: ' + err}")
     if not ok:
         failed.append(("warehouse", err))
+    import experiments as ex
+
+    exps = ex.discover(os.environ.get("ZANDBAK_TEAMS"))
+    print(f"  running {len(exps)} experiment(s) in the sandbox on the sealed task data: "
+          + (", ".join(e.key for e in exps) or "none"), flush=True)
     _, ok, err = execute("pipelines.run:experiments_job")
     print(f"  experiments {'ok' if ok else 'FAILED: ' + err}")
     if not ok:
@@ -134,7 +139,6 @@ def main(workers: int | None = None) -> int:
         print(f"\nreference suite on the injected faults ({SETTINGS.fault_profile}, seed {SETTINGS.fault_seed}): "
               f"precision {overall['precision']:.3f}, recall {overall['recall']:.3f} "
               f"(tp {overall['tp']}, fp {overall['fp']}, fn {overall['fn']}; statistical-only types excluded)")
-    import experiments as ex
 
     board = ex.leaderboard(SETTINGS.warehouse)
     if board.height:

@@ -80,13 +80,28 @@ def test_discovery_skips_broken_files_with_a_warning_and_keeps_the_rest(teams):
     drop(teams, "team_a", "rekent", source='from experiments import experiment\nN = "x"\n'
                                            '@experiment(name=N, task="verzoek_triage")\ndef f(t): pass\n')
     drop(teams, "team_a", "verkeerde_taak", source=GOOD.format(name="v", body="pass").replace("verzoek_triage", "raden"))
-    drop(teams, "team_b", "goed_ook", source=GOOD.format(name="goed", body="pass"))   # the name is taken
+    drop(teams, "team_a", "goed_ook", source=GOOD.format(name="goed", body="pass"))   # the name is taken in team_a
+    drop(teams, "team_b", "goed", source=GOOD.format(name="goed", body="pass"))       # another team may use it
     with pytest.warns(ExperimentWarning) as caught:
         found = ex.discover(teams)
-    assert [e.name for e in found] == ["goed"]
+    assert [e.key for e in found] == ["team_a/goed", "team_b/goed"]
     text = " | ".join(str(w.message) for w in caught)
     assert "kapot.py:1: cannot be read as Python" in text
     assert "must be a plain string" in text and "task 'raden' is unknown" in text and "already used" in text
+
+
+def test_a_file_cannot_claim_another_teams_name_or_row(teams):
+    """The takeover attack: a file in team aaa declaring team="reference" and the reference experiment's name."""
+    drop(teams, "reference", "declaratie_regels", source=GOOD.format(name="declaratie_regels", body="pass"))
+    drop(teams, "aaa", "kaper", source=GOOD.format(name="declaratie_regels", body="pass").replace(
+        'task="verzoek_triage"', 'task="verzoek_triage", team="reference"'))
+    with pytest.warns(ExperimentWarning, match="team=.*ignored"):
+        found = {e.key: e for e in ex.discover(teams)}
+    assert set(found) == {"aaa/declaratie_regels", "reference/declaratie_regels"}
+    assert found["reference/declaratie_regels"].path == (teams / "reference" / "declaratie_regels.py").resolve()
+    assert found["aaa/declaratie_regels"].team == "aaa"
+    # in-process too: the folder decides, not the file
+    assert ex.api.load(teams / "aaa" / "kaper.py", "declaratie_regels").team == "aaa"
 
 
 def test_the_shipped_reference_experiments_are_discovered():

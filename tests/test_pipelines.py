@@ -34,8 +34,8 @@ def test_definitions_load_with_every_table_as_an_asset():
     import experiments as ex
 
     exps = ex.discover()
-    experiment_assets = ({f"task_{e.task}" for e in exps} | {f"experiment_{e.name}" for e in exps}
-                         | {f"score_{e.name}" for e in exps})
+    experiment_assets = ({f"task_{e.task}" for e in exps} | {f"experiment_{e.team}__{e.name}" for e in exps}
+                         | {f"score_{e.team}__{e.name}" for e in exps})
     assert keys == set(table_names()) | {"warehouse", "report"} | dirty | experiment_assets
     assert len(GEMEENTEN.get_partition_keys()) == 14     # Twente by default
     spec = {s.key.path[-1]: s for s in defs.resolve_all_asset_specs()}
@@ -243,12 +243,17 @@ def test_a_dropped_experiment_file_becomes_assets_and_scores(tmp_path):
     ex.scaffold("mijn_eerste", "team_x", task="verzoek_triage", root=root)
     assets = build_experiment_assets(seed=3, root=root)
     keys = {k.path[-1] for a in assets for k in a.keys}
-    assert keys == {"task_verzoek_triage", "experiment_mijn_eerste", "score_mijn_eerste"}
+    assert keys == {"task_verzoek_triage", "experiment_team_x__mijn_eerste", "score_team_x__mijn_eerste"}
     generator = GeneratorResource(region="0147", years="2024", seed=3, scale=0.3, data_dir=str(tmp_path / "data"))
     res = dg.materialize(assets, resources={"generator": generator})
     assert res.success
     score_meta = next(m for m in res.get_asset_materialization_events()
-                      if m.asset_key.path[-1] == "score_mijn_eerste").materialization.metadata
+                      if m.asset_key.path[-1] == "score_team_x__mijn_eerste").materialization.metadata
     assert score_meta["status"].value == "ok" and 0 <= score_meta["score"].value <= 1
+    # what Dagster stores between assets holds neither the truth nor the team's predictions
+    stored_task = res.output_for_node("task_verzoek_triage")
+    assert stored_task.truth.height == 0 and stored_task.inputs["to_predict"].height > 0
+    assert res.output_for_node("experiment_team_x__mijn_eerste").predictions is None
+    assert list((tmp_path / "data" / "sealed" / "tasks" / "verzoek_triage").glob("*.truth.parquet"))
     board = ex.leaderboard(tmp_path / "data" / "warehouse.duckdb")
     assert board["experiment"].to_list() == ["mijn_eerste"]

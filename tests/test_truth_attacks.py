@@ -111,3 +111,48 @@ def test_handout_manifest_says_nothing_to_regenerate_from(challenge):
     assert manifest["synthetic"] is True and manifest["config"]["challenge_id"]
     assert "seed" not in flat and "secret" not in flat, flat[:400]
     assert not list(hand.glob("trajecten*")) and not list(hand.glob("*truth*"))
+
+
+# ------------------------------------------------------------------------------------ tasks: the scored data
+
+HOSTILE = Path(__file__).resolve().parent / "hostile"
+
+
+@pytest.fixture(scope="module")
+def attacker(tmp_path_factory):
+    import shutil
+
+    import experiments as ex
+
+    teams = tmp_path_factory.mktemp("teams")
+    (teams / "attacker").mkdir()
+    shutil.copy(HOSTILE / "regenerate_default_seed.py", teams / "attacker" / "regenerate_default_seed.py")
+    return next(e for e in ex.discover(teams) if e.name == "regenerate_default_seed")
+
+
+def test_regenerating_with_a_public_seed_does_not_reach_the_scored_truth(attacker, tmp_path):
+    import experiments as ex
+
+    params = {"region": REGION, "scale": 0.3}
+    baseline = next(e for e in ex.discover() if e.key == "reference/triage_meerderheid")
+    public = ex.prepare("verzoek_triage", seed=42, **params)
+    sealed = ex.prepare_sealed("verzoek_triage", tmp_path / "sealed", **params)
+    assert sealed.seed is None and sealed.dataset_hash != public.dataset_hash
+    # the attack works where the seed is public: that is why scores never use public data
+    on_public = ex.run(attacker, public)
+    assert on_public.ok and on_public.score > 0.95, on_public.error or on_public.score
+    on_sealed, honest = ex.run(attacker, sealed), ex.run(baseline, sealed)
+    assert on_sealed.ok and honest.ok, (on_sealed.error, honest.error)
+    assert on_sealed.score <= honest.score + 0.02, (on_sealed.score, honest.score)
+
+
+def test_sealed_task_data_is_the_same_for_every_run_of_a_project_and_differs_between_projects(tmp_path):
+    import experiments as ex
+
+    a = ex.prepare_sealed("verzoek_triage", tmp_path / "one", region=REGION, scale=0.1)
+    b = ex.prepare_sealed("verzoek_triage", tmp_path / "one", region=REGION, scale=0.1)
+    c = ex.prepare_sealed("verzoek_triage", tmp_path / "two", region=REGION, scale=0.1)
+    assert a.dataset_hash == b.dataset_hash != c.dataset_hash
+    assert (tmp_path / "one" / "tasks" / "secret").stat().st_mode & 0o077 == 0
+    stored = ex.seal_truth(a, tmp_path / "one")
+    assert stored.truth.height == 0 and ex.unseal_truth(stored, tmp_path / "one").truth.equals(a.truth)

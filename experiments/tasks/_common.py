@@ -17,7 +17,7 @@ class TaskData:
     in its own process, calling an Experiment hands it fresh frame objects), `truth` stays with the scorer.
     Plain data, so it pickles (Dagster's default IO manager stores it between assets)."""
     task: str
-    seed: int
+    seed: int | None             # the public seed; None for scored data made from a sealed secret
     params: dict
     inputs: dict[str, pl.DataFrame]
     truth: pl.DataFrame = field(repr=False)
@@ -25,7 +25,8 @@ class TaskData:
 
     def __repr__(self) -> str:
         tables = ", ".join(f"{k}: {v.height}" for k, v in self.inputs.items())
-        return (f"TaskData(task={self.task!r}, seed={self.seed}, params={self.params}, inputs={{{tables}}}, "
+        seed = "sealed" if self.seed is None else self.seed
+        return (f"TaskData(task={self.task!r}, seed={seed}, params={self.params}, inputs={{{tables}}}, "
                 f"truth: {self.truth.height} rows, dataset_hash={self.dataset_hash[:12]}...)")
 
 
@@ -40,7 +41,7 @@ def dataset_hash(inputs: Mapping[str, pl.DataFrame]) -> str:
     return h.hexdigest()
 
 
-def task_data(task: str, seed: int, params: dict, inputs: dict[str, pl.DataFrame], truth: pl.DataFrame) -> TaskData:
+def task_data(task: str, seed: int | None, params: dict, inputs: dict[str, pl.DataFrame], truth: pl.DataFrame) -> TaskData:
     return TaskData(task=task, seed=seed, params=params, inputs=dict(inputs), truth=truth,
                     dataset_hash=dataset_hash(inputs))
 

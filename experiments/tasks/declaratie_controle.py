@@ -41,6 +41,21 @@ PREDICTION_SCHEMA = {"regel": pl.Int64, "besluit": pl.String, "retourcode": pl.S
 BESLUIT = ["accept", "reject"]
 HIDDEN = ("trajecten", "declaratie_antwoorden")
 DEFAULTS = {"region": "twente", "years": "2024", "scale": 0.3, "profile": "realistic"}
+HANDED_OVER = ("gemeenten", "aanbieders", "producten", "jeugdigen", "verzoeken", "antwoorden", "toewijzingen",
+               "zorgstarts", "zorgstops", "declaraties", "prestaties", "to_predict")
+# The body of the function `zandbak experiment new` writes: a working start, ready to be improved.
+STARTER = '''\
+    """Accept or reject every claim line: one row per regel with besluit and retourcode."""
+    prestaties = tables["prestaties"]
+    # Start: reject a line whose amount is not volume x tarief (TR346, retourcode 9346). Add your own checks:
+    # tables["toewijzingen"], ["producten"], ["zorgstops"] ... hold what you need.
+    wrong_amount = pl.col("ingediend_bedrag") != pl.col("geleverd_volume") * pl.col("product_tarief")
+    return prestaties.select(
+        "regel",
+        pl.when(wrong_amount).then(pl.lit("reject")).otherwise(pl.lit("accept")).alias("besluit"),
+        pl.when(wrong_amount).then(pl.lit("9346")).otherwise(pl.lit(None, pl.String)).alias("retourcode"),
+    )
+'''
 
 
 def retourcodes() -> list[str]:
@@ -60,10 +75,11 @@ def expected_retourcodes() -> dict[str, list[str]]:
     return out
 
 
-def prepare(seed: int = 42, region: str = DEFAULTS["region"], years: str = DEFAULTS["years"],
+def prepare(seed: int = 42, fault_seed: int | None = None, region: str = DEFAULTS["region"], years: str = DEFAULTS["years"],
             scale: float = DEFAULTS["scale"], profile: str = DEFAULTS["profile"]) -> TaskData:
     config = GeneratorConfig(region=region, years=years, seed=seed, scale=scale)
-    dirty, ground_truth = inject_faults(generate(config), profile=profile, seed=seed)
+    dirty, ground_truth = inject_faults(generate(config), profile=profile,
+                                       seed=seed if fault_seed is None else fault_seed)
     prestaties = dirty["prestaties"].with_row_index("regel", offset=1).with_columns(pl.col("regel").cast(pl.Int64))
     inputs = {name: df for name, df in dirty.items() if name not in HIDDEN}
     inputs["prestaties"] = prestaties

@@ -29,6 +29,16 @@ ANTWOORDEN = ["toewijzing", "afwijzing", "in_onderzoek"]
 KEY = ["agb_code", "referentie_aanbieder"]
 PREDICTION_SCHEMA = {"agb_code": pl.String, "referentie_aanbieder": pl.String, "antwoord": pl.String}
 DEFAULTS = {"region": "twente", "year": 2024, "scale": 0.3}
+HANDED_OVER = ("gemeenten", "aanbieders", "producten", "verzoeken", "antwoorden", "toewijzingen", "labels",
+               "to_predict")
+# The body of the function `zandbak experiment new` writes: a working start, ready to be improved.
+STARTER = '''\
+    """Predict the first answer to every request of to_predict: toewijzing, afwijzing or in_onderzoek."""
+    # Start: the most common answer in the training year. tables["verzoeken"] has the requests' details
+    # (age, product, referrer) for training (tables["labels"]) and test requests alike.
+    most_common = tables["labels"]["antwoord"].mode().sort()[0]
+    return tables["to_predict"].with_columns(antwoord=pl.lit(most_common))
+'''
 
 
 def first_answers(verzoeken: pl.DataFrame, antwoorden: pl.DataFrame) -> pl.DataFrame:
@@ -41,7 +51,7 @@ def first_answers(verzoeken: pl.DataFrame, antwoorden: pl.DataFrame) -> pl.DataF
         .otherwise(pl.lit("toewijzing")).alias("antwoord"))
 
 
-def prepare(seed: int = 42, region: str = DEFAULTS["region"], year: int = DEFAULTS["year"],
+def prepare(seed: int = 42, fault_seed: int | None = None, region: str = DEFAULTS["region"], year: int = DEFAULTS["year"],
             scale: float = DEFAULTS["scale"]) -> TaskData:
     year = int(year)
     config = GeneratorConfig(region=region, years=f"{year - 1}-{year + 1}", seed=seed, scale=scale)

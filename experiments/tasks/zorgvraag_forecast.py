@@ -41,6 +41,17 @@ PREDICTION_SCHEMA = {"gemeente_code": pl.String, "product_categorie": pl.String,
                      "aantal": pl.Float64}
 SEASON = 12
 DEFAULTS = {"region": "twente", "years": "2021-2024", "scale": 1.0, "cutoff": "2024-06-30", "horizon": 6}
+HANDED_OVER = ("gemeenten", "aanbieders", "producten", "toewijzingen", "verzoeken", "history", "to_predict")
+# The body of the function `zandbak experiment new` writes: a working start, ready to be improved.
+STARTER = '''\
+    """Forecast `aantal` new toewijzingen for every series and month of to_predict."""
+    history = tables["history"]
+    # Start: the mean of the last three months per gemeente and productcategorie.
+    recent = history.filter(pl.col("maand") >= pl.col("maand").max().dt.offset_by("-2mo")).group_by(
+        "gemeente_code", "product_categorie").agg(pl.col("aantal").mean().alias("aantal"))
+    return tables["to_predict"].join(recent, on=["gemeente_code", "product_categorie"], how="left").with_columns(
+        pl.col("aantal").fill_null(0.0).cast(pl.Float64))
+'''
 
 
 def _months(first: dt.date, last: dt.date) -> pl.Series:
@@ -60,7 +71,7 @@ def monthly_counts(toewijzingen: pl.DataFrame, series: pl.DataFrame, months: pl.
     return grid.join(counts, on=KEY, how="left").with_columns(pl.col("aantal").fill_null(0)).sort(KEY)
 
 
-def prepare(seed: int = 42, region: str = DEFAULTS["region"], years: str = DEFAULTS["years"],
+def prepare(seed: int = 42, fault_seed: int | None = None, region: str = DEFAULTS["region"], years: str = DEFAULTS["years"],
             scale: float = DEFAULTS["scale"], cutoff: str | dt.date = DEFAULTS["cutoff"],
             horizon: int = DEFAULTS["horizon"]) -> TaskData:
     config = GeneratorConfig(region=region, years=years, seed=seed, scale=scale)
