@@ -345,6 +345,14 @@ def cmd_ui(args) -> int:
     return ui_main(host=args.host, port=args.port)
 
 
+def _task_names() -> list[str]:
+    """The tasks as discovered (one module each in experiments/tasks), listed without importing them."""
+    import importlib.util
+
+    folder = Path(importlib.util.find_spec("experiments").submodule_search_locations[0]) / "tasks"
+    return sorted(p.stem for p in folder.glob("[!_]*.py"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Jeugdzorg Zandbak: a synthetic youth-care administration sandbox.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -415,8 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     en = es.add_parser("new", help="scaffold a working experiment from the template")
     en.add_argument("name")
     en.add_argument("--team", default="my_team")
-    en.add_argument("--task", default="declaratie_controle",
-                    help="declaratie_controle, verzoek_triage or zorgvraag_forecast")
+    en.add_argument("--task", default="declaratie_controle", help=", ".join(_task_names()))
     en.set_defaults(func=cmd_experiment_new)
     el = es.add_parser("leaderboard", help="the experiment leaderboard in the warehouse")
     el.add_argument("--task")

@@ -42,3 +42,22 @@ def test_a_crashing_experiment_run_exits_1_and_is_recorded(tmp_path):
     assert r.returncode == 1 and "failed" in r.stdout and "boom" in r.stdout
     r = _run("experiment", "leaderboard", env=env)
     assert "kapot" in r.stdout and "failed" in r.stdout
+
+
+def test_run_all_runs_every_experiment_and_the_help_lists_the_discovered_tasks(tmp_path):
+    import experiments as ex
+
+    env = {"ZANDBAK_TEAMS": str(tmp_path / "teams"), "ZANDBAK_DATA": str(tmp_path / "data")}
+    for name, team in [("een", "groen"), ("twee", "geel")]:
+        assert _run("experiment", "new", name, "--team", team, "--task", "verzoek_triage", env=env).returncode == 0
+    r = _run("experiment", "run", "--all", "--seed", "5", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "running 2 experiment(s) on public seed 5, NOT for scores: geel/twee, groen/een" in r.stdout
+    assert r.stdout.count("score ") == 2
+    r = _run("experiment", "run", env=env)       # no name: all of them, on the sealed scored data
+    assert r.returncode == 0 and "running 2 experiment(s) on sealed scored data" in r.stdout, r.stdout + r.stderr
+    assert (tmp_path / "data" / "sealed" / "tasks" / "secret").exists()
+    board = ex.leaderboard(tmp_path / "data" / "warehouse.duckdb", latest=False)
+    assert board.height == 4 and board["seed"].null_count() == 2
+    r = _run("experiment", "new", "--help", env=env)
+    assert all(t in r.stdout for t in ex.TASKS)
