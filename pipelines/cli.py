@@ -57,7 +57,10 @@ def generated_docs() -> dict[str, str]:
 
     from expectations.registry import render_markdown as rules_md
 
-    return {"data-dictionary.md": dictionary_md() + "\n", "rules.md": rules_md() + "\n"}
+    from .challenge import sealed_markdown
+
+    return {"data-dictionary.md": dictionary_md() + "\n", "rules.md": rules_md() + "\n",
+            "sealed.md": sealed_markdown() + "\n"}
 
 
 def cmd_docs(args) -> int:

@@ -22,6 +22,8 @@ import polars as pl
 
 from .errors import DataError
 
+# The simulation's own view of care, the ground truth behind every message: it never leaves the sealed side.
+SIMULATION_ONLY = ("trajecten",)
 SECRET_BYTES = 32
 SECRET_FILE = "secret"
 SEED_BITS = 128
