@@ -116,6 +116,7 @@ def test_handout_manifest_says_nothing_to_regenerate_from(challenge):
 # ------------------------------------------------------------------------------------ tasks: the scored data
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
+SECRET = "5eed" * 16       # a fixed secret keeps the test deterministic; real ones come from new_secret()
 
 
 @pytest.fixture(scope="module")
@@ -134,16 +135,18 @@ def test_regenerating_with_a_public_seed_does_not_reach_the_scored_truth(attacke
     import experiments as ex
 
     params = {"region": REGION, "scale": 0.3}
-    baseline = next(e for e in ex.discover() if e.key == "reference/triage_meerderheid")
     public = ex.prepare("verzoek_triage", seed=42, **params)
-    sealed = ex.prepare_sealed("verzoek_triage", tmp_path / "sealed", **params)
+    sealed = ex.prepare("verzoek_triage", secret=SECRET, **params)      # as prepare_sealed, with a fixed secret
     assert sealed.seed is None and sealed.dataset_hash != public.dataset_hash
     # the attack works where the seed is public: that is why scores never use public data
     on_public = ex.run(attacker, public)
     assert on_public.ok and on_public.score > 0.95, on_public.error or on_public.score
-    on_sealed, honest = ex.run(attacker, sealed), ex.run(baseline, sealed)
-    assert on_sealed.ok and honest.ok, (on_sealed.error, honest.error)
-    assert on_sealed.score <= honest.score + 0.02, (on_sealed.score, honest.score)
+    on_sealed = ex.run(attacker, sealed)
+    assert on_sealed.ok, on_sealed.error
+    majority = sealed.inputs["labels"]["antwoord"].mode().sort()[0]
+    trivial = ex.score("verzoek_triage", sealed.inputs["to_predict"].with_columns(antwoord=pl.lit(majority)),
+                       sealed.truth)["score"]
+    assert on_sealed.score <= trivial + 0.02, (on_sealed.score, trivial)
 
 
 def test_sealed_task_data_is_the_same_for_every_run_of_a_project_and_differs_between_projects(tmp_path):
