@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from .model import model
-from .privacy import keyed_uniform
+from .privacy import D_DECLARATIE, D_PRESTATIE, DECLARATIE_NUMMER, REFERENTIE_NUMMER, keyed_uniform, opaque_code, opaque_number
 from .reference import care_model
 
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -120,14 +120,14 @@ def toewijzingen(df: pl.DataFrame) -> pl.DataFrame:
         pl.col("_kmax").alias("_k"),
         pl.min_horizontal("planned_end", pl.col("begin") + 365 * (pl.col("_kmax") + 1) - 1).alias("_vol_eind"),
     )
-    cols = ["gemeente_code", "toewijzing_nummer", "versie", "agb_code", "bsn", "path", "traject_id", "product_categorie",
+    cols = ["gemeente_code", "toewijzing_nummer", "versie", "agb_code", "bsn", "path", "_ref_aanbieder", "product_categorie",
             "product_code", "begin", "_eind", "_date", "_tw_time", "_vol", "eenheid", "frequentie", "reden_wijziging",
             "_vol_eind", "_we"]
     allv = pl.concat([v.select(cols), short.select(cols)])
     # frequentie 6 is a total over the toewijzing: it grows with each verlenging (_vol is the rate per 4 weeks).
     return allv.filter(pl.col("_date") <= pl.col("_we")).select(
         "gemeente_code", "toewijzing_nummer", "versie", "agb_code", "bsn",
-        pl.when(pl.col("path") == "jw315").then(pl.lit("VOT") + pl.col("traject_id").str.replace_all("-", "")).alias("referentie_aanbieder"),
+        pl.when(pl.col("path") == "jw315").then("_ref_aanbieder").alias("referentie_aanbieder"),
         "product_categorie", "product_code",
         _to_date(pl.col("_date")).alias("toewijzingsdatum"),
         (pl.col("_tw_time") + pl.col("versie") * 7).map_batches(_hms, return_dtype=pl.String).alias("toewijzingstijd"),
@@ -180,8 +180,7 @@ def _requests(df: pl.DataFrame) -> pl.DataFrame:
     granted = pl.col("in_ijw") & ~pl.col("rejected") & in_window()
     rejected = pl.col("rejected") & pl.col("_req_date").is_between(pl.col("_ws"), pl.col("_we"))
     return df.filter((pl.col("path") == "jw315") & (granted | rejected)).with_columns(
-        (pl.lit("VOT") + pl.col("traject_id").str.replace_all("-", "")).alias("referentie_aanbieder")
-    )
+        pl.col("_ref_aanbieder").alias("referentie_aanbieder"))
 
 
 def verzoeken(df: pl.DataFrame, jeugdigen: pl.DataFrame, verwijzer_pool: pl.DataFrame) -> pl.DataFrame:
@@ -224,11 +223,22 @@ def _month_floor(days: pl.Expr) -> pl.Expr:
     return _to_date(days).dt.truncate("1mo")
 
 
+def _month_index(month: pl.Expr) -> pl.Expr:
+    """Months since January 2000 (0-999: a digit group of the identifier keys)."""
+    return ((month.dt.year() - 2000) * 12 + month.dt.month() - 1).cast(pl.Int64)
+
+
+def _ref(seed: int, key: pl.Series, kind: int) -> pl.Series:
+    """ReferentieNummer of line kind `kind` (0 debet, 1 credit, 2 re-debet) for the keys of `prestaties`."""
+    return opaque_code(opaque_number(seed, D_PRESTATIE, key.to_numpy() + kind, size=10 ** REFERENTIE_NUMMER[1]),
+                       REFERENTIE_NUMMER)
+
+
 def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
     """Monthly claim lines: one debet per toewijzing and month, a few corrected by credit + new debet later."""
     p = model().params
     t = _ijw(df).select(
-        "gemeente_code", "agb_code", "bsn", "toewijzing_nummer", "product_categorie", "product_code", "eenheid",
+        "gemeente_code", "agb_code", "bsn", "toewijzing_nummer", "_tw_seq", "product_categorie", "product_code", "eenheid",
         "frequentie", "tarief", "levering_min", "levering_max", "_vol", "begin", "end", "_ws", "_we",
     ).with_columns(
         pl.date_ranges(
@@ -244,7 +254,7 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
         (pl.col("_m1") - pl.col("_m0")).alias("_dim"),
     ).with_columns((pl.col("_pe") - pl.col("_pb") + 1).alias("_days"))
     u = keyed_uniform(seed, H_LEVERING, t["gemeente_code"].cast(pl.Int64).to_numpy(),
-                      t["toewijzing_nummer"].to_numpy(), t["_m0"].to_numpy())
+                      t["_tw_seq"].to_numpy(), t["_m0"].to_numpy())
     t = t.with_columns(
         (pl.col("levering_min") + (pl.col("levering_max") - pl.col("levering_min")) * pl.Series(u)).alias("_u")
     )
@@ -260,38 +270,42 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
         .otherwise((cap * pl.col("_u")).floor().cast(pl.Int64))
     )
     t = t.with_columns(volume.alias("geleverd_volume")).filter(pl.col("geleverd_volume") > 0)
+    # ReferentieNummer: a keyed bijection of (gemeente, toewijzing count, month, line kind); the kind (debet, credit,
+    # re-debet) is part of the key, never of the number. A credit's VorigReferentieNummer is its debet's number.
     t = t.with_columns(
-        pl.col("_month").dt.strftime("%Y%m").alias("_yyyymm"),
-        (pl.col("gemeente_code") + pl.col("toewijzing_nummer").cast(pl.String).str.zfill(9)
-         + pl.col("_month").dt.strftime("%Y%m")).alias("_ref"),
-    )
+        (((pl.col("gemeente_code").cast(pl.Int64) * 10_000_000 + pl.col("_tw_seq") - 1_000_001) * 1000
+          + _month_index(pl.col("_month"))) * 4).alias("_ref_key"))
     debet = t.with_columns(
-        (pl.col("_ref") + "1").alias("referentie_nummer"),
+        _ref(seed, t["_ref_key"], 0).alias("referentie_nummer"),
         pl.lit(None, pl.String).alias("vorig_referentie_nummer"),
         pl.col("_month").alias("_decl_month"),
         pl.lit("D").alias("debet_credit"),
     )
     # Corrections: a few debets are reversed by a credit and claimed again in the next month's declaratie.
     uc = keyed_uniform(seed, H_CORRECTIE, t["gemeente_code"].cast(pl.Int64).to_numpy(),
-                       t["toewijzing_nummer"].to_numpy(), t["_m0"].to_numpy())
+                       t["_tw_seq"].to_numpy(), t["_m0"].to_numpy())
     corr = t.filter(
         (pl.Series(uc) < p["correction_share"]) & (pl.col("_m1") <= pl.col("_we"))
     ).with_columns(pl.col("_month").dt.offset_by("1mo").alias("_decl_month"))
     credit = corr.with_columns(
-        (pl.col("_ref") + "2").alias("referentie_nummer"),
-        (pl.col("_ref") + "1").alias("vorig_referentie_nummer"),
+        _ref(seed, corr["_ref_key"], 1).alias("referentie_nummer"),
+        _ref(seed, corr["_ref_key"], 0).alias("vorig_referentie_nummer"),
         pl.lit("C").alias("debet_credit"),
     )
     redebet = corr.with_columns(
-        (pl.col("_ref") + "3").alias("referentie_nummer"),
+        _ref(seed, corr["_ref_key"], 2).alias("referentie_nummer"),
         pl.lit(None, pl.String).alias("vorig_referentie_nummer"),
         pl.lit("D").alias("debet_credit"),
         pl.when(pl.col("geleverd_volume") > 1).then(pl.col("geleverd_volume") - 1).otherwise("geleverd_volume")
         .alias("geleverd_volume"),
     )
     lines = pl.concat([debet, credit, redebet], how="diagonal_relaxed")
-    return lines.select(
-        (pl.col("gemeente_code") + pl.col("_decl_month").dt.strftime("%Y%m") + "D1").alias("declaratie_nummer"),
+    # DeclaratieNummer: one per aanbieder, gemeente and month, a keyed bijection of (gemeente, month) per aanbieder.
+    decl_key = lines["gemeente_code"].cast(pl.Int64) * 1000 + lines.select(_month_index(pl.col("_decl_month"))).to_series()
+    decl = opaque_code(opaque_number(seed, D_DECLARATIE, decl_key.to_numpy(), lines["agb_code"].cast(pl.Int64).to_numpy(),
+                                     size=10 ** DECLARATIE_NUMMER[1]), DECLARATIE_NUMMER)
+    return lines.with_columns(decl.alias("declaratie_nummer")).select(
+        "declaratie_nummer",
         "agb_code", "gemeente_code", "referentie_nummer", "vorig_referentie_nummer", "bsn", "toewijzing_nummer",
         "product_categorie", "product_code",
         _to_date(pl.col("_pb")).alias("begindatum"), _to_date(pl.col("_pe")).alias("einddatum"),

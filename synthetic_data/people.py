@@ -11,7 +11,8 @@ from functools import cache
 import numpy as np
 import polars as pl
 
-from .privacy import POSTCODE_LETTER_PAIRS, bsn_from_index, keyed_hash, keyed_uniform
+from .privacy import (CLIENT_ID, D_CLIENT, POSTCODE_LETTER_PAIRS, bsn_from_index, keyed_hash, keyed_uniform,
+                      opaque_code, opaque_number)
 from .reference import gemeenten_all, pc4
 
 FIRST_BIRTH_YEAR = 1993   # oldest youth of the 2016 epoch
@@ -102,7 +103,7 @@ def persons_frame(seed: int, persons: pl.DataFrame) -> pl.DataFrame:
     global_index = df["offset"].to_numpy() + person
     out = pl.DataFrame(
         {
-            "client_id": ("C" + df["origin_code"] + "-" + df["person_index"].cast(pl.String).str.zfill(7)),
+            "client_id": client_ids(seed, global_index),
             "bsn": pl.Series(bsn_from_index(global_index, seed)).cast(pl.String),
             "_first": first,
             "_second": second,
@@ -155,13 +156,20 @@ def _addresses(seed, pcs: pl.DataFrame, residence, origin, person) -> dict:
     }
 
 
+def client_ids(seed: int, global_index: np.ndarray) -> pl.Series:
+    """client_id of global person indices: "C" and 9 digits, a keyed bijection of the index (so unique, and the same
+    person keeps it after a move) that shows neither the gemeente of origin nor the birth cohort."""
+    return opaque_code(opaque_number(seed, D_CLIENT, global_index, size=10 ** CLIENT_ID[1]), CLIENT_ID)
+
+
 def person_ids(seed: int, df: pl.DataFrame) -> pl.DataFrame:
     """client_id and bsn for the (origin_code, person_index) columns of `df`."""
     offsets = cohort_sizes().select(pl.col("gemeente_code").alias("origin_code"), "offset")
     d = df.select("origin_code", "person_index").join(offsets, on="origin_code", how="left", maintain_order="left")
+    global_index = d["offset"].to_numpy() + d["person_index"].to_numpy()
     return pl.DataFrame({
-        "client_id": "C" + d["origin_code"] + "-" + d["person_index"].cast(pl.String).str.zfill(7),
-        "bsn": pl.Series(bsn_from_index(d["offset"].to_numpy() + d["person_index"].to_numpy(), seed)).cast(pl.String),
+        "client_id": client_ids(seed, global_index),
+        "bsn": pl.Series(bsn_from_index(global_index, seed)).cast(pl.String),
     })
 
 

@@ -4,7 +4,12 @@ BSN: 9 digits, elfproef-valid, drawn from 900000000-999999999. Real BSNs are iss
 reserves the 9-prefix formally (statistics.md s4), so every artefact also carries the synthetic watermark and the
 guard refuses unmarked data. A person's BSN is a keyed bijection of its global person index: two partitions never
 give two persons the same BSN, and the same person gets the same BSN in any run with the same seed.
-See docs/privacy.md for the trade-offs.
+
+Every other identifier a message carries (client_id, ToewijzingNummer, ReferentieAanbieder, ReferentieNummer,
+DeclaratieNummer) is an opaque number: a keyed bijection (`opaque_number`) of a stable internal key, so it is unique
+wherever that key is, fixed-width, and says nothing about order, version, debet/credit or outcome. Records that fault
+injection adds draw theirs uniformly from the same range (`fresh_numbers`), which is the distribution the bijection
+gives the clean ones. See docs/privacy.md for the trade-offs.
 """
 from __future__ import annotations
 
@@ -62,6 +67,73 @@ def permute_index(idx: np.ndarray, key: int, size: int) -> np.ndarray:
     while todo.any():
         out[todo] = _feistel24(out[todo], key)
         todo = out >= size
+    return out
+
+
+# ------------------------------------------------------------------------------------------- opaque identifiers
+
+# Formats: (prefix, digits). Fixed width, so length or prefix never tells two records apart. Widths fit the XSD types:
+# LDT_Referentie <= 36 characters, LDT_ReferentieNummer <= 20, LDT_IdentificatieDeclaratie <= 12 alphanumeric,
+# LDT_Nummer <= 999999999 (the ToewijzingNummer gets 8 digits, from 10000000).
+CLIENT_ID = ("C", 9)
+TOEWIJZING_NUMMER_RANGE = (10_000_000, 100_000_000)
+REFERENTIE_AANBIEDER = ("", 16)
+REFERENTIE_NUMMER = ("", 15)
+DECLARATIE_NUMMER = ("", 10)
+# Domain tags: one permutation per kind of identifier.
+D_CLIENT, D_TOEWIJZING, D_VERZOEK, D_PRESTATIE, D_DECLARATIE = 201, 202, 203, 204, 205
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _feistel(x: np.ndarray, tweak: np.ndarray, half: int) -> np.ndarray:
+    """Keyed permutation of [0, 2**(2*half)) (uint64): four Feistel rounds, the key per row in `tweak`."""
+    mask = np.uint64((1 << half) - 1)
+    h = np.uint64(half)
+    left, right = x >> h, x & mask
+    with np.errstate(over="ignore"):
+        for rnd in range(4):
+            f = mix64(tweak ^ mix64(right * _GOLDEN + np.uint64(rnd))) & mask
+            left, right = right, left ^ f
+    return (left << h) | right
+
+
+def opaque_number(seed: int, domain: int, index, *scope, size: int) -> np.ndarray:
+    """Keyed bijection of `index` in [0, size) onto [0, size) (size <= 10**18), one permutation per
+    (seed, domain, *scope); scope parts are ints or integer arrays broadcast with `index`.
+
+    Distinct indices give distinct numbers within one scope, and the numbers look uniform on [0, size): neither
+    their order nor any digit tells anything about the index without the seed."""
+    idx = np.asarray(index, dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= size):
+        raise ValueError(f"identifier key outside [0, {size}) for domain {domain}")
+    bits = max(2, int(size - 1).bit_length())
+    half = (bits + 1) // 2
+    tweak = np.broadcast_to(keyed_hash(seed, domain, *scope), idx.shape).copy()
+    out = _feistel(idx.astype(np.uint64), tweak, half)
+    todo = out >= np.uint64(size)
+    while todo.any():       # cycle walking: apply again until the value lies in range (a bijection of [0, size))
+        out[todo] = _feistel(out[todo], tweak[todo], half)
+        todo = out >= np.uint64(size)
+    return out.astype(np.int64)
+
+
+def opaque_code(numbers, fmt: tuple[str, int]) -> pl.Series:
+    """Numbers in [0, 10**digits) as fixed-width strings prefix + zero-padded digits."""
+    prefix, digits = fmt
+    return prefix + pl.Series(np.asarray(numbers, dtype=np.int64)).cast(pl.String).str.zfill(digits)
+
+
+def fresh_numbers(rng: np.random.Generator, k: int, low: int, high: int, taken=()) -> list[int]:
+    """k distinct numbers drawn uniformly from [low, high) outside `taken`: ids for records that fault injection
+    adds, from the distribution the keyed bijection gives clean ones, without colliding with them."""
+    taken = set(taken)
+    out: list[int] = []
+    while len(out) < k:
+        for v in rng.integers(low, high, k - len(out)).tolist():
+            if v not in taken:
+                taken.add(v)
+                out.append(v)
     return out
 
 

@@ -13,11 +13,13 @@ import polars as pl
 
 from .model import DAYS_PER_MONTH, model, products_by_hulpvorm
 from .people import FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR, birth_dates, cohort_sizes
+from .privacy import D_TOEWIJZING, D_VERZOEK, REFERENTIE_AANBIEDER, TOEWIJZING_NUMMER_RANGE, opaque_code, opaque_number
 from .providers import aanbieder_choice
 from .reference import calibration, care_model, gemeenten_all, producten_catalogus
 
 _EPOCH = np.datetime64("1970-01-01", "D")
 _MOVE_STREAM = 7
+_TW_SEQ_BASE = 1_000_000     # `_tw_seq` counts from 1_000_001 (the per-line hashes are keyed by it)
 _FOLLOW_UP_TAG = 3
 
 
@@ -154,6 +156,14 @@ def _planned_end(rng, end: np.ndarray, reden_cat: np.ndarray) -> np.ndarray:
 
 def _ids(prefix: str, seq: np.ndarray, width: int, suffix: str = "") -> pl.Series:
     return prefix + pl.Series(seq, dtype=pl.Int64).cast(pl.String).str.zfill(width) + suffix
+
+
+def _traject_key(gemeente, year, kind, origin, seq) -> np.ndarray:
+    """The traject_id as one integer, unique per trajectory (kind 0 own start, 1 follow-up, 2 move out, 3 move in,
+    `origin` the gemeente moved from, else 0): the internal key of its request's ReferentieAanbieder."""
+    year, seq = np.asarray(year, dtype=np.int64), np.asarray(seq, dtype=np.int64)
+    assert ((year >= 2000) & (year < 2100)).all() and ((seq >= 0) & (seq < 1_000_000)).all()
+    return (((np.asarray(gemeente, dtype=np.int64) * 100 + year - 2000) * 4 + kind) * 10_000 + origin) * 1_000_000 + seq
 
 
 def _frame(cols: dict) -> pl.DataFrame:
@@ -340,6 +350,7 @@ def _region_moves(seed: int, scale: float, regio: str, last_year: int) -> pl.Dat
     if not parts:
         return pl.DataFrame()
     c = {k: np.concatenate([d[k] for d in parts]) for k in parts[0]}
+    tkey = _traject_key(c["gemeente"], c["year"], 2 + c["half"], np.where(c["half"] == 1, c["origin"], 0), c["seq"])
     code = lambda k: pl.Series(c.pop(k)).cast(pl.String).str.zfill(4)  # noqa: E731
     half, year, seq = c.pop("half"), pl.Series(c.pop("year")).cast(pl.String), pl.Series(c.pop("seq")).cast(pl.String).str.zfill(5)
     origin, gemeente, dest = code("origin"), code("gemeente"), code("dest")
@@ -348,7 +359,7 @@ def _region_moves(seed: int, scale: float, regio: str, last_year: int) -> pl.Dat
         .otherwise(dest + "-" + year + "-V" + origin + seq)
     ).to_series()
     return _frame({
-        "traject_id": traject_id, "gemeente_code": gemeente, "origin_code": origin, "dest": dest,
+        "traject_id": traject_id, "_traject_key": tkey, "gemeente_code": gemeente, "origin_code": origin, "dest": dest,
         "half": pl.Series(half).replace_strict({0: "origin", 1: "dest"}, return_dtype=pl.String),
         "person_index": c.pop("person"),
         "reden_beeindiging": pl.Series(c.pop("reden")).cast(pl.String).str.zfill(2),
@@ -416,7 +427,9 @@ def simulate_gemeente(seed: int, scale: float, code: str, first_year: int, last_
             new = {c: np.concatenate([hist[c][recent], new[c]]) for c in new}
         hist = new
     cols = {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
+    tkey = _traject_key(int(code), cols["year"], cols["follow_up"].astype(np.int64), 0, cols["seq"])
     own = _frame({
+        "_traject_key": tkey,
         "traject_id": f"{code}-" + pl.Series(cols.pop("year")).cast(pl.String) + "-"
         + pl.Series(cols.pop("seq")).cast(pl.String).str.zfill(6)
         + pl.Series(cols.pop("follow_up")).replace_strict({True: "-S", False: ""}, return_dtype=pl.String),
@@ -443,12 +456,27 @@ def simulate_gemeente(seed: int, scale: float, code: str, first_year: int, last_
         (pl.col("cell").replace_strict(pl.Series(range(len(m.joint))), ijw_cell) & (pl.col("product") >= 0)).alias("in_ijw")
     )
     df = _avoid_stacking(seed, gm["inkoopregio"], df)
-    # Numbered in order of start within the gemeente: a trajectory keeps its number whichever years are generated.
+    # Counted in order of start within the gemeente, so a trajectory keeps its count whichever years are generated.
+    # The count stays internal (`_tw_seq`, the key of per-line hashes); the ToewijzingNummer is its keyed bijection,
+    # unique in the gemeente but free of order.
     df = df.sort("begin", "traject_id").with_columns(
         pl.when(pl.col("in_ijw") & ~pl.col("rejected"))
-        .then(1_000_000 + (pl.col("in_ijw") & ~pl.col("rejected")).cast(pl.Int64).cum_sum())
-        .alias("toewijzing_nummer")
+        .then(_TW_SEQ_BASE + (pl.col("in_ijw") & ~pl.col("rejected")).cast(pl.Int64).cum_sum())
+        .alias("_tw_seq")
     )
+    lo, hi = TOEWIJZING_NUMMER_RANGE
+    seq = df["_tw_seq"]
+    given = seq.is_not_null().to_numpy()
+    nummer = np.zeros(df.height, dtype=np.int64)
+    nummer[given] = lo + opaque_number(seed, D_TOEWIJZING, seq.drop_nulls().to_numpy() - _TW_SEQ_BASE - 1, int(code),
+                                       size=hi - lo)
+    # The ReferentieAanbieder a JW315 of this trajectory would carry: a keyed bijection of the traject id.
+    ref = opaque_code(opaque_number(seed, D_VERZOEK, df["_traject_key"].to_numpy(), size=10 ** REFERENTIE_AANBIEDER[1]),
+                      REFERENTIE_AANBIEDER)
+    df = df.with_columns(
+        pl.when(pl.col("_tw_seq").is_not_null()).then(pl.Series(nummer)).alias("toewijzing_nummer"),
+        ref.alias("_ref_aanbieder"),
+    ).drop("_traject_key")
     req_date = pl.col("begin") - pl.col("_req_lead")
     return df.filter(
         (~pl.col("rejected") & (pl.col("end") >= ws)) | (pl.col("rejected") & req_date.is_between(ws, we))

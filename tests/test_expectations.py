@@ -57,7 +57,7 @@ def _birth_other_than_verzoek(tables):
 
 def _second_registration(tables):
     j = tables["jeugdigen"]
-    dup = j.head(1).with_columns(pl.lit("C" + j["gemeente_code"][0] + "-9000001").alias("client_id"),
+    dup = j.head(1).with_columns(pl.lit("C999999999").alias("client_id"),   # a new id of the client_id format
                                  (pl.col("achternaam") + "e").alias("achternaam"))
     out = dict(tables, jeugdigen=pl.concat([j, dup]))
     return out, {"gemeente_code": dup["gemeente_code"][0], "client_id": dup["client_id"][0]}

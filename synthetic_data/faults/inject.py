@@ -37,7 +37,7 @@ import polars as pl
 import yaml
 
 from ..dictionary import key as dictionary_key
-from ..privacy import elfproef_valid
+from ..privacy import CLIENT_ID, REFERENTIE_NUMMER, TOEWIJZING_NUMMER_RANGE, elfproef_valid, fresh_numbers, opaque_code
 
 log = logging.getLogger(__name__)
 
@@ -352,12 +352,16 @@ def _latest_with_position(ctx: _Ctx) -> pl.DataFrame:
     return lt.join(pos, on="_k", how="inner")
 
 
-def _new_tw_numbers(ctx: _Ctx, gemeente: str, k: int) -> list[int]:
-    """k unused ToewijzingNummers of the gemeente: the next ones after the highest in toewijzingen and claims."""
-    highest = [ctx.get(t).filter(pl.col("gemeente_code") == gemeente)["toewijzing_nummer"].max()
-               for t in ("toewijzingen", "prestaties", "zorgstarts", "zorgstops")]
-    start = max([h for h in highest if h is not None], default=0) + 1
-    return list(range(start, start + k))
+def _used_tw_numbers(ctx: _Ctx, gemeente: str) -> set[int]:
+    """ToewijzingNummers the gemeente's toewijzingen, claims, starts or stops use."""
+    return {v for t in ("toewijzingen", "prestaties", "zorgstarts", "zorgstops")
+            for v in ctx.get(t).filter(pl.col("gemeente_code") == gemeente)["toewijzing_nummer"].drop_nulls().to_list()}
+
+
+def _new_tw_numbers(ctx: _Ctx, gemeente: str, k: int, rng: np.random.Generator) -> list[int]:
+    """k unused ToewijzingNummers of the gemeente, drawn from the range (and so the distribution) of the clean ones."""
+    lo, hi = TOEWIJZING_NUMMER_RANGE
+    return fresh_numbers(rng, k, lo, hi, _used_tw_numbers(ctx, gemeente))
 
 
 @injector("overlapping_toewijzingen", 1)
@@ -374,7 +378,7 @@ def _overlapping(ctx, fault, n, spec, rng):
     for a in targets.iter_rows(named=True):
         g = a["gemeente_code"]
         if g not in numbers:
-            numbers[g] = _new_tw_numbers(ctx, g, targets.height)
+            numbers[g] = _new_tw_numbers(ctx, g, targets.height, rng)
         nummer = numbers[g].pop(0)
         days = (a["einddatum"] - a["ingangsdatum"]).days
         ingang = a["ingangsdatum"] + dt.timedelta(days=int(days * rng.uniform(0.25, 0.75)))
@@ -519,21 +523,19 @@ def _typo(name: str, rng: np.random.Generator) -> str:
 
 @injector("duplicate_jeugdige_typo", 2)
 def _dup_youth(ctx, fault, n, spec, rng):
-    cands = _youth(ctx).filter(pl.col("achternaam").str.len_chars() >= 4)
+    # a youth in care: TR304 keeps the registration the trajecten refer to, so the copy is the one it reports
+    cands = _youth(ctx).filter(pl.col("achternaam").str.len_chars() >= 4).join(
+        _first_care(ctx), on=["gemeente_code", "client_id"], how="semi")
     targets = _pick(cands, n, spec, rng)
     if not targets.height:
         return
-    used = set(ctx.get("jeugdigen").filter(pl.col("client_id").str.contains(r"-9\d{6}$"))["client_id"].to_list())
+    prefix, digits = CLIENT_ID
+    used = {int(c[len(prefix):]) for c in ctx.get("jeugdigen")["client_id"].to_list() if c[len(prefix):].isdigit()}
+    # a new client id from the range every client id is drawn from
+    new_ids = opaque_code(fresh_numbers(rng, targets.height, 0, 10 ** digits, used), CLIENT_ID).to_list()
     base = ctx.get("jeugdigen").columns
     rows, originals, dirty = [], [], []
-    seq = 9_000_000
-    for r in targets.iter_rows(named=True):
-        while True:
-            seq += 1
-            cid = f"C{r['gemeente_code']}-{seq:07d}"
-            if cid not in used:
-                used.add(cid)
-                break
+    for r, cid in zip(targets.iter_rows(named=True), new_ids):
         name = _typo(r["achternaam"], rng)
         rows.append({**{c: r[c] for c in base}, "client_id": cid, "achternaam": name, "_ord": r["_ord"] + 0.5})
         originals.append(f"{r['client_id']}|{r['achternaam']}")
@@ -637,7 +639,8 @@ def _edit_lines(ctx: _Ctx, fault: dict, targets: pl.DataFrame, column: str, valu
 
 
 def _typo_bsn(bsn: str, rng: np.random.Generator) -> str:
-    pairs = [i for i in range(8) if bsn[i] != bsn[i + 1]]
+    # never the leading 9: a typo stays in the synthetic range, which the reader's guard insists on
+    pairs = [i for i in range(1, 8) if bsn[i] != bsn[i + 1]]
     if pairs:
         i = pairs[int(rng.integers(len(pairs)))]
         return bsn[:i] + bsn[i + 1] + bsn[i] + bsn[i + 2:]
@@ -699,11 +702,17 @@ def _no_toewijzing(ctx, fault, n, spec, rng):
     taken = set(tw.filter(pl.col("toewijzing_nummer").is_in(pl.Series(flat, dtype=pl.Int64).implode())).select(
         pl.concat_str([pl.col("gemeente_code"), pl.col("toewijzing_nummer").cast(pl.String)], separator="|")
     ).to_series().to_list())
-    fallback = iter(range(int(tw["toewijzing_nummer"].max()) + 900_000, int(tw["toewijzing_nummer"].max()) + 2_000_000))
-    new = []
+    lo, hi = TOEWIJZING_NUMMER_RANGE
+    new, drawn = [], set()
     for r, opts in zip(targets.iter_rows(named=True), options):
-        opts = [o for o in opts if f"{r['gemeente_code']}|{o}" not in taken]
-        new.append(opts[int(rng.integers(len(opts)))] if opts else next(fallback))
+        opts = [o for o in opts if f"{r['gemeente_code']}|{o}" not in taken and lo <= o < hi]
+        if opts:
+            new.append(opts[int(rng.integers(len(opts)))])
+        else:   # no usable typo: an unused number of the gemeente, from the range of the real ones
+            g = r["gemeente_code"]
+            v = fresh_numbers(rng, 1, lo, hi, _used_tw_numbers(ctx, g) | {d for gd, d in drawn if gd == g})[0]
+            drawn.add((g, v))
+            new.append(v)
     _edit_lines(ctx, fault, targets, "toewijzing_nummer", {"toewijzing_nummer": new})
 
 
@@ -812,26 +821,26 @@ def _credit_without_debit(ctx, fault, n, spec, rng):
     if not targets.height:
         return
     p = ctx.get("prestaties")
-    # references already in use (as ReferentieNummer or VorigReferentieNummer) that share a target's stem
-    stems = pl.Series(sorted({r[:19] for r in targets["referentie_nummer"].to_list()}), dtype=pl.String)
+    # references already in use (as ReferentieNummer or VorigReferentieNummer) by the targets' aanbieders
+    agbs = pl.Series(sorted(set(targets["agb_code"].to_list())), dtype=pl.String)
     used = pl.concat([p.select("agb_code", "referentie_nummer"),
                       p.select("agb_code", pl.col("vorig_referentie_nummer").alias("referentie_nummer"))])
-    used = used.filter(pl.col("referentie_nummer").str.slice(0, 19).is_in(stems.implode()))
-    refs: dict[str, set[str]] = defaultdict(set)
+    used = used.filter(pl.col("agb_code").is_in(agbs.implode()) & pl.col("referentie_nummer").is_not_null())
+    refs: dict[str, set[int]] = defaultdict(set)
     for agb, ref in used.iter_rows():
-        refs[agb].add(ref)
+        if ref.isdigit():
+            refs[agb].add(int(ref))
     decl = ctx.get("declaraties").select("agb_code", "gemeente_code", "declaratie_nummer", "begindatum")
     rows, dirty = [], []
     for r in targets.iter_rows(named=True):
         later = decl.filter((pl.col("agb_code") == r["agb_code"]) & (pl.col("gemeente_code") == r["gemeente_code"])
                             & (pl.col("begindatum") > r["begindatum"])).sort("begindatum", "declaratie_nummer")
         nummer = later["declaratie_nummer"][0] if later.height else r["declaratie_nummer"]
-        stem = r["referentie_nummer"][:19]
-        free = [stem + d for d in "987654" if stem + d not in refs[r["agb_code"]]]
-        if len(free) < 2:
-            continue
-        new_ref, vorig = free[0], free[1]
-        refs[r["agb_code"]].update([new_ref, vorig])
+        # its own number and the debet it claims to reverse (which was never sent): both unused by the aanbieder,
+        # from the range of every ReferentieNummer
+        pair = fresh_numbers(rng, 2, 0, 10 ** REFERENTIE_NUMMER[1], refs[r["agb_code"]])
+        refs[r["agb_code"]].update(pair)
+        new_ref, vorig = opaque_code(pair, REFERENTIE_NUMMER).to_list()
         rows.append({**{c: r[c] for c in p.columns}, "referentie_nummer": new_ref, "vorig_referentie_nummer": vorig,
                      "debet_credit": "C", "declaratie_nummer": nummer, "_ord": r["_ord"] + 0.5})
         dirty.append(vorig)
