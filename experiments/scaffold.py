@@ -1,9 +1,9 @@
 """`zandbak experiment new NAME`: write a working experiment from the template into teams/<team>/NAME.py."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+
+from synthetic_data.atomic import atomic_write
 
 from .api import check_name, check_task
 from .discover import DEFAULT_ROOT, discover
@@ -26,9 +26,6 @@ def scaffold(name: str, team: str, task: str = "declaratie_controle", descriptio
     if clash:
         raise ExperimentError(f"experiment name {name!r} is already used by {clash[0].path}; allowed: a new name")
     text = render(name, team, task, description or f"My first experiment on {task}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=target.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, target)
+    with atomic_write(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return target

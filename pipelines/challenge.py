@@ -20,7 +20,7 @@ import duckdb
 import polars as pl
 
 from synthetic_data import GeneratorConfig, generate
-from synthetic_data.dataset import MANIFEST, write_dataset
+from synthetic_data.dataset import MANIFEST, check_output, read_truth, write_dataset
 from synthetic_data.errors import DataError
 from synthetic_data.faults import inject_faults
 from synthetic_data.faults.score import score
@@ -35,19 +35,13 @@ def _truth_dir(settings: Settings, challenge_id: str) -> Path:
     return settings.sealed / "challenges" / challenge_id
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    path, folder = path.resolve(), folder.resolve()
-    return path == folder or folder in path.parents
-
-
 def new(out: Path, region: str = "twente", years: str = "2024", scale: float = 1.0, profile: str = "realistic",
         settings: Settings | None = None, secret: str | None = None, public_seed: int | None = None) -> dict:
     """Make a challenge: hand-out in `out`, secret and truth sealed. `secret` (default: fresh from the OS) makes
     the same challenge again, byte for byte; `public_seed` replaces the data seed for unscored teaching material."""
     settings = settings or Settings.from_env()
     out = Path(out)
-    if _inside(out, settings.sealed) or _inside(settings.sealed, out):
-        raise DataError(f"--out: '{out}' overlaps the sealed folder {settings.sealed}; allowed: a folder outside it")
+    check_output(out, inputs=[settings.sealed, settings.lake, settings.warehouse])
     secret = secret or new_secret()
     seed = public_seed if public_seed is not None else derive_seed(secret, "data")
     config = GeneratorConfig(region=region, years=years, seed=seed, scale=scale)
@@ -95,11 +89,7 @@ def score_submission(handout: Path, submission: Path, team: str, settings: Setti
     if not challenge_id or not truth_path.exists():
         raise DataError(f"{handout}: challenge '{challenge_id}' has no sealed truth in {truth_path.parent}; "
                         f"score on the machine where 'zandbak challenge new' made it")
-    from synthetic_data.dataset import is_synthetic
-
-    if not is_synthetic(truth_path):
-        raise DataError(f"{truth_path}: the sealed truth is not marked synthetic; it was not written by this sandbox")
-    result = score(read_findings(submission), pl.read_parquet(truth_path))
+    result = score(read_findings(submission), read_truth(truth_path))
     o = result["overall"]
     row = {"time": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), "challenge_id": challenge_id, "team": team,
            "precision": o["precision"], "recall": o["recall"], "f1": o["f1"], "tp": o["tp"], "fp": o["fp"], "fn": o["fn"],

@@ -30,19 +30,32 @@ def _progress(label: str):
     return show
 
 
+def _workers(value: int) -> int:
+    """--workers: 0 means the default; otherwise 1 up to the machine's cores."""
+    import os
+
+    from synthetic_data.errors import ConfigError
+
+    cores = os.cpu_count() or 1
+    if not 0 <= value <= cores:
+        raise ConfigError("--workers", f"'{value}' is not allowed", f"0 (default: up to 2) or 1 to {cores}, the "
+                          f"cores of this machine")
+    return value
+
+
 def cmd_generate(args) -> int:
     from synthetic_data import GeneratorConfig, generate
-    from synthetic_data.dataset import check_writable, write_dataset
+    from synthetic_data.dataset import check_output, write_dataset
     from synthetic_data.generate import default_workers
 
     config = GeneratorConfig(region=args.region, years=args.years, seed=args.seed, scale=args.scale)
     out = Path(args.out)
-    check_writable(out)
+    check_output(out, force=args.force)
     t0 = time.perf_counter()
     show = not args.quiet and sys.stderr.isatty()
-    workers = args.workers or default_workers()
+    workers = _workers(args.workers) or default_workers()
     tables = generate(config, progress=_progress("simulating") if show else None, workers=workers)
-    manifest = write_dataset(tables, out, config.as_dict())
+    manifest = write_dataset(tables, out, config.as_dict(), force=args.force)
     rows = sum(t["rows"] for t in manifest["tables"].values())
     print(f"wrote {len(manifest['tables'])} tables, {rows:,} rows to {out}/ in {time.perf_counter() - t0:.1f}s "
           f"(synthetic, seed {config.seed})")
@@ -64,14 +77,13 @@ def generated_docs() -> dict[str, str]:
 
 
 def cmd_docs(args) -> int:
+    from synthetic_data.atomic import atomic_write
+
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     for name, text in generated_docs().items():
-        path = out / name
-        tmp = path.with_suffix(".md.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        print(f"wrote {path}")
+        with atomic_write(out / name) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        print(f"wrote {out / name}")
     return 0
 
 
@@ -99,10 +111,10 @@ def write_frame_atomic(df, path: Path) -> None:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise DataError(f"{path}: unknown extension '{path.suffix}'; allowed: .csv or .parquet")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.write_csv(tmp) if suffix == ".csv" else df.write_parquet(tmp)
-    tmp.replace(path)
+    from synthetic_data.atomic import atomic_write
+
+    with atomic_write(path) as tmp:
+        df.write_csv(tmp) if suffix == ".csv" else df.write_parquet(tmp)
 
 
 def cmd_check(args) -> int:
@@ -110,8 +122,14 @@ def cmd_check(args) -> int:
 
     from expectations import findings, load_rules, validate
 
+    from synthetic_data.dataset import check_output
+
     t0 = time.perf_counter()
     folder = Path(args.dir)
+    if args.findings:
+        check_output(Path(args.findings), inputs=[folder], option="--findings")
+    if args.docs:
+        check_output(Path(args.docs), inputs=[folder], option="--docs", force=True)
     present = set(present_tables(folder))
     rules = load_rules()
     # a hand-out leaves the simulation's own tables out: the rules that need them cannot run there
@@ -149,25 +167,36 @@ def cmd_check(args) -> int:
 
 
 def cmd_corrupt(args) -> int:
-    import json
-
-    from synthetic_data.dataset import MANIFEST, read_dataset, write_dataset, write_table
+    from synthetic_data.atomic import atomic_write
+    from synthetic_data.dataset import check_output, read_dataset, read_manifest, write_dataset, write_table
     from synthetic_data.faults import inject_faults
+    from synthetic_data.privacy import WATERMARK_KEY
 
     folder, out = Path(args.dir), Path(args.out)
+    manifest = read_manifest(folder)
+    check_output(out, inputs=[folder], force=args.force)
+    truth_path = Path(args.truth) if args.truth else out / "ground_truth.parquet"
+    if args.truth:
+        check_output(truth_path, inputs=[folder, out], option="--truth")
+        if truth_path.is_dir():
+            from synthetic_data.errors import DataError
+
+            raise DataError(f"--truth: '{truth_path}' is a folder; allowed: a .parquet file path")
+    config = manifest.get("config", {})
+    if "faults" in config or "challenge_id" in config:
+        from synthetic_data.errors import DataError
+
+        raise DataError(f"{folder}: holds injected faults already (its manifest says so); allowed: a clean dataset "
+                        f"of 'zandbak generate' (a second round would stack faults under one round of labels)")
     tables = read_dataset(folder)
-    config = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("config", {})
     dirty, truth = inject_faults(tables, profile=args.profile, seed=args.seed)
+    meta = {**config, "faults": {"profile": args.profile, "seed": args.seed}}
     if args.truth:   # for challenges: the labels go only where asked, not into the dirty folder
-        write_dataset(dirty, out, {**config, "faults": {"profile": args.profile, "seed": args.seed}})
-        truth_path = Path(args.truth)
-        truth_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = truth_path.with_name(f".{truth_path.name}.tmp")
-        write_table(truth, tmp, {b"jeugdzorg_zandbak.synthetic": b"true"})
-        tmp.replace(truth_path)
+        write_dataset(dirty, out, meta, force=args.force)
+        with atomic_write(truth_path) as tmp:
+            write_table(truth, tmp, {WATERMARK_KEY: b"true"})
     else:
-        write_dataset({**dirty, "ground_truth": truth}, out, {**config, "faults": {"profile": args.profile, "seed": args.seed}})
-        truth_path = out / "ground_truth.parquet"
+        write_dataset({**dirty, "ground_truth": truth}, out, meta, force=args.force)
     by_type = truth.group_by("fault_type").len().sort("fault_type")
     print(f"wrote dirty dataset to {out}/ with {truth.height:,} labelled faults ({by_type.height} types, profile "
           f"{args.profile}, seed {args.seed}); truth: {truth_path}")
@@ -187,17 +216,12 @@ def _print_scores(result: dict) -> None:
 def cmd_score(args) -> int:
     import json
 
-    import polars as pl
-
-    from synthetic_data.errors import DataError
+    from synthetic_data.dataset import read_truth
     from synthetic_data.faults.score import score
 
     from .challenge import read_findings
 
-    truth_path = Path(args.truth)
-    if not truth_path.exists():
-        raise DataError(f"{truth_path}: ground truth file not found")
-    result = score(read_findings(Path(args.findings)), pl.read_parquet(truth_path))
+    result = score(read_findings(Path(args.findings)), read_truth(Path(args.truth)))
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
@@ -364,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--years", default="2024", help="a year or a range such as 2023-2024 (2021-2030)")
     g.add_argument("--seed", type=int, default=42, help="random seed (same seed, same bytes)")
     g.add_argument("--scale", type=float, default=1.0, help="fraction of the population to simulate, 0 < scale <= 1")
-    g.add_argument("--out", required=True, help="output folder")
+    g.add_argument("--out", required=True, help="output folder (new, empty, or a dataset of ours, replaced whole)")
+    g.add_argument("--force", action="store_true", help="replace a non-empty folder that is not a dataset, whole")
     g.add_argument("--workers", type=int, default=0, help="parallel processes (default: up to 2, one per core)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=cmd_generate)
@@ -384,7 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("dir")
     f.add_argument("--profile", default="realistic", help="demo, realistic or stress")
     f.add_argument("--seed", type=int, default=7)
-    f.add_argument("--out", required=True, help="folder for the dirty dataset")
+    f.add_argument("--out", required=True, help="folder for the dirty dataset (never the input or inside it)")
+    f.add_argument("--force", action="store_true", help="replace a non-empty folder that is not a dataset, whole")
     f.add_argument("--truth", help="write the ground truth only to this file (default: OUT/ground_truth.parquet)")
     f.set_defaults(func=cmd_corrupt)
     s = sub.add_parser("score", help="precision/recall of findings against a ground truth")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .atomic import atomic_write
 from .errors import DataError
 
 # The simulation's own view of care, the ground truth behind every message: it never leaves the sealed side.
@@ -63,21 +64,10 @@ def seal(folder: str | Path) -> Path:
     return folder
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_secret(folder: str | Path, secret: str) -> Path:
     path = seal(folder) / SECRET_FILE
-    _write_private(path, (check_secret(secret) + "\n").encode())
+    with atomic_write(path, mode=0o600) as tmp:
+        tmp.write_text(check_secret(secret) + "\n", encoding="utf-8")
     return path
 
 
@@ -114,13 +104,6 @@ def write_truth(path: str | Path, truth: pl.DataFrame) -> Path:
 
     path = Path(path)
     seal(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o600)
-        write_table(truth, Path(tmp), {WATERMARK_KEY: b"true"})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, mode=0o600) as tmp:
+        write_table(truth, tmp, {WATERMARK_KEY: b"true"})
     return path

@@ -74,19 +74,55 @@ def test_guard_refuses_unmarked_data(tmp_path, twente_2024):
     config, tables = twente_2024
     small = {name: df.head(5) for name, df in tables.items()}
     write_dataset(small, tmp_path / "ds", config.as_dict())
-    # A student re-saves a table with another tool: the watermark is gone, the manifest and BSNs are still synthetic.
+    # A student re-saves a table with another tool: it no longer matches the manifest, whatever it holds.
     small["jeugdigen"].write_parquet(tmp_path / "ds" / "jeugdigen.parquet")
+    with pytest.raises(DataError, match="jeugdigen.parquet: does not match manifest.json"):
+        read_dataset(tmp_path / "ds")
+    # A hand edit goes into NAME.csv: read, with the guard on every BSN.
+    (tmp_path / "ds" / "jeugdigen.parquet").unlink()
+    small["jeugdigen"].write_csv(tmp_path / "ds" / "jeugdigen.csv")
     assert read_dataset(tmp_path / "ds")["jeugdigen"].height == 5
-    # A real-looking BSN (outside the synthetic range) in an unmarked file is refused.
-    real = small["jeugdigen"].with_columns(pl.lit("123456782").alias("bsn"))
-    real.write_parquet(tmp_path / "ds" / "jeugdigen.parquet")
-    with pytest.raises(DataError, match="jeugdigen.parquet: not marked synthetic"):
-        read_dataset(tmp_path / "ds")
-    # Without a synthetic manifest an unmarked file is refused whatever it holds.
-    small["jeugdigen"].write_parquet(tmp_path / "ds" / "jeugdigen.parquet")
+    # Without a synthetic manifest nothing is read, whatever it holds.
     (tmp_path / "ds" / "manifest.json").unlink()
-    with pytest.raises(DataError, match="not marked synthetic"):
+    with pytest.raises(DataError, match="manifest.json: missing"):
         read_dataset(tmp_path / "ds")
+
+
+@pytest.mark.parametrize("bsn", ["123456782", "12345672", "1234567", "9123456789", "BSN123", "0999999999"])
+def test_guard_refuses_a_non_synthetic_bsn_of_any_length_even_in_a_watermarked_file(tmp_path, twente_2024, bsn):
+    """The attack: edit a table with pyarrow, keeping its watermark, and fix up the manifest hash as well."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    config, tables = twente_2024
+    small = {name: df.head(5) for name, df in tables.items()}
+    write_dataset(small, tmp_path / "ds", config.as_dict())
+    path = tmp_path / "ds" / "prestaties.parquet"
+    table = pq.read_table(path)
+    edited = small["prestaties"].with_columns(pl.lit(bsn).alias("bsn")).to_arrow().replace_schema_metadata(
+        table.schema.metadata)
+    pq.write_table(edited, path)
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    manifest["tables"]["prestaties"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (tmp_path / "ds" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match=r"prestaties.parquet: column bsn holds 5 value\(s\) that are no synthetic BSN") as e:
+        read_dataset(tmp_path / "ds")
+    assert bsn not in str(e.value)          # the message never repeats what may be a real BSN
+
+
+def test_guard_refuses_a_manifest_that_says_not_synthetic_and_an_unmarked_truth(tmp_path, twente_2024):
+    from synthetic_data.dataset import read_truth
+
+    config, tables = twente_2024
+    write_dataset({name: df.head(5) for name, df in tables.items()}, tmp_path / "ds", config.as_dict())
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    (tmp_path / "ds" / "manifest.json").write_text(json.dumps({**manifest, "synthetic": False}))
+    with pytest.raises(DataError, match='does not say "synthetic": true'):
+        read_dataset(tmp_path / "ds")
+    tables["prestaties"].head(3).write_parquet(tmp_path / "truth.parquet")
+    with pytest.raises(DataError, match="truth.parquet: not marked synthetic"):
+        read_truth(tmp_path / "truth.parquet")
 
 
 def test_hand_edited_csv_is_read_with_dictionary_types(tmp_path, twente_2024):

@@ -22,6 +22,7 @@ from types import ModuleType
 
 import polars as pl
 
+from synthetic_data.dataset import read_truth
 from synthetic_data.sealing import derive_seed, project_secret, write_truth
 
 from ..errors import ExperimentError
@@ -114,7 +115,7 @@ def unseal_truth(data: TaskData, sealed: str | Path) -> TaskData:
     if not path.exists():
         raise ExperimentError(f"task {data.task}: no sealed truth for dataset {data.dataset_hash[:12]} in "
                               f"{path.parent}; prepare the task data again")
-    return dataclasses.replace(data, truth=pl.read_parquet(path))
+    return dataclasses.replace(data, truth=read_truth(path))
 
 
 def validate_predictions(task: str, predictions) -> pl.DataFrame:
