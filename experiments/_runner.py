@@ -1,26 +1,18 @@
 """The child side of an isolated run: `python -m experiments._runner WORKDIR`.
 
-WORKDIR holds job.json (experiment path and name, memory limit) and inputs/*.parquet. The runner caps its own
-memory, imports the experiment, calls it on the inputs and writes predictions.parquet and result.json, or
-result.json with the error. Exit code 0 ok, 1 the experiment failed, 3 it ran out of memory.
+WORKDIR holds job.json (experiment path and name, memory limit) and inputs/*.parquet. The runner imports the
+experiment, calls it on the inputs and writes predictions.parquet and result.json, or result.json with the error.
+Exit code 0 ok, 1 the experiment failed, 3 it ran out of memory. It runs inside the sandbox (sandbox.py), which has
+set its limits before it started.
 """
 from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 import traceback
 from pathlib import Path
-
-
-def _limit_memory(mb: int | None) -> None:
-    if mb:
-        # RLIMIT_DATA counts heap and anonymous mappings (Linux >= 4.7) but not the large virtual reservations of
-        # thread stacks and allocators that make RLIMIT_AS fail on machines with many cores
-        limit = int(mb) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
 def _one_line(exc: BaseException, source: str) -> str:
@@ -42,7 +34,6 @@ def _write(workdir: Path, result: dict) -> None:
 def main(workdir: str) -> int:
     work = Path(workdir)
     job = json.loads((work / "job.json").read_text(encoding="utf-8"))
-    _limit_memory(job.get("memory_mb"))
     source = str(Path(job["path"]).resolve())
     try:
         import polars as pl

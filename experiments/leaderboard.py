@@ -18,7 +18,7 @@ TABLE = "experiment_leaderboard"
 COLUMNS = {
     "team": "varchar", "experiment": "varchar", "task": "varchar", "score": "double", "metrics_json": "varchar",
     "status": "varchar", "error": "varchar", "runtime_s": "double", "seed": "bigint", "dataset_hash": "varchar",
-    "time": "timestamp",
+    "time": "timestamp", "sandbox": "varchar",     # sandbox: the isolation mechanisms in force (RunResult.sandbox)
 }
 
 
@@ -36,6 +36,7 @@ def _connect(warehouse: Path, read_only: bool = False):
 def _create(con) -> None:
     cols = ", ".join(f'"{c}" {t}' for c, t in COLUMNS.items())
     con.execute(f"create table if not exists {TABLE} ({cols})")
+    con.execute(f'alter table {TABLE} add column if not exists "sandbox" varchar')     # warehouses from before
 
 
 def record(warehouse: str | Path, result: RunResult) -> None:
@@ -44,7 +45,8 @@ def record(warehouse: str | Path, result: RunResult) -> None:
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     row = [result.team, result.experiment, result.task, result.score,
            json.dumps(result.metrics, sort_keys=True, default=str) if result.metrics is not None else None,
-           result.status, result.error, result.runtime_s, result.seed, result.dataset_hash, result.time]
+           result.status, result.error, result.runtime_s, result.seed, result.dataset_hash, result.time,
+           result.sandbox or None]
     with _connect(warehouse) as con:
         _create(con)
         con.execute(f"insert into {TABLE} ({', '.join(chr(34) + c + chr(34) for c in COLUMNS)}) "
@@ -65,11 +67,14 @@ def leaderboard(warehouse: str | Path, task: str | None = None, latest: bool = T
                            [TABLE]).fetchall()[0][0]:
             return empty
         where = "where task = $task" if task else ""
+        have = {r[0] for r in con.execute("select column_name from information_schema.columns where table_name = ?",
+                                          [TABLE]).fetchall()}
+        cols = ", ".join(f'"{c}"' if c in have else f'null::{t} as "{c}"' for c, t in COLUMNS.items())
         qualify = ('qualify row_number() over (partition by team, experiment, task order by "time" desc) = 1'
                    if latest else "")
         sql = f"""
             select row_number() over (partition by task order by score desc nulls last, runtime_s) as "rank", *
-            from (select * from {TABLE} {where} {qualify})
+            from (select {cols} from {TABLE} {where} {qualify})
             order by task, score desc nulls last, runtime_s"""
         df = pl.from_arrow(con.sql(sql, params={"task": task} if task else None).to_arrow_table())
     return df.with_columns(pl.col("rank").cast(pl.Int64))
