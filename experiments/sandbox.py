@@ -24,6 +24,9 @@ Layers, each used when the kernel allows it and named in `Outcome.mechanisms` (R
   every descendant; it also denies ptrace of processes outside the sandbox.
 - landlock-net (ABI >= 4, Linux 6.7): no TCP bind or connect. landlock-scope (ABI >= 6, Linux 6.12): no abstract
   unix sockets and no signals to processes outside the sandbox (so the experiment cannot kill its supervisor).
+- seccomp-sockets (a seccomp filter, x86_64 and aarch64): the experiment cannot create sockets (socket(2), and
+  io_uring, which could), so no pathname unix sockets either (D-Bus, X11, ssh-agent, docker: Landlock up to ABI 7
+  does not control connect(2) on them) and no UDP; socketpair(2) still works (multiprocessing.Pipe, asyncio).
 - userns, netns (user + network namespace, unshare(2) through ctypes): an empty network namespace without even a
   loopback interface, so UDP, raw sockets and abstract unix sockets go nowhere either. Distributions may forbid
   unprivileged user namespaces (Ubuntu >= 23.10 through AppArmor); then these layers are skipped.
@@ -45,11 +48,13 @@ Layers, each used when the kernel allows it and named in `Outcome.mechanisms` (R
 
 What is guaranteed where:
 
-- Linux >= 6.12 with unprivileged user namespaces (this machine: 6.18, Landlock ABI 7): all of the above.
-- Linux >= 5.13 without user namespaces: file system confinement (landlock-fs), subreaper lifetime, tree memory;
-  TCP only from 6.7 (landlock-net), no UDP/unix-socket confinement; before 6.12 an experiment can signal
-  (kill) its supervisor, after which its own daemonised descendants are no longer collected.
-- Linux < 5.13: no file system or network confinement: only lifetime (subreaper), memory and time limits.
+- Linux >= 6.12 (x86_64, aarch64) with unprivileged user namespaces (this machine: 6.18, Landlock ABI 7): all of
+  the above; tested by tests/test_sandbox.py, as root and as an unprivileged user.
+- Linux >= 5.13 without user namespaces (Ubuntu's AppArmor default): landlock-fs, seccomp-sockets, subreaper,
+  tree-memory, rlimit-data; TCP is also denied by Landlock from 6.7. /tmp and /run stay visible by name (not
+  readable). Before 6.12 an experiment can signal (kill) its supervisor, after which descendants it daemonised are
+  no longer collected. tests/test_sandbox.py runs the attacks in this mode too (sandbox.NAMESPACES = False).
+- Linux < 5.13: no file system confinement: only sockets (seccomp), lifetime, memory and time limits.
 - macOS and other Unix: own process in its own session, killed with its process group at the timeout,
   RLIMIT_DATA (which macOS does not enforce for most allocations). No file system, network or memory-tree
   confinement: a hostile experiment can read the truth. Run untrusted experiments on Linux.
@@ -76,6 +81,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("experiments", "synthetic_data", "expectations")      # what an experiment may import from the project
 POLL_S = 0.05
+NAMESPACES = True          # False: run as where unprivileged user namespaces are forbidden (tests use it)
 BACKSTOP_S = 20.0          # the caller kills the supervisor this long after the time limit, should it hang
 ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "COLUMNS", "SYSTEMROOT", "PYTHONHASHSEED", "PYTHONWARNINGS",
             "PYTHONUTF8", "PYTHONIOENCODING", "PYTHONFAULTHANDLER", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -174,7 +180,7 @@ def _run_supervised(argv, work, env, readable, timeout_s, memory_mb, log) -> Out
     report_r, report_w = os.pipe()
     spec = {"argv": argv, "work": str(work), "env": env, "timeout_s": timeout_s, "memory_mb": memory_mb,
             "runtime": _runtime_paths(), "read_dirs": read_dirs, "read_files": read_files, "list_dirs": list_dirs,
-            "report_fd": report_w}
+            "report_fd": report_w, "namespaces": NAMESPACES}
     start = time.perf_counter()
     try:
         proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__).resolve()), "supervise",
@@ -379,6 +385,45 @@ def _landlock(abi: int, rules: list[tuple[str, int]]) -> list[str]:
     return layers
 
 
+# seccomp: no new sockets at all (socketpair, which multiprocessing.Pipe and asyncio use, still works), no io_uring
+# (it can open sockets without the socket system call), no system calls of another ABI (i386 on x86_64, x32)
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
+_SECCOMP_ARCH = {"x86_64": (0xC000003E, 41, 425), "aarch64": (0xC00000B7, 198, 425)}   # audit arch, socket, io_uring
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _seccomp_no_sockets() -> bool:
+    """Install the filter in this process (inherited across exec and fork); False where the architecture is not
+    known here. Needs no_new_privs (set before)."""
+    arch = _SECCOMP_ARCH.get(platform.machine().lower())
+    if not arch:
+        return False
+    audit_arch, nr_socket, nr_io_uring = arch
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    deny = SECCOMP_RET_ERRNO | errno.EACCES
+    prog = [(ld, 0, 0, 4),                      # arch
+            (jeq, 1, 0, audit_arch),
+            (ret, 0, 0, deny),
+            (ld, 0, 0, 0),                      # system call number
+            (jge, 3, 0, 0x40000000),            # x32
+            (jeq, 2, 0, nr_socket),
+            (jeq, 1, 0, nr_io_uring),
+            (ret, 0, 0, SECCOMP_RET_ALLOW),
+            (ret, 0, 0, deny)]
+    filters = (_SockFilter * len(prog))(*[_SockFilter(*f) for f in prog])
+    fprog = _SockFprog(len(prog), filters)
+    _check(_c().prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0), "seccomp")
+    return True
+
+
 # ---------------------------------------------------------------------------------------------- the supervisor
 
 HIDE = ("/tmp", "/var/tmp", "/run", "/dev/shm")
@@ -406,6 +451,9 @@ class _Supervisor:
     def _try_namespaces(self) -> int:
         """Enter the strongest namespace set that works here; returns its flags (0: none). Tried in a throwaway
         child first: an unshare that half works (AppArmor) cannot be undone."""
+        if not self.spec.get("namespaces", True):
+            self.notes.append("namespaces: switched off")
+            return 0
         uid, gid = os.getuid(), os.getgid()
         for flags in (CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS,
                       CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID, CLONE_NEWUSER | CLONE_NEWNET):
@@ -497,6 +545,12 @@ class _Supervisor:
                     self._say(f"note landlock: {e}")
             else:
                 self._say("note landlock: not supported by this kernel")
+            try:
+                _prctl(PR_SET_NO_NEW_PRIVS, 1)
+                if _seccomp_no_sockets():
+                    self._say("mech seccomp-sockets")
+            except OSError as e:
+                self._say(f"note seccomp: {e}")
             os.chdir(self.work)
             argv = self.spec["argv"]
             os.closerange(3, 1 << 16)

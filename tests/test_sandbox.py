@@ -101,7 +101,7 @@ class World:
 def world(task):
     """The throw-away project, inside the real project's data folder (gitignored): so the attacks aim at a real
     data location, outside /tmp (which the mount namespace hides anyway, when there is one)."""
-    data = REAL / "data"
+    data = Path(os.environ.get("ZANDBAK_SANDBOX_TEST_DIR", REAL / "data"))    # e.g. for a user who cannot write here
     created = not data.exists()
     base = data / f".sandbox-test-{uuid.uuid4().hex[:12]}"
     w = World(base / "world", task)
@@ -164,14 +164,15 @@ def test_writing_outside_scratch_changes_nothing(world, task, baseline):
 
 
 @pytest.fixture
-def listener(tmp_path):
-    """A TCP and UDP listener on 127.0.0.1 and two unix sockets (abstract, and a file); what each received."""
+def listener(world):
+    """A TCP and UDP listener on 127.0.0.1 and two unix sockets (abstract, and a file in the project's data folder,
+    outside the folders the mount namespace hides); what each received."""
     tcp = socket.create_server(("127.0.0.1", 0))
     port = tcp.getsockname()[1]
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", port))
     abstract = f"\0zandbak-hostile-{uuid.uuid4().hex}"
-    unix_path = str(tmp_path / "l.sock")
+    unix_path = str(world.root.parent / "l.sock")
     unix = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(2)]
     for s, address in zip(unix, (abstract, unix_path)):
         s.bind(address)
@@ -264,3 +265,33 @@ def test_the_result_names_the_mechanisms_in_force(world, task):
     wh = world.root.parent / "board.duckdb"
     ex.record(wh, r)
     assert ex.leaderboard(wh)["sandbox"].to_list() == [r.sandbox]
+
+
+# ------------------------------------------------------------------------- without namespaces (e.g. Ubuntu's AppArmor)
+
+@pytest.fixture
+def no_namespaces(monkeypatch):
+    monkeypatch.setattr(sandbox, "NAMESPACES", False)
+
+
+@needs("landlock-fs", "landlock-scope")
+def test_without_namespaces_the_subreaper_still_collects_the_daemon(world, task, no_escapees, no_namespaces):
+    r = attack(world, task, "escape")
+    assert "subreaper" in r.sandbox and "pidns" not in r.sandbox
+    assert _marked() == [], "the daemon outlived the run"
+    assert r.status == "failed"
+
+
+@needs("landlock-fs")
+def test_without_namespaces_the_memory_limit_still_covers_the_tree(world, task, no_namespaces):
+    r = attack(world, task, "fork_memory", limits=ex.Limits(timeout_s=60, memory_mb=300))
+    assert "tree-memory" in r.sandbox and "pidns" not in r.sandbox
+    assert r.status == "memory" and "ATTACK 3 children of 150 MB ran" not in r.log
+
+
+@needs("landlock-fs", "landlock-net")
+def test_without_namespaces_landlock_still_confines(world, task, baseline, no_namespaces):
+    for name in ("unpickle_storage", "find_truth", "write_outside"):
+        r = attack(world, task, name)
+        assert "netns" not in r.sandbox and "landlock-fs" in r.sandbox
+        assert "ATTACK got the truth" not in r.log and no_better(r, baseline)
