@@ -383,7 +383,9 @@ def _overlapping(ctx, fault, n, spec, rng):
         days = (a["einddatum"] - a["ingangsdatum"]).days
         ingang = a["ingangsdatum"] + dt.timedelta(days=int(days * rng.uniform(0.25, 0.75)))
         row = {c: a[c] for c in ctx.get("toewijzingen").columns}
-        row.update(toewijzing_nummer=nummer, versie=1, reden_wijziging=None, referentie_aanbieder=None,
+        # keeps the ReferentieAanbieder of the toewijzing it overlaps: the same JW315 honoured a second time (and a
+        # toewijzing without one stays without), so its presence is distributed as among clean toewijzingen
+        row.update(toewijzing_nummer=nummer, versie=1, reden_wijziging=None,
                    ingangsdatum=ingang, toewijzingsdatum=ingang - dt.timedelta(days=int(rng.integers(0, 10))),
                    _ord=a["_ord"] + 0.25)
         new_rows.append(row)
