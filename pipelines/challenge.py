@@ -16,7 +16,6 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from synthetic_data import GeneratorConfig, generate
@@ -75,6 +74,18 @@ def read_findings(path: Path) -> pl.DataFrame:
     if "table" not in df.columns:
         raise DataError(f"{path}: no 'table' column; allowed: the format of 'zandbak check --findings' or a CSV "
                         f"with 'table' and the table's key columns")
+    from synthetic_data.dictionary import key, table_names
+
+    known = table_names()
+    for table in df["table"].drop_nulls().unique().sort().to_list():
+        if table not in known:
+            raise DataError(f"{path}: findings name table '{table}', which the sandbox does not have; allowed: "
+                            f"{', '.join(known)}")
+        cols = key(table)
+        has_key = "key" in df.columns and df.filter(pl.col("table") == table)["key"].null_count() == 0
+        if not has_key and not all(c in df.columns for c in cols):
+            raise DataError(f"{path}: findings for table '{table}' have neither a 'key' column nor the key columns "
+                            f"{', '.join(cols)}; allowed: the format of 'zandbak check --findings'")
     return df.with_columns(pl.all().cast(pl.String))
 
 
@@ -94,12 +105,18 @@ def score_submission(handout: Path, submission: Path, team: str, settings: Setti
     row = {"time": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), "challenge_id": challenge_id, "team": team,
            "precision": o["precision"], "recall": o["recall"], "f1": o["f1"], "tp": o["tp"], "fp": o["fp"], "fn": o["fn"],
            "submission": str(submission)}
-    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(settings.warehouse)) as con:
+    from experiments.leaderboard import session
+
+    from .warehouse import refresh_leaderboards
+
+    # an append-only table beside the warehouse (one file per score), shown in the warehouse as a view
+    with session(settings.warehouse, LEADERBOARD) as con:
         con.execute(f"""create table if not exists {LEADERBOARD} (time timestamp, challenge_id varchar, team varchar,
             precision double, recall double, f1 double, tp bigint, fp bigint, fn bigint, submission varchar)""")
         con.execute(f"insert into {LEADERBOARD} values ($time, $challenge_id, $team, $precision, $recall, $f1, $tp, "
                     f"$fp, $fn, $submission)", row)
+    refresh_leaderboards(settings.warehouse)
+    with session(settings.warehouse, LEADERBOARD, read_only=True) as con:
         board = con.execute(f"select team, max(f1) as best_f1, count(*) as submissions from {LEADERBOARD} "
                             f"where challenge_id = ? group by team order by best_f1 desc", [challenge_id]).fetchall()
     return {"result": result, "leaderboard": board, "challenge_id": challenge_id}

@@ -118,7 +118,7 @@ def write_frame_atomic(df, path: Path) -> None:
 
 
 def cmd_check(args) -> int:
-    from synthetic_data.dataset import present_tables, read_dataset
+    from synthetic_data.dataset import present_tables, read_dataset, read_manifest
 
     from expectations import findings, load_rules, validate
 
@@ -127,9 +127,10 @@ def cmd_check(args) -> int:
     t0 = time.perf_counter()
     folder = Path(args.dir)
     if args.findings:
-        check_output(Path(args.findings), inputs=[folder], option="--findings")
+        check_output(Path(args.findings), inputs=[folder], option="--findings", file=True)
     if args.docs:
         check_output(Path(args.docs), inputs=[folder], option="--docs", force=True)
+    read_manifest(folder)
     present = set(present_tables(folder))
     rules = load_rules()
     # a hand-out leaves the simulation's own tables out: the rules that need them cannot run there
@@ -177,11 +178,7 @@ def cmd_corrupt(args) -> int:
     check_output(out, inputs=[folder], force=args.force)
     truth_path = Path(args.truth) if args.truth else out / "ground_truth.parquet"
     if args.truth:
-        check_output(truth_path, inputs=[folder, out], option="--truth")
-        if truth_path.is_dir():
-            from synthetic_data.errors import DataError
-
-            raise DataError(f"--truth: '{truth_path}' is a folder; allowed: a .parquet file path")
+        check_output(truth_path, inputs=[folder, out], option="--truth", file=True)
     config = manifest.get("config", {})
     if "faults" in config or "challenge_id" in config:
         from synthetic_data.errors import DataError
@@ -192,9 +189,13 @@ def cmd_corrupt(args) -> int:
     dirty, truth = inject_faults(tables, profile=args.profile, seed=args.seed)
     meta = {**config, "faults": {"profile": args.profile, "seed": args.seed}}
     if args.truth:   # for challenges: the labels go only where asked, not into the dirty folder
-        write_dataset(dirty, out, meta, force=args.force)
+        # two paths cannot be swapped in one step: the dirty manifest names its truth's hash, so a kill between
+        # the two renames leaves a pair that `zandbak score --dataset` refuses instead of scoring
+        from synthetic_data.dataset import file_sha256
+
         with atomic_write(truth_path) as tmp:
             write_table(truth, tmp, {WATERMARK_KEY: b"true"})
+            write_dataset(dirty, out, {**meta, "truth_sha256": file_sha256(tmp)}, force=args.force)
     else:
         write_dataset({**dirty, "ground_truth": truth}, out, meta, force=args.force)
     by_type = truth.group_by("fault_type").len().sort("fault_type")
@@ -221,6 +222,10 @@ def cmd_score(args) -> int:
 
     from .challenge import read_findings
 
+    if args.dataset:
+        from synthetic_data.dataset import check_truth_belongs
+
+        check_truth_belongs(Path(args.truth), Path(args.dataset))
     result = score(read_findings(Path(args.findings)), read_truth(Path(args.truth)))
     if args.json:
         print(json.dumps(result, indent=2, default=str))
@@ -416,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("score", help="precision/recall of findings against a ground truth")
     s.add_argument("--findings", required=True, help="'zandbak check --findings' output, or a CSV with table + key columns")
     s.add_argument("--truth", required=True)
+    s.add_argument("--dataset", help="the dirty dataset the findings are about: refuse a truth that is not its own")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_score)
     ch = sub.add_parser("challenge", help="challenge mode: a dirty handout without labels, scored against a sealed truth")

@@ -42,7 +42,7 @@ def write_table(df: pl.DataFrame, path: Path, meta: dict[bytes, bytes]) -> None:
                    write_statistics=True, row_group_size=1_000_000, store_schema=True)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -67,14 +67,20 @@ def _overlaps(a: Path, b: Path) -> bool:
     return a == b or a in b.parents or b in a.parents
 
 
-def check_output(out: str | Path, inputs: list[str | Path] = (), force: bool = False, option: str = "--out") -> None:
+def check_output(out: str | Path, inputs: list[str | Path] = (), force: bool = False, option: str = "--out",
+                 file: bool = False) -> None:
     """Refuse an output that is, contains or lies inside an input, or replaces a folder that is not one of our
-    datasets (`force` allows replacing such a folder whole, never merging into it)."""
+    datasets (`force` allows replacing such a folder whole, never merging into it). `file`: the output is one file."""
     out = Path(out)
     for inp in inputs:
         if _overlaps(out, Path(inp)):
             raise DataError(f"{option}: '{out}' overlaps the input '{inp}'; allowed: an output outside every input "
                             f"(nothing was written)")
+    if file:
+        if out.is_dir():
+            raise DataError(f"{option}: '{out}' is a folder; allowed: a file path")
+        check_writable(out.parent)
+        return
     if out.is_dir() and any(out.iterdir()) and not _is_ours(out) and not force:
         raise DataError(f"{option}: '{out}' is a non-empty folder that is not a dataset of this sandbox; allowed: "
                         f"a new or empty folder, or --force to replace it whole (nothing was written)")
@@ -98,7 +104,7 @@ def write_dataset(tables: dict[str, pl.DataFrame], out: str | Path, config: dict
             def write_one(name: str) -> dict:
                 path = tmp / f"{name}.parquet"
                 write_table(tables[name], path, watermark(config, name))
-                return {"file": path.name, "rows": tables[name].height, "sha256": _sha256(path)}
+                return {"file": path.name, "rows": tables[name].height, "sha256": file_sha256(path)}
 
             # pyarrow releases the GIL while encoding: write the files side by side (each file's bytes stay the same)
             with ThreadPoolExecutor(max_workers=2) as pool:
@@ -147,7 +153,7 @@ def _read_table(folder: Path, name: str, manifest: dict) -> tuple[pl.DataFrame, 
     pq_path, csv_path = folder / f"{name}.parquet", folder / f"{name}.csv"
     if pq_path.exists():
         entry = manifest.get("tables", {}).get(name) or {}
-        if _sha256(pq_path) != entry.get("sha256"):
+        if file_sha256(pq_path) != entry.get("sha256"):
             raise DataError(f"{pq_path}: does not match manifest.json (changed after it was written, or the write "
                             f"was torn); allowed: the file as written; to edit a table by hand, save it as {name}.csv "
                             f"and remove {name}.parquet")
@@ -211,11 +217,25 @@ def read_dataset(folder: str | Path, tables: list[str] | None = None) -> dict[st
     return out
 
 
+def check_truth_belongs(truth: str | Path, dataset: str | Path) -> None:
+    """Refuse a truth file that is not the one the dirty dataset's manifest names."""
+    truth, manifest = Path(truth), read_manifest(dataset)
+    own = manifest.get("tables", {}).get("ground_truth", {}).get("sha256") or manifest["config"].get("truth_sha256")
+    if not own:
+        raise DataError(f"{dataset}: its manifest names no ground truth; allowed: a dataset of 'zandbak corrupt'")
+    if not truth.is_file() or file_sha256(truth) != own:
+        raise DataError(f"{truth}: is not the ground truth of {dataset} (its hash differs from the one in "
+                        f"{dataset}/manifest.json); allowed: the truth written with that dataset")
+
+
 def read_truth(path: str | Path) -> pl.DataFrame:
-    """A ground-truth file (of `corrupt` or a sealed challenge): refused without the synthetic watermark."""
+    """A ground-truth file (of `corrupt` or a sealed challenge): refused without the synthetic watermark, or when
+    it sits in a dataset folder whose manifest says otherwise."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: ground truth file not found")
+    if (path.parent / MANIFEST).exists() and path.stem == "ground_truth":
+        check_truth_belongs(path, path.parent)
     if not is_synthetic(path):
         raise DataError(f"{path}: not marked synthetic (no watermark); allowed: a truth written by 'zandbak corrupt' "
                         f"or 'challenge new'")

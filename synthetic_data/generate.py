@@ -10,6 +10,7 @@ import polars as pl
 
 from . import messages as msg
 from .config import GeneratorConfig
+from .errors import ConfigError
 from .dictionary import conform
 from .people import person_ids, persons_frame, verwijzers
 from .providers import aanbieders, producten
@@ -90,6 +91,9 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     gem, pools, contracts = _reference(config)
 
     traj = simulate(config, progress, workers)
+    if traj.height == 0:
+        raise ConfigError("--scale", f"'{config.scale}' simulates nobody in care in region '{config.region}' "
+                          f"({len(config.gemeenten)} gemeente(n))", "a larger scale for this region, e.g. 0.05")
     traj = pl.concat([traj, person_ids(seed, traj)], how="horizontal")
     df = msg.enrich(traj, contracts, pools, gem.select("gemeente_code", "inkoopregio"), first, last)
 
