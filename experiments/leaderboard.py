@@ -1,16 +1,25 @@
-"""The leaderboard: one row per run in the `experiment_leaderboard` table of a DuckDB warehouse file.
+"""The leaderboard: one row per run in the append-only `experiment_leaderboard` table beside a DuckDB warehouse.
+
+The table is a folder, `<warehouse folder>/leaderboards/experiment_leaderboard/`, with one Parquet file per recorded
+run (written whole, then renamed into place), and the warehouse shows it as a view. Appending takes no DuckDB file
+lock, so a reader of the warehouse or a parallel run never blocks or fails a write, and rebuilding the warehouse
+cannot lose a row.
 
 Every score is "higher is better" (task 1 F1 of rejections, task 2 macro-F1, task 3 1 - MASE), so one ordering
 serves all tasks. `leaderboard()` shows each experiment's latest run; the table keeps every run.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from pathlib import Path
 
 import duckdb
 import polars as pl
+
+from synthetic_data.atomic import atomic_write
 
 from .isolation import RunResult
 
@@ -22,15 +31,32 @@ COLUMNS = {
 }
 
 
+def rows_dir(warehouse: str | Path, table: str = TABLE) -> Path:
+    """The folder of an append-only table of the warehouse `warehouse`: one Parquet file per appended batch."""
+    return Path(warehouse).parent / "leaderboards" / table
+
+
+@contextlib.contextmanager
+def session(warehouse: str | Path, table: str, read_only: bool = False):
+    """An in-memory DuckDB session on an append-only table. read_only: the table's files are the table (a view);
+    otherwise the table starts empty and what the block inserts becomes one new file when the block ends."""
+    folder = rows_dir(warehouse, table)
+    with duckdb.connect() as con:
+        if read_only:
+            if any(folder.glob("*.parquet")):
+                pattern = str(folder.resolve() / "*.parquet").replace("'", "''")
+                con.execute(f"create view {table} as select * from read_parquet('{pattern}', union_by_name = true)")
+            yield con
+            return
+        yield con
+        if con.execute("select count(*) from information_schema.tables where table_name = ?", [table]).fetchone()[0]:
+            if con.execute(f"select count(*) from {table}").fetchone()[0]:
+                with atomic_write(folder / f"{time.time_ns()}-{os.getpid()}.parquet") as tmp:
+                    con.execute(f"copy {table} to '{str(tmp).replace(chr(39), chr(39) * 2)}' (format parquet)")
+
+
 def _connect(warehouse: Path, read_only: bool = False):
-    # parallel runs (Dagster, several terminals) may hold the file lock for a moment: wait instead of failing
-    for attempt in range(50):
-        try:
-            return duckdb.connect(str(warehouse), read_only=read_only)
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or attempt == 49:
-                raise
-            time.sleep(0.1 + 0.02 * attempt)
+    return session(warehouse, TABLE, read_only)
 
 
 def _create(con) -> None:
@@ -60,8 +86,6 @@ def leaderboard(warehouse: str | Path, task: str | None = None, latest: bool = T
     empty = pl.DataFrame(schema={"rank": pl.Int64, **{c: {"varchar": pl.String, "double": pl.Float64,
                                                           "bigint": pl.Int64, "timestamp": pl.Datetime("us")}[t]
                                                       for c, t in COLUMNS.items()}})
-    if not warehouse.exists():
-        return empty
     with _connect(warehouse, read_only=True) as con:
         if not con.execute("select count(*) from information_schema.tables where table_name = ?",
                            [TABLE]).fetchall()[0][0]:

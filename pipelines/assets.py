@@ -149,7 +149,8 @@ def build_assets(partitions: dg.StaticPartitionsDefinition) -> list:
     def report(generator: GeneratorResource) -> dg.MaterializeResult:
         s = generator.settings()
         year = generator.config_for().year_range[1]
-        n = write_report(s.warehouse, s.report, year, f"Jeugdzorg Zandbak: {s.region} {s.years} (seed {s.seed})")
+        n = write_report(s.warehouse, s.report, year, f"Jeugdzorg Zandbak: {s.region} {s.years} (seed {s.seed})",
+                         lake=s.lake)
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(s.report)), "gemeenten": n})
 
 

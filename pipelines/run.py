@@ -3,17 +3,30 @@
 The runs are recorded in $DAGSTER_HOME (default: dagster_home/ in the project), so `make ui` shows them afterwards.
 Partitions run as one in-process run each, two at a time (one per core, see the workplace stack notes (shared/STACK_NOTES.md) for the
 options measured); a failing partition is reported and makes the command exit 1 without stopping the others.
+
+Kills (docs/reliability.md, "Runs and kills"): one run at a time per data folder (a flock on `DATA/.zandbak-run.lock`;
+a second one refuses with one line); pool workers die with the command (PR_SET_PDEATHSIG, plus a check that the
+parent still is theirs); every Dagster run is tagged with the process that executes it, so the next start can mark
+the runs of a killed command failed; the lake and the warehouse are only ever replaced whole, so a re-run gives the
+same bytes.
 """
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import importlib
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
-from .settings import PROJECT
+from synthetic_data.errors import ZandbakError
+
+from .settings import PROJECT, Settings
 
 # One process per run (the partitions are parallel already); the console shows warnings and errors only.
 RUN_CONFIG = {"execution": {"config": {"in_process": {}}},
@@ -32,6 +45,128 @@ def ensure_dagster_home() -> str:
         with open(config, "w", encoding="utf-8") as f:
             f.write(INSTANCE_YAML)
     return home
+
+
+LOCK_FILE = ".zandbak-run.lock"
+PROCESS_TAG = "zandbak/process"     # pid@start-time of the process executing the run
+PR_SET_PDEATHSIG = 1
+_lock_fd: int | None = None         # held (open, flocked) until this process ends, however it ends
+
+
+class RunBusy(ZandbakError):
+    """Another `zandbak run` holds the data folder."""
+
+
+def hold_run_lock(data_dir: Path) -> None:
+    """One `zandbak run` per data folder: two would rewrite the same partitions and warehouse at once. The kernel
+    drops the flock when the holder dies, so a killed run never leaves the folder locked."""
+    global _lock_fd
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)   # not inherited by child processes
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = "?"
+        for _ in range(20):      # the holder writes its pid right after taking the lock
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            if text:
+                pid = text
+                break
+            time.sleep(0.05)
+        os.close(fd)
+        raise RunBusy(f"another zandbak run (pid {pid}) is using {data_dir}; wait for it or stop it") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _lock_fd = fd
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (with the pid, it names one process), None if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def process_id(pid: int | None = None) -> str:
+    pid = pid or os.getpid()
+    return f"{pid}@{_start_time(pid) or 0}"
+
+
+def _process_alive(tag: str) -> bool:
+    pid, _, start = tag.partition("@")
+    if not pid.isdigit():
+        return True                    # not a tag of ours: not ours to judge
+    if not Path("/proc").is_dir():     # no procfs: the pid alone
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    return _start_time(int(pid)) == start
+
+
+UNFINISHED = ("NOT_STARTED", "QUEUED", "STARTING", "STARTED", "CANCELING")
+
+
+def fail_orphaned_runs(instance) -> list:
+    """Mark failed the unfinished runs of this DAGSTER_HOME whose process is gone (a killed `zandbak run` or worker).
+
+    A run of ours names its process in the `zandbak/process` tag; for another run (an older `zandbak run`, the UI's
+    run launcher) the pid of its start event counts, and a run without either (queued for a daemon) is left alone.
+    """
+    import dagster as dg
+    from dagster._core.events import DagsterEventType
+
+    marked = []
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus[s] for s in UNFINISHED]))
+    for run in runs:
+        tag = run.tags.get(PROCESS_TAG)
+        if tag is not None:
+            who, gone = f"process {tag}", not _process_alive(tag)
+        else:
+            starts = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_START)
+            pids = [e.dagster_event.pid for e in starts if e.dagster_event and e.dagster_event.pid]
+            if not pids:
+                continue
+            who, gone = f"pid {pids[-1]}", not _same_dagster_home(pids[-1])
+        if gone:
+            instance.report_run_failed(run, message=f"The process that executed this run ({who}) ended without "
+                                                    f"finishing it (killed); marked failed by the next zandbak run.")
+            marked.append(run)
+    return marked
+
+
+def _same_dagster_home(pid: int) -> bool:
+    """Whether `pid` lives and runs with this DAGSTER_HOME (a pid of a run without our tag may have been reused)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True                     # alive, but not ours to read: leave its runs alone
+    return f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}".encode() in environ
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)
+        time.sleep(1.0)
+
+
+def die_with_parent(parent: int) -> None:
+    """Pool worker initializer: a worker must not outlive the `zandbak run` that started it (else it finishes its
+    partition and idles on, holding its memory). The kernel kills it when the parent dies (Linux); the check after
+    it covers a parent that died before that line ran, the thread a system without prctl."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
 
 
 def _job(name: str):
@@ -63,7 +198,7 @@ def execute(job_ref: str, partition: str | None = None) -> tuple[str | None, boo
 
     module, _, name = job_ref.partition(":")
     fn = getattr(importlib.import_module(module), name)
-    tags = {"dagster/partition": partition} if partition else {}
+    tags = {PROCESS_TAG: process_id(), **({"dagster/partition": partition} if partition else {})}
     with dg.DagsterInstance.get() as instance:
         result = dg.execute_job(dg.reconstructable(fn), instance=instance, tags=tags, run_config=RUN_CONFIG,
                                 raise_on_error=False)
@@ -91,12 +226,16 @@ def run_partitions(job_ref: str, partitions: list[str], workers: int = 2):
         yield from map(_execute_args, jobs)
         return
     # spawn: polars' and dagster's threads do not survive a fork
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         yield from pool.map(_execute_args, jobs)
 
 
 def main(workers: int | None = None) -> int:
+    hold_run_lock(Path(Settings.from_env().data_dir))
     home = ensure_dagster_home()
+    import dagster as dg
+
     from .definitions import GEMEENTEN, SETTINGS
     from .warehouse import build_views
 
@@ -104,7 +243,13 @@ def main(workers: int | None = None) -> int:
     keys = GEMEENTEN.get_partition_keys()
     t0 = time.perf_counter()
     print(f"zandbak run: region {SETTINGS.region}, years {SETTINGS.years}, seed {SETTINGS.seed}, "
-          f"scale {SETTINGS.scale}: {len(keys)} gemeente partitions, {workers} at a time (DAGSTER_HOME={home})")
+          f"scale {SETTINGS.scale}: {len(keys)} gemeente partitions, {workers} at a time (DAGSTER_HOME={home})",
+          flush=True)
+    with dg.DagsterInstance.get() as instance:
+        orphans = fail_orphaned_runs(instance)
+    if orphans:
+        print(f"  marked {len(orphans)} run(s) of an earlier, interrupted zandbak run as failed: "
+              + ", ".join(f"{r.job_name} {r.tags.get('dagster/partition', '')}".strip() for r in orphans), flush=True)
     failed = []
     _, ok, err = execute("pipelines.run:reference_job")
     print(f"  reference tables {'ok' if ok else 'FAILED: ' + err}")

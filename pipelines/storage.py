@@ -1,12 +1,17 @@
-"""Parquet IO manager: one watermarked file per asset and partition, written atomically."""
+"""Parquet IO manager: one watermarked file per asset and partition, written atomically.
+
+A killed run leaves each partition file either whole and old or whole and new, never torn (synthetic_data.atomic:
+a hidden temporary sibling, flushed, then renamed over the file; a dead writer's temporary is removed by the next
+write to the same file), so re-running the partition gives the same bytes.
+"""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
+from synthetic_data.atomic import atomic_write
 from synthetic_data.dataset import watermark, write_table
 
 ALL = "all"   # file name of an unpartitioned asset
@@ -34,11 +39,9 @@ class ParquetIOManager(dg.ConfigurableIOManager):
 
         partition = context.partition_key if context.has_partition_key else None
         path = self._path(context.asset_key, partition)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp-{os.getpid()}")
         # replacing the partition's file is what makes re-materialising exact: its rows never appear twice
-        write_table(obj, tmp, watermark(json.loads(self.config_json), context.asset_key.path[-1]))
-        os.replace(tmp, path)
+        with atomic_write(path) as tmp:
+            write_table(obj, tmp, watermark(json.loads(self.config_json), context.asset_key.path[-1]))
         context.add_output_metadata({
             "dagster/row_count": obj.height,
             "path": dg.MetadataValue.path(str(path)),
