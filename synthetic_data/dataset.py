@@ -134,6 +134,8 @@ def is_synthetic(path: str | Path) -> bool:
 
 def read_manifest(folder: str | Path) -> dict:
     """The manifest of a dataset folder; refuses one that is missing, unreadable or not marked synthetic."""
+    if not Path(folder).is_dir():
+        raise DataError(f"{folder}: not a folder; allowed: a dataset folder written by 'zandbak generate'")
     path = Path(folder) / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
