@@ -4,7 +4,7 @@ Per task one `task_<task>` asset prepares the scored task data from the project'
 only in tests); its truth goes to the sealed folder, so Dagster's storage holds the inputs only. Per experiment
 (`<team>__<name>`): `experiment_<team>__<name>` runs it in the sandbox (a crash, hang or memory hog is recorded, not
 raised, so the other experiments still run) and scores it against the sealed truth; its predictions are not kept
-in Dagster's storage. `score_<team>__<name>` appends the result to the warehouse leaderboard.
+in Dagster's storage. `score_<team>__<name>` appends the result to the experiment leaderboard (data/leaderboards/).
 """
 import dataclasses
 
@@ -54,7 +54,7 @@ def build_experiment_assets(seed: int | None = None, root=None) -> list:
             @dg.asset(name=f"score_{key}", group_name="experiments",
                       ins={"result": dg.AssetIn(f"experiment_{key}")}, kinds={"duckdb"},
                       description=f"Score of {e.team}/{e.name} ({ex.TASKS[e.task].score_meaning}); appended to the "
-                                  f"experiment_leaderboard table of the warehouse.")
+                                  f"experiment leaderboard (data/leaderboards/, a view in the warehouse).")
             def score(context: dg.AssetExecutionContext, result, generator: GeneratorResource) -> dg.MaterializeResult:
                 ex.record(generator.settings().warehouse, result)
                 metrics = {k: v for k, v in (result.metrics or {}).items()
