@@ -8,11 +8,12 @@ set its limits before it started.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import traceback
 from pathlib import Path
+
+from synthetic_data.atomic import atomic_write
 
 
 def _one_line(exc: BaseException, source: str) -> str:
@@ -26,9 +27,8 @@ def _one_line(exc: BaseException, source: str) -> str:
 
 
 def _write(workdir: Path, result: dict) -> None:
-    tmp = workdir / "result.json.tmp"
-    tmp.write_text(json.dumps(result), encoding="utf-8")
-    os.replace(tmp, workdir / "result.json")
+    with atomic_write(workdir / "result.json") as tmp:
+        tmp.write_text(json.dumps(result), encoding="utf-8")
 
 
 def main(workdir: str) -> int:
@@ -51,8 +51,8 @@ def main(workdir: str) -> int:
             _write(work, {"kind": "failed", "error": f"the experiment returned {type(out).__name__}, "
                                                      f"not a polars DataFrame"})
             return 1
-        out.write_parquet(work / "predictions.parquet.tmp")
-        os.replace(work / "predictions.parquet.tmp", work / "predictions.parquet")
+        with atomic_write(work / "predictions.parquet") as tmp:
+            out.write_parquet(tmp)
         _write(work, {"kind": "ok", "runtime_s": runtime})
         return 0
     except MemoryError as e:
