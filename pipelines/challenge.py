@@ -35,12 +35,18 @@ def _truth_dir(settings: Settings, challenge_id: str) -> Path:
 
 
 def new(out: Path, region: str = "twente", years: str = "2024", scale: float = 1.0, profile: str = "realistic",
-        settings: Settings | None = None, secret: str | None = None, public_seed: int | None = None) -> dict:
+        settings: Settings | None = None, secret: str | None = None, public_seed: int | None = None,
+        force: bool = False) -> dict:
     """Make a challenge: hand-out in `out`, secret and truth sealed. `secret` (default: fresh from the OS) makes
     the same challenge again, byte for byte; `public_seed` replaces the data seed for unscored teaching material."""
     settings = settings or Settings.from_env()
     out = Path(out)
-    check_output(out, inputs=[settings.sealed, settings.lake, settings.warehouse])
+    check_output(out, inputs=[settings.sealed, settings.lake, settings.warehouse], force=force)
+    if (out / MANIFEST).exists() and not force:
+        cfg = json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("config", {})
+        if "challenge_id" not in cfg:   # a hand-out may replace an earlier hand-out, never a dataset
+            raise DataError(f"--out: '{out}' holds a dataset that is not a challenge hand-out; allowed: a new or "
+                            f"empty folder, an earlier hand-out, or --force to replace it (nothing was written)")
     secret = secret or new_secret()
     seed = public_seed if public_seed is not None else derive_seed(secret, "data")
     config = GeneratorConfig(region=region, years=years, seed=seed, scale=scale)

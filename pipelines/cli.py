@@ -243,7 +243,7 @@ def cmd_challenge_new(args) -> int:
     if args.public_seed and args.seed is None:
         raise ConfigError("--public-seed", "given without --seed", "--seed N --public-seed")
     info = new(Path(args.out), region=args.region, years=args.years, scale=args.scale, profile=args.profile,
-               public_seed=args.seed)
+               public_seed=args.seed, force=args.force)
     kind = "scored, made from a sealed secret" if info["scored"] else f"NOT for scores: public seed {args.seed}"
     print(f"challenge {info['challenge_id']} ({kind}): handout {info['handout']}/ ({info['records']:,} records in "
           f"{len(info['tables'])} tables, no labels); sealed secret and truth kept in {Path(info['truth']).parent}")
@@ -427,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("--seed", type=int, default=None,
                     help="NOT for scored challenges: a public seed makes the truth recoverable by regenerating and "
                          "diffing; needs --public-seed. Default: a secret drawn from the OS, kept sealed")
+    cn.add_argument("--force", action="store_true", help="replace a folder that is not a hand-out, whole")
     cn.add_argument("--public-seed", action="store_true",
                     help="allow --seed: unscored, reproducible teaching material")
     cn.add_argument("--out", required=True)

@@ -113,6 +113,7 @@ CASES = [
     ("challenge new: public-seed flag alone", "challenge new --public-seed --out {root}/o3", "--public-seed"),
     ("challenge new: out inside the sealed folder", "challenge new --out {root}/data/sealed/h", "--out"),
     ("challenge new: out is someone's folder", "challenge new --region 0147 --scale 0.1 --out {root}/notes", "--out"),
+    ("challenge new: out is a clean dataset", "challenge new --region 0147 --scale 0.1 --out {root}/clean", "hand-out"),
     ("challenge new: unknown profile", "challenge new --profile chaos --region 0147 --scale 0.1 --out {root}/o3", "chaos"),
     ("challenge score: not a hand-out", "challenge score {root}/notes {root}/good.csv --team x", "handout"),
     ("challenge score: no sealed truth here", "challenge score {root}/clean {root}/good.csv --team x", "sealed"),
