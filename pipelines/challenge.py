@@ -5,7 +5,7 @@ writes the hand-out: the dirty tables a gemeente's own administration holds (not
 manifest that names the challenge (region, years, profile, id, hashes) but holds no seed, no secret and no labels.
 The secret, the config and the truth go to the sealed folder `<data>/sealed/challenges/<id>/` (owner-only), which
 a participant never gets. `score` scores a team's findings against it and appends the result to the
-`challenge_leaderboard` table of the DuckDB warehouse.
+`challenge_leaderboard` (a folder beside the warehouse, shown in it as a view).
 
 A public seed (`public_seed=`, `--seed N --public-seed`) makes teaching material anyone can regenerate: its hand-out
 says so, and its scores are worth nothing.
@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from synthetic_data import GeneratorConfig, generate
+from synthetic_data.atomic import atomic_write
 from synthetic_data.dataset import MANIFEST, check_output, read_truth, write_dataset
 from synthetic_data.errors import DataError
 from synthetic_data.faults import inject_faults
@@ -43,7 +44,10 @@ def new(out: Path, region: str = "twente", years: str = "2024", scale: float = 1
     out = Path(out)
     check_output(out, inputs=[settings.sealed, settings.lake, settings.warehouse], force=force)
     if (out / MANIFEST).exists() and not force:
-        cfg = json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("config", {})
+        try:
+            cfg = json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("config", {})
+        except (OSError, ValueError, AttributeError):
+            cfg = {}
         if "challenge_id" not in cfg:   # a hand-out may replace an earlier hand-out, never a dataset
             raise DataError(f"--out: '{out}' holds a dataset that is not a challenge hand-out; allowed: a new or "
                             f"empty folder, an earlier hand-out, or --force to replace it (nothing was written)")
@@ -59,8 +63,8 @@ def new(out: Path, region: str = "twente", years: str = "2024", scale: float = 1
         public["public_seed"] = public_seed   # honest label: this one can be regenerated
     sealed = seal(_truth_dir(settings, challenge_id))
     write_secret(sealed, secret)
-    (sealed / "challenge.json").write_text(json.dumps({**public, "scale": c["scale"]}, indent=2) + "\n",
-                                           encoding="utf-8")
+    with atomic_write(sealed / "challenge.json", mode=0o600) as tmp:
+        tmp.write_text(json.dumps({**public, "scale": c["scale"]}, indent=2) + "\n", encoding="utf-8")
     truth_path = write_truth(sealed / "truth.parquet", truth)
     handout = {name: df for name, df in dirty.items() if name not in SIMULATION_ONLY}
     manifest = write_dataset(handout, out, public)
