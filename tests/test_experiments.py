@@ -406,3 +406,12 @@ def test_first_experiment_doc_with_the_python_api(teams, tmp_path):
     assert board.row(0, named=True)["experiment"] == "my_first" and board["score"][0] == pytest.approx(result.score)
     print(f"first experiment after step 5: {result.score:.3f}")
     assert result.score > 0.2      # the tariff check adds the concentrated tariff faults
+
+
+@pytest.mark.parametrize("task", list(ex.TASKS))
+def test_each_task_hands_over_exactly_the_tables_it_documents(task):
+    """docs/sealed.md is generated from HANDED_OVER: a task that hands over more than it says fails here."""
+    params = {"region": "0147", "scale": 0.1}
+    data = ex.prepare(task, seed=3, **params)
+    assert set(data.inputs) == set(ex.TASKS[task].handed_over)
+    assert "trajecten" not in data.inputs
