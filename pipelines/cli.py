@@ -211,19 +211,94 @@ def _print_scores(result: dict) -> None:
         print(score_table(result))
 
 
+def _score_scope(value: str | None) -> list[str] | None:
+    """--tables: comma-separated names of dictionary tables."""
+    from synthetic_data.dictionary import table_names
+    from synthetic_data.errors import ConfigError
+
+    if value is None:
+        return None
+    names = [t.strip() for t in value.split(",") if t.strip()]
+    bad = [t for t in names if t not in table_names()]
+    if bad or not names:
+        raise ConfigError("--tables", f"'{value}' names no table" if not names else
+                          f"unknown table(s) {', '.join(bad)}", ", ".join(table_names()))
+    return names
+
+
+def _score_checks(args, truth_path: Path, tables: list[str] | None) -> int:
+    import json
+
+    from synthetic_data.atomic import atomic_write
+    from synthetic_data.dataset import check_truth_belongs, present_tables, read_dataset, read_truth
+    from synthetic_data.errors import ConfigError
+    from synthetic_data.faults.score import score_checks
+    from synthetic_data.faults.scorecard import render_html, render_text
+
+    from expectations.adapters import run_checks
+
+    if not args.dirty:
+        raise ConfigError("--checks", "given without DIRTY", "zandbak score DIRTY --checks PATH, with DIRTY a folder "
+                          "written by 'zandbak corrupt'")
+    dirty = Path(args.dirty)
+    if args.html and Path(args.html).suffix.lower() not in (".html", ".htm"):
+        raise ConfigError("--html", f"'{args.html}' is not an .html file", "a file name ending in .html")
+    if args.truth:
+        check_truth_belongs(truth_path, dirty)
+    truth = read_truth(truth_path)
+    data = read_dataset(dirty, present_tables(dirty))
+    run = run_checks(Path(args.checks), data)
+    t0 = time.perf_counter()
+    result = score_checks(run.findings, truth, run.checks_frame(), tables)
+    result["run"] = {"checks": str(args.checks), "kind": run.kind, "dataset": str(dirty), "truth": str(truth_path),
+                     "checks_s": round(run.seconds, 3), "score_s": round(time.perf_counter() - t0, 3)}
+    what = f"{args.checks} ({run.kind})"
+    if args.html:
+        with atomic_write(Path(args.html)) as tmp:
+            tmp.write_text(render_html(result, what), encoding="utf-8")
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(render_text(result, what))
+        if args.html:
+            print(f"wrote {args.html}")
+    return 0
+
+
 def cmd_score(args) -> int:
     import json
 
+    import polars as pl
+
     from synthetic_data.dataset import read_truth
+    from synthetic_data.errors import ConfigError
     from synthetic_data.faults.score import score
 
     from .challenge import read_findings
 
-    if args.dataset:
+    if bool(args.checks) == bool(args.findings):
+        raise ConfigError("--checks/--findings", "both given" if args.checks else "neither given",
+                          "--checks PATH (your own checks: GX suite, .sql folder, pandera schema or polars module) "
+                          "or --findings FILE (a findings CSV)")
+    truth_path = Path(args.truth) if args.truth else Path(args.dirty) / "ground_truth.parquet" if args.dirty else None
+    if truth_path is None:
+        raise ConfigError("--truth", "not given and no DIRTY folder", "--truth FILE, or DIRTY (a folder of "
+                          "'zandbak corrupt' that holds ground_truth.parquet)")
+    tables = _score_scope(args.tables)
+    if args.checks:
+        return _score_checks(args, truth_path, tables)
+    if args.html:
+        raise ConfigError("--html", "given with --findings", "--html with --checks (the per-check scorecard)")
+    dataset = args.dataset or args.dirty
+    if dataset:
         from synthetic_data.dataset import check_truth_belongs
 
-        check_truth_belongs(Path(args.truth), Path(args.dataset))
-    result = score(read_findings(Path(args.findings)), read_truth(Path(args.truth)))
+        check_truth_belongs(truth_path, Path(dataset))
+    findings, truth = read_findings(Path(args.findings)), read_truth(truth_path)
+    if tables is not None:
+        findings = findings.filter(pl.col("table").is_in(tables))
+        truth = truth.filter(pl.col("table").is_in(tables))
+    result = score(findings, truth)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
@@ -415,11 +490,18 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--force", action="store_true", help="replace a non-empty folder that is not a dataset, whole")
     f.add_argument("--truth", help="write the ground truth only to this file (default: OUT/ground_truth.parquet)")
     f.set_defaults(func=cmd_corrupt)
-    s = sub.add_parser("score", help="precision/recall of findings against a ground truth")
-    s.add_argument("--findings", required=True, help="'zandbak check --findings' output, or a CSV with table + key columns")
-    s.add_argument("--truth", required=True)
+    s = sub.add_parser("score", help="precision/recall of your own checks (--checks) or of findings, against a "
+                       "dirty dataset's ground truth")
+    s.add_argument("dirty", nargs="?", help="dirty dataset folder of 'zandbak corrupt' (its ground_truth.parquet is "
+                   "the truth unless --truth)")
+    s.add_argument("--checks", help="your checks: a GX suite (.py or .json), a folder of DuckDB .sql files, a pandera "
+                   "schema module or a module of polars check functions; scored per check")
+    s.add_argument("--findings", help="'zandbak check --findings' output, or a CSV with table + key columns")
+    s.add_argument("--truth", help="ground truth file (default: DIRTY/ground_truth.parquet)")
     s.add_argument("--dataset", help="the dirty dataset the findings are about: refuse a truth that is not its own")
+    s.add_argument("--tables", help="comma-separated tables to score on (default: the tables the checks cover)")
     s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.add_argument("--html", help="with --checks: write a self-contained HTML scorecard to this file")
     s.set_defaults(func=cmd_score)
     ch = sub.add_parser("challenge", help="challenge mode: a dirty handout without labels, scored against a sealed truth")
     chs = ch.add_subparsers(dest="challenge_command", required=True, parser_class=_Parser)

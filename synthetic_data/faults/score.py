@@ -14,12 +14,16 @@ key, whatever check produced it. A finding record (distinct table and key) that 
 - Precision per fault type or rule code needs to know which group a false positive belongs to: it is computed when
   the findings carry a `fault_type` column (for `by_fault_type`), or a `rule_code` or `rule_id` column (for
   `by_rule_code`; the codes are the leading upper-case codes of a rule id, e.g. TR339, TR340 and TR341 of
-  "TR339_TR340_TR341_prestatie_product_als_toewijzing"). Without such labels `fp` and `precision` are None there;
-  recall needs no labels.
+  "TR339_TR340_TR341_prestatie_product_als_toewijzing"), widened by the codes the standard pairs them with
+  (code_pairs.csv: a finding labelled TR346 counts under CD087). Without such labels `fp` and `precision` are None
+  there; recall needs no labels.
+- `score_checks` scores every check of a suite on its own, on the tables the suite covers (see its docstring).
 """
 from __future__ import annotations
 
 import re
+from functools import cache
+from pathlib import Path
 
 import polars as pl
 
@@ -40,6 +44,35 @@ def rule_codes(rule_id: str | None) -> list[str]:
             break
         out.append(token)
     return out
+
+
+@cache
+def code_pairs() -> pl.DataFrame:
+    """code -> partner: every pair of iJw codes the standard states together (code_pairs.csv), each code with itself."""
+    groups = pl.read_csv(Path(__file__).with_name("code_pairs.csv"), comment_prefix="#", schema={
+        "group": pl.String, "code": pl.String})
+    return groups.join(groups, on="group", suffix="_partner").select("code", partner="code_partner").unique().sort(
+        "code", "partner")
+
+
+def paired_codes(codes) -> list[str]:
+    """The codes with every code the standard pairs them with: [TR346] -> [CD087, CS339, TR346]."""
+    codes = [c for c in codes if c]
+    pairs = code_pairs().filter(pl.col("code").is_in(codes))["partner"].to_list()
+    return sorted(set(codes) | set(pairs))
+
+
+def _expand_codes(f: pl.DataFrame) -> pl.DataFrame:
+    """`codes` lists with their paired codes added (a finding labelled TR346 also counts under CD087)."""
+    if f.height == 0:
+        return f
+    f = f.with_row_index("_i")
+    long = f.select("_i", pl.col("codes").alias("code")).explode("code").drop_nulls("code")
+    long = pl.concat([long.rename({"code": "partner"}),
+                      long.join(code_pairs(), on="code").select("_i", "partner")])
+    agg = long.group_by("_i").agg(pl.col("partner").unique().sort().alias("_codes"))
+    return f.join(agg, on="_i", how="left", maintain_order="left").with_columns(
+        pl.col("_codes").fill_null(pl.lit([], pl.List(pl.String))).alias("codes")).drop("_i", "_codes")
 
 
 def finding_records(findings: pl.DataFrame) -> pl.DataFrame:
@@ -82,11 +115,11 @@ def finding_records(findings: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame(schema={"table": pl.String, "key": pl.String, "fault_types": pl.List(pl.String),
                                     "codes": pl.List(pl.String)})
     f = pl.concat(frames)
-    return f.group_by("table", "key", maintain_order=True).agg(
+    return _expand_codes(f.group_by("table", "key", maintain_order=True).agg(
         pl.col("_ft").drop_nulls().unique().sort().alias("fault_types"),
         pl.col("_codes").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique().sort()
         .alias("codes"),
-    )
+    ))
 
 
 def _metrics(tp: int, fp: int | None, fn: int) -> dict:
@@ -188,3 +221,94 @@ def score_table(result: dict) -> pl.DataFrame:
         rows.append({"scope": "statistical_only", "name": s["fault_type"], "tp": s["found"], "fp": None,
                      "fn": s["records"] - s["found"], "precision": None, "recall": s["recall"], "f1": None})
     return pl.DataFrame(rows, schema=schema)
+
+
+def _check_metrics(tp: int, fp: int, records: int) -> dict:
+    return {"tp": tp, "fp": fp, "precision": None if tp + fp == 0 else tp / (tp + fp),
+            "recall": None if records == 0 else tp / records}
+
+
+def score_checks(findings: pl.DataFrame, truth: pl.DataFrame, checks: pl.DataFrame,
+                 tables: list[str] | None = None) -> dict:
+    """Score each check of a suite against `truth`, on the tables the suite covers.
+
+    `findings` has one row per (check, failing record): table, check, key (rule_code optional); `checks` lists every
+    check (check, table, rule_code), those that never fire included. The scope is the tables `checks` covers,
+    narrowed to `tables` when given: faults of other tables do not count against the suite. Returns
+    {"scope", "suite" (the result of `score` on the scope, all checks together), "checks", "fault_types", "uncaught", "never_fire",
+    "false_alarms"}. Per check: flagged records, tp, fp (records that carry no fault: false alarms), precision, the
+    recall of each fault type it catches, and, when its rule code (or a code the standard pairs with it) is the
+    catalogue's code of some fault types, its recall on those (`target`). Debatable and statistical-only records
+    count for neither side, as in `score`."""
+    covered = list(dict.fromkeys(checks["table"].to_list()))
+    scope = [t for t in covered if tables is None or t in tables]
+    truth = truth.select("table", "key", "fault_type", "rule_code", "debatable", "detectability").with_columns(
+        pl.col("debatable").fill_null(False))
+    left_out = sorted(set(truth["table"].unique().to_list()) - set(scope))
+    truth = truth.filter(pl.col("table").is_in(scope))
+    findings = findings.filter(pl.col("table").is_in(scope))
+    checks = checks.filter(pl.col("table").is_in(scope))
+    overall = score(findings, truth)
+
+    cls = _classify(truth)
+    flagged = findings.select("check", "table", "key").unique().join(cls, on=["table", "key"], how="left").with_columns(
+        pl.col("_class").fill_null("none"))
+    scored_rows = truth.join(cls.filter(pl.col("_class") == "scored"), on=["table", "key"], how="semi").select(
+        "table", "key", "fault_type", "rule_code").unique()
+    type_records = scored_rows.group_by("fault_type").agg(pl.len().alias("records"))
+    hits = flagged.filter(pl.col("_class") == "scored").join(scored_rows, on=["table", "key"])
+
+    per_check = []
+    for c in checks.iter_rows(named=True):
+        name = c["check"]
+        mine = flagged.filter(pl.col("check") == name)
+        n = {k: mine.filter(pl.col("_class") == k).height for k in ("scored", "none", "debatable", "statistical")}
+        caught = hits.filter(pl.col("check") == name).group_by("fault_type").agg(
+            pl.struct("table", "key").n_unique().alias("tp")).join(type_records, on="fault_type").sort("fault_type")
+        by_type = {r["fault_type"]: _check_metrics(r["tp"], 0, r["records"]) | {"records": r["records"]}
+                   for r in caught.iter_rows(named=True)}
+        for m in by_type.values():
+            m.pop("fp"), m.pop("precision")
+        codes = paired_codes([c["rule_code"]]) if c.get("rule_code") else []
+        target = None
+        if codes:
+            t_rows = scored_rows.filter(pl.col("rule_code").is_in(codes))
+            if t_rows.height:
+                t_keys = t_rows.select("table", "key").unique()
+                t_hit = mine.join(t_keys, on=["table", "key"], how="semi").height
+                target = {"codes": codes, "fault_types": sorted(t_rows["fault_type"].unique().to_list()),
+                          "records": t_keys.height, "tp": t_hit, "recall": t_hit / t_keys.height}
+        per_check.append({"check": name, "table": c["table"], "rule_code": c.get("rule_code"),
+                          "flagged": mine.height, "debatable_found": n["debatable"],
+                          "statistical_found": n["statistical"], **_check_metrics(n["scored"], n["none"], 0),
+                          "by_fault_type": by_type, "target": target})
+    for m in per_check:
+        m.pop("recall")
+
+    fault_types = []
+    detect = truth.group_by("fault_type").agg(pl.col("table").first(), pl.col("detectability").first(),
+                                               pl.col("debatable").all(), pl.struct("table", "key").n_unique()
+                                               .alias("all_records")).sort("fault_type")
+    all_rows = truth.select("table", "key", "fault_type").unique()
+    catchers = hits.group_by("fault_type").agg(pl.col("check").unique().sort().alias("checks"))
+    found_any = all_rows.join(flagged.select("table", "key").unique(), on=["table", "key"], how="semi").group_by(
+        "fault_type").agg(pl.len().alias("found"))
+    scored_found = hits.group_by("fault_type").agg(pl.struct("table", "key").n_unique().alias("scored_found"))
+    joined = detect.join(type_records, on="fault_type", how="left").join(catchers, on="fault_type", how="left").join(
+        found_any, on="fault_type", how="left").join(scored_found, on="fault_type", how="left")
+    for r in joined.sort("fault_type").iter_rows(named=True):
+        records, hit = r["records"] or 0, r["scored_found"] or 0
+        fault_types.append({"fault_type": r["fault_type"], "table": r["table"], "detectability": r["detectability"],
+                            "debatable": r["debatable"], "records": r["all_records"], "scored_records": records,
+                            "found": r["found"] or 0, "recall": hit / records if records else None,
+                            "checks": r["checks"] or []})
+    return {
+        "scope": {"tables": scope, "covered_by_checks": covered, "narrowed_to": tables,
+                  "left_out_with_faults": left_out},
+        "suite": overall,
+        "checks": per_check,
+        "fault_types": fault_types,
+        "uncaught": [f["fault_type"] for f in fault_types if f["scored_records"] and not f["found"]],
+        "never_fire": [m["check"] for m in per_check if m["flagged"] == 0],
+        "false_alarms": [{"check": m["check"], "fp": m["fp"], "flagged": m["flagged"]} for m in per_check if m["fp"]],
+    }
