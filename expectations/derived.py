@@ -1,171 +1,251 @@
-"""Derived checks: iJw rules that GX cannot express as one column or column-pair expectation, computed in polars.
+"""The one polars implementation of every registry rule: `violations(rule, tables)` returns the records that break it.
 
-A derived check takes the tables (``{name: pl.DataFrame}``, columns as in synthetic_data/data/dictionary.yaml) and
-returns one boolean per row of the table the rule reports (True = the row satisfies the rule), aligned with that
-table's rows in their given order, never null. The engine adds it to the table as a flag column and validates it in
-Great Expectations with ``ExpectColumnValuesToBeInSet([True])``, so cross-table and conditional rules land in the same
-suites, results and Data Docs as the plain column rules. They are computed here because GX 1.x has no polars input, its
-SQL path on DuckDB fails silently, and ``UnexpectedRowsExpectation`` is SQL-only (see the workplace stack notes (shared/STACK_NOTES.md)).
+The registry (rules.yaml, registry.py) is the spec; this module is its only implementation. Column checks are one
+function per check kind (bsn, agb, postcode, codelist, not_null, unique, regex, a_ge_b), with the semantics of the
+Great Expectations column-map expectations the engine runs for them (a null passes every kind but not_null). The
+rules that GX cannot express as one column expectation (conditional and cross-table rules) are one function each,
+registered here by name with ``@derived(name, table, show=...)`` and named in rules.yaml as ``{derived: name}``.
 
-The logic mirrors tests/ijw_rules.py (an independent plain-polars copy used to test the generator); the rule ids and
-meanings are in rules.yaml. Each function computes the row numbers (``_row``) that violate the rule and flags them.
+Every implementation returns the violating rows of the rule's table with a ``_row`` column (their row number in the
+given table) and the columns that explain the violation (values of other tables are joined in under their own names);
+`violations` turns that into one row per record: the table's key columns, the columns the rule read (`show`) and the
+explanatory columns. The GX engine validates the derived ones as a boolean column computed from these rows (GX 1.x has
+no polars input, its SQL path on DuckDB fails silently and ``UnexpectedRowsExpectation`` is SQL-only; see the
+workplace stack notes); the Dagster asset checks, the fault catalogue's rule links and the tests all go through here.
 """
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+import re
+from typing import TYPE_CHECKING, Callable, Iterable
 
-import numpy as np
 import polars as pl
 
+from synthetic_data.dictionary import key as dictionary_key
+from synthetic_data.dictionary import schema
+from synthetic_data.ijw import (
+    DECLARATIE,
+    FAR_FUTURE,
+    POSTCODE_PATTERN,
+    STARTKEY,
+    TOEWIJZING,
+    key_expr,
+    latest_toewijzing,
+    signed,
+    volume_cap,
+    werkdagen,
+)
+from synthetic_data.privacy import elfproef_valid
 from synthetic_data.reference import codelists
 
+if TYPE_CHECKING:
+    from .registry import Rule
+
 Tables = dict[str, pl.DataFrame]
-Derived = Callable[[Tables], pl.Series]
+Derived = Callable[[Tables], pl.DataFrame]
 
 DERIVED: dict[str, Derived] = {}
 
 ROW = "_row"
-FAR_FUTURE = dt.date(9999, 12, 31)
-TOEWIJZING = ["gemeente_code", "toewijzing_nummer"]
-STARTKEY = ["gemeente_code", "agb_code", "toewijzing_nummer", "begindatum"]
-DECLARATIE = ["agb_code", "declaratie_nummer"]
 VERWIJZER_MET_AGB = ["02", "03", "04", "05"]
+AGB_PATTERN = r"^\d{8}$"
+# Findings are one row per failing record; these are the key columns of every table, as text.
+FINDING_KEYS = ["gemeente_code", "client_id", "traject_id", "agb_code", "referentie_aanbieder", "dagtekening",
+                "toewijzing_nummer", "versie", "begindatum", "inkoopregio", "product_code", "declaratie_nummer",
+                "referentie_nummer"]
+FINDINGS_SCHEMA = {"table": pl.String, "rule_id": pl.String, "rule_code": pl.String, "severity": pl.String,
+                   "key": pl.String, **{k: pl.String for k in FINDING_KEYS}}
 
 
-def derived(name: str, table: str | None = None) -> Callable[[Derived], Derived]:
-    """Register a derived check under `name`; `table` (optional) is the table whose rows it returns, which the
-    registry compares with the rule's table."""
+def derived(name: str, table: str, show: Iterable[str] = ()) -> Callable[[Derived], Derived]:
+    """Register a derived check under `name`: it returns violating rows of `table` (with `_row`); `show` names the
+    table's own columns that explain a violation (its key columns always come first)."""
     def deco(fn: Derived) -> Derived:
         if name in DERIVED:
             raise ValueError(f"derived check {name!r} is registered twice")
         fn.derived_name = name  # type: ignore[attr-defined]
         fn.table = table  # type: ignore[attr-defined]
+        fn.show = tuple(show)  # type: ignore[attr-defined]
         DERIVED[name] = fn
         return fn
     return deco
 
 
+# ---------------------------------------------------------------------------------------------------- the front door
+
+def violations(rule: "Rule", tables: Tables, row_index: bool = False) -> pl.DataFrame:
+    """The records of `rule.table` that break `rule`, one row each in table order: the key columns, the columns the
+    rule reads and the explanatory columns (e.g. the toewijzing's Ingangsdatum next to a prestatie's Begindatum).
+    With `row_index` the first column is `_row`, the record's row number in `tables[rule.table]`."""
+    if rule.kind == "derived":
+        fn = DERIVED[rule.check["derived"]]
+        bad, show = fn(tables), fn.show  # type: ignore[attr-defined]
+    else:
+        df = _rows(tables, rule.table)
+        bad, show = df.filter(_column_violation(rule, df)), tuple(rule.columns)
+    bad = bad.unique(ROW, keep="first", maintain_order=True).sort(ROW)
+    key = dictionary_key(rule.table)
+    own = set(schema(rule.table))
+    extra = [c for c in bad.columns if c not in own and c != ROW and not c.startswith("_")]
+    cols = [*key, *[c for c in show if c not in key], *extra]
+    return bad.select(*([ROW] if row_index else []), *cols)
+
+
+def rule_findings(tables: Tables, rules: "list[Rule] | None" = None) -> pl.DataFrame:
+    """Every rule's violations as findings (the shape of `expectations.findings`: table, rule, severity, key and the
+    key columns as text), computed in polars without Great Expectations."""
+    from .registry import load_rules
+
+    frames = []
+    for rule in load_rules() if rules is None else rules:
+        bad = violations(rule, tables)
+        if bad.height:
+            frames.append(finding_rows(rule, bad))
+    return as_findings(frames)
+
+
+def finding_rows(rule: "Rule", records: pl.DataFrame) -> pl.DataFrame:
+    """Findings of `rule` for `records` (rows of its table with at least the key columns)."""
+    return records.select(
+        pl.lit(rule.table).alias("table"), pl.lit(rule.id).alias("rule_id"), pl.lit(rule.code).alias("rule_code"),
+        pl.lit(rule.severity).alias("severity"), key_expr(rule.table).alias("key"),
+        *[pl.col(c).cast(pl.String) for c in dictionary_key(rule.table)])
+
+
+def as_findings(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Concatenate finding frames into FINDINGS_SCHEMA (absent key columns null)."""
+    if not frames:
+        return pl.DataFrame(schema=FINDINGS_SCHEMA)
+    out = pl.concat(frames, how="diagonal_relaxed")
+    return out.select(pl.col(c).cast(t) if c in out.columns else pl.lit(None, t).alias(c)
+                      for c, t in FINDINGS_SCHEMA.items())
+
+
+# ------------------------------------------------------------------------------------------------ column check kinds
+
+def _search(df: pl.DataFrame, column: str, pattern: str) -> pl.Series:
+    """True where a filled value does NOT match `pattern` (Python `re.search`, as GX's regex expectation; polars'
+    regex engine has no look-ahead). Evaluated once per distinct value."""
+    pat = re.compile(pattern)
+    s = df[column].cast(pl.String)
+    good = [v for v in s.drop_nulls().unique().to_list() if pat.search(v) is not None]
+    return (s.is_not_null() & ~s.is_in(pl.Series(good, dtype=pl.String).implode())).alias("bad")
+
+
+def _column_violation(rule: "Rule", df: pl.DataFrame) -> pl.Series:
+    """Row mask of the violations of a column check (nulls pass except for not_null, as in GX)."""
+    c, kind = rule.check, rule.kind
+    col = pl.col(c["column"]) if "column" in c else None
+    if kind == "bsn":
+        bad = col.is_not_null() & ~elfproef_valid(col)
+    elif kind == "agb":
+        return _search(df, c["column"], AGB_PATTERN)
+    elif kind == "postcode":
+        return _search(df, c["column"], POSTCODE_PATTERN)
+    elif kind == "regex":
+        return _search(df, c["column"], c["pattern"])
+    elif kind == "codelist":
+        bad = col.is_not_null() & ~col.cast(pl.String).is_in(list(codelists()[c["codelist"]]))
+    elif kind == "not_null":
+        bad = col.is_null()
+    elif kind == "unique":
+        bad = pl.struct(c["columns"]).is_duplicated()
+    elif kind == "a_ge_b":
+        bad = pl.col(c["a"]) < pl.col(c["b"])
+    else:
+        raise ValueError(f"rule {rule.id}: unknown check kind {kind!r}")
+    return df.select(bad.fill_null(False).alias("bad")).to_series()
+
+
 # ---------------------------------------------------------------------------------------------------------- helpers
 
-def _rows(df: pl.DataFrame) -> pl.DataFrame:
-    return df.with_row_index(ROW)
+def _rows(tables: Tables, table: str) -> pl.DataFrame:
+    return tables[table].with_row_index(ROW)
 
 
-def _ok_expr(df: pl.DataFrame, bad: pl.Expr) -> pl.Series:
-    """True where `bad` is not true; a null `bad` is no violation (as in DataFrame.filter)."""
-    return df.select((~bad.fill_null(False)).alias("ok")).to_series()
-
-
-def _ok_except(df: pl.DataFrame, bad: pl.DataFrame) -> pl.Series:
-    """True for every row of `df` except the `_row`s listed in `bad`."""
-    mask = np.ones(df.height, dtype=bool)
-    mask[bad[ROW].cast(pl.Int64).to_numpy()] = False
-    return pl.Series("ok", mask, dtype=pl.Boolean)
-
-
-def _latest(tw: pl.DataFrame) -> pl.DataFrame:
-    """The latest version (highest versie) of every toewijzing (extra columns such as `_row` are kept)."""
-    return tw.filter(pl.col("versie") == pl.col("versie").max().over(TOEWIJZING)).unique(
-        TOEWIJZING, keep="last", maintain_order=True)
+def _where(tables: Tables, table: str, bad: pl.Expr, **explain: pl.Expr) -> pl.DataFrame:
+    """Rows of `table` where `bad` is true (a null `bad` is no violation), with explanatory columns."""
+    return _rows(tables, table).with_columns(**explain).filter(bad.fill_null(False))
 
 
 def _tw_cols(tables: Tables, **renames: str) -> pl.DataFrame:
     """Latest toewijzing versions: the key and the given columns renamed (column=alias)."""
-    return _latest(tables["toewijzingen"]).select(*TOEWIJZING, *[pl.col(c).alias(a) for c, a in renames.items()])
-
-
-def _signed(amount: str, sign: str = "debet_credit") -> pl.Expr:
-    return pl.when(pl.col(sign) == "C").then(-pl.col(amount)).otherwise(pl.col(amount))
-
-
-def _days(start: str = "begindatum", end: str = "einddatum") -> pl.Expr:
-    return (pl.col(end) - pl.col(start)).dt.total_days() + 1
-
-
-def werkdagen(df: pl.DataFrame, start: str, end: str) -> pl.Series:
-    """Werkdagen (Mon-Fri, no holidays, as the generator) in [start, end); negative if end < start; null if a date is."""
-    both = df[start].is_not_null() & df[end].is_not_null()
-    fill = dt.date(2000, 1, 3)
-    a = df[start].fill_null(fill).to_numpy().astype("datetime64[D]")
-    b = df[end].fill_null(fill).to_numpy().astype("datetime64[D]")
-    n = pl.Series("n", np.busday_count(a, b).astype(np.int64))
-    return pl.DataFrame({"n": n, "both": both}).select(pl.when("both").then("n").alias("werkdagen")).to_series()
+    return latest_toewijzing(tables["toewijzingen"]).select(
+        *TOEWIJZING, *[pl.col(c).alias(a) for c, a in renames.items()])
 
 
 # -------------------------------------------------------------------------------------------- toewijzing fields
 
-@derived("reden13_only_when_einddatum_eq_ingangsdatum", "toewijzingen")
-def reden13(tables: Tables) -> pl.Series:
-    tw = tables["toewijzingen"]
-    return _ok_expr(tw, (pl.col("reden_wijziging") == "13") & pl.col("einddatum").ne_missing(pl.col("ingangsdatum")))
+@derived("reden13_only_when_einddatum_eq_ingangsdatum", "toewijzingen",
+         show=["reden_wijziging", "ingangsdatum", "einddatum"])
+def reden13(tables: Tables) -> pl.DataFrame:
+    return _where(tables, "toewijzingen",
+                  (pl.col("reden_wijziging") == "13") & pl.col("einddatum").ne_missing(pl.col("ingangsdatum")))
 
 
 def _omvang(table: str) -> Derived:
-    def check(tables: Tables) -> pl.Series:
+    def check(tables: Tables) -> pl.DataFrame:
         pairs = [f"{e}/{f}" for e, fs in codelists()["eenheid_frequenties"].items() for f in fs]
         filled = pl.col("eenheid").is_not_null() | pl.col("frequentie").is_not_null()
         allowed = (pl.col("eenheid") + "/" + pl.col("frequentie")).is_in(pairs).fill_null(False)
-        return _ok_expr(tables[table], filled & ~allowed)
+        return _where(tables, table, filled & ~allowed)
     return check
 
 
 for _t in ["toewijzingen", "verzoeken", "producten"]:
-    derived(f"eenheid_frequentie_{_t}", _t)(_omvang(_t))
+    derived(f"eenheid_frequentie_{_t}", _t, show=["eenheid", "frequentie"])(_omvang(_t))
 
 
-@derived("product_code_in_categorie", "toewijzingen")
-def product_code_in_categorie(tables: Tables) -> pl.Series:
+@derived("product_code_in_categorie", "toewijzingen", show=["product_categorie", "product_code"])
+def product_code_in_categorie(tables: Tables) -> pl.DataFrame:
     regio = tables["gemeenten"].select("gemeente_code", "inkoopregio")
     lijst = tables["producten"].select("inkoopregio", "product_categorie", "product_code")
-    tw = _rows(tables["toewijzingen"])
-    bad = (
-        tw.filter(pl.col("product_code").is_not_null())
+    return (
+        _rows(tables, "toewijzingen").filter(pl.col("product_code").is_not_null())
         .join(regio, on="gemeente_code", how="left")
         .join(lijst, on=["inkoopregio", "product_categorie", "product_code"], how="anti", nulls_equal=False)
     )
-    return _ok_except(tw, bad)
 
 
 # -------------------------------------------------------------------------------------- verzoeken and start/stop
 
-@derived("verwijzer_agb_of_naam", "verzoeken")
-def verwijzer_agb_of_naam(tables: Tables) -> pl.Series:
-    return _ok_expr(tables["verzoeken"], pl.col("verwijzer_type").is_in(VERWIJZER_MET_AGB)
-                    & pl.col("verwijzer_zorgverlenercode").is_null() & pl.col("verwijzer_naam").is_null())
+@derived("verwijzer_agb_of_naam", "verzoeken", show=["verwijzer_type", "verwijzer_zorgverlenercode", "verwijzer_naam"])
+def verwijzer_agb_of_naam(tables: Tables) -> pl.DataFrame:
+    return _where(tables, "verzoeken", pl.col("verwijzer_type").is_in(VERWIJZER_MET_AGB)
+                  & pl.col("verwijzer_zorgverlenercode").is_null() & pl.col("verwijzer_naam").is_null())
 
 
-@derived("verwijzer_geen_agb_bij_ander_type", "verzoeken")
-def verwijzer_geen_agb(tables: Tables) -> pl.Series:
-    return _ok_expr(tables["verzoeken"], ~pl.col("verwijzer_type").is_in(VERWIJZER_MET_AGB).fill_null(True)
-                    & pl.col("verwijzer_zorgverlenercode").is_not_null())
+@derived("verwijzer_geen_agb_bij_ander_type", "verzoeken", show=["verwijzer_type", "verwijzer_zorgverlenercode"])
+def verwijzer_geen_agb(tables: Tables) -> pl.DataFrame:
+    return _where(tables, "verzoeken", ~pl.col("verwijzer_type").is_in(VERWIJZER_MET_AGB).fill_null(True)
+                  & pl.col("verwijzer_zorgverlenercode").is_not_null())
 
 
-@derived("status_aanlevering_1_of_3", "zorgstarts")
-def status_aanlevering(tables: Tables) -> pl.Series:
-    return _ok_expr(tables["zorgstarts"], ~pl.col("status_aanlevering").is_in(["1", "3"]).fill_null(False))
+@derived("status_aanlevering_1_of_3", "zorgstarts", show=["status_aanlevering"])
+def status_aanlevering(tables: Tables) -> pl.DataFrame:
+    return _where(tables, "zorgstarts", ~pl.col("status_aanlevering").is_in(["1", "3"]).fill_null(False))
 
 
 # ------------------------------------------------------------------------------------------ declaratie periods
 
-@derived("declaratieperiode_kalendermaand", "declaraties")
-def declaratieperiode(tables: Tables) -> pl.Series:
+@derived("declaratieperiode_kalendermaand", "declaraties", show=["begindatum", "einddatum"])
+def declaratieperiode(tables: Tables) -> pl.DataFrame:
     b, e = pl.col("begindatum"), pl.col("einddatum")
     ok = (b.dt.day() == 1) & (e == b.dt.month_end()) & (b >= dt.date(2021, 1, 1))
-    return _ok_expr(tables["declaraties"], ~ok.fill_null(False))
+    return _where(tables, "declaraties", ~ok.fill_null(False))
 
 
-@derived("productperiode_een_kalendermaand", "prestaties")
-def productperiode_maand(tables: Tables) -> pl.Series:
+@derived("productperiode_een_kalendermaand", "prestaties", show=["begindatum", "einddatum"])
+def productperiode_maand(tables: Tables) -> pl.DataFrame:
     b, e = pl.col("begindatum"), pl.col("einddatum")
-    return _ok_expr(tables["prestaties"], ~(b.dt.truncate("1mo") == e.dt.truncate("1mo")).fill_null(False))
+    return _where(tables, "prestaties", ~(b.dt.truncate("1mo") == e.dt.truncate("1mo")).fill_null(False))
 
 
-@derived("productperiode_grenzen", "prestaties")
-def productperiode_grenzen(tables: Tables) -> pl.Series:
+@derived("productperiode_grenzen", "prestaties", show=["toewijzing_nummer", "begindatum", "einddatum"])
+def productperiode_grenzen(tables: Tables) -> pl.DataFrame:
     stops = tables["zorgstops"].group_by(TOEWIJZING).agg(pl.col("einddatum").alias("stop_einddata"))
-    p = _rows(tables["prestaties"])
-    j = (p.join(_tw_cols(tables, ingangsdatum="tw_ingangsdatum", einddatum="tw_einddatum"), on=TOEWIJZING, how="left")
+    j = (_rows(tables, "prestaties")
+         .join(_tw_cols(tables, ingangsdatum="tw_ingangsdatum", einddatum="tw_einddatum"), on=TOEWIJZING, how="left")
          .join(stops, on=TOEWIJZING, how="left"))
     b, e = pl.col("begindatum"), pl.col("einddatum")
     start_ok = (b.dt.day() == 1) | (b == pl.col("tw_ingangsdatum")).fill_null(False)
@@ -174,284 +254,269 @@ def productperiode_grenzen(tables: Tables) -> pl.Series:
         | (e == pl.col("tw_einddatum")).fill_null(False)
         | pl.col("stop_einddata").list.contains(e).fill_null(False)
     )
-    return _ok_except(p, j.filter(~(start_ok & end_ok).fill_null(False)))
+    return j.with_columns(start_ok.alias("start_ok"), end_ok.alias("end_ok")).filter(
+        ~(pl.col("start_ok") & pl.col("end_ok")).fill_null(False))
 
 
 # --------------------------------------------------------------------------------------------------- amounts
 
-@derived("bedrag_is_volume_maal_tarief", "prestaties")
-def bedrag_volume_tarief(tables: Tables) -> pl.Series:
+@derived("bedrag_is_volume_maal_tarief", "prestaties",
+         show=["eenheid", "geleverd_volume", "product_tarief", "ingediend_bedrag"])
+def bedrag_volume_tarief(tables: Tables) -> pl.DataFrame:
     euro = pl.col("eenheid") == "83"
     expected = pl.when(euro).then(pl.col("geleverd_volume")).otherwise(pl.col("geleverd_volume") * pl.col("product_tarief"))
-    return _ok_expr(tables["prestaties"], pl.col("ingediend_bedrag").ne_missing(expected))
+    return _where(tables, "prestaties", pl.col("ingediend_bedrag").ne_missing(pl.col("verwacht_bedrag")),
+                  verwacht_bedrag=expected)
 
 
-@derived("totaalbedrag_is_som_prestaties", "declaraties")
-def totaalbedrag(tables: Tables) -> pl.Series:
-    sums = tables["prestaties"].group_by(DECLARATIE).agg(_signed("ingediend_bedrag").sum().alias("som_prestaties"))
-    d = _rows(tables["declaraties"])
-    j = d.join(sums, on=DECLARATIE, how="left").with_columns(pl.col("som_prestaties").fill_null(0))
-    return _ok_except(d, j.filter(_signed("totaal_bedrag") != pl.col("som_prestaties")))
+@derived("totaalbedrag_is_som_prestaties", "declaraties", show=["debet_credit", "totaal_bedrag"])
+def totaalbedrag(tables: Tables) -> pl.DataFrame:
+    sums = tables["prestaties"].group_by(DECLARATIE).agg(signed("ingediend_bedrag").sum().alias("som_prestaties"))
+    j = _rows(tables, "declaraties").join(sums, on=DECLARATIE, how="left").with_columns(
+        pl.col("som_prestaties").fill_null(0), signed("totaal_bedrag").alias("totaal_signed"))
+    return j.filter(pl.col("totaal_signed") != pl.col("som_prestaties"))
 
 
-@derived("bedrag_nul_is_debet", "prestaties")
-def bedrag_nul_is_debet(tables: Tables) -> pl.Series:
-    return _ok_expr(tables["prestaties"],
-                    (pl.col("ingediend_bedrag") == 0) & pl.col("debet_credit").ne_missing(pl.lit("D")))
+@derived("bedrag_nul_is_debet", "prestaties", show=["ingediend_bedrag", "debet_credit"])
+def bedrag_nul_is_debet(tables: Tables) -> pl.DataFrame:
+    return _where(tables, "prestaties",
+                  (pl.col("ingediend_bedrag") == 0) & pl.col("debet_credit").ne_missing(pl.lit("D")))
 
 
-@derived("vorig_referentie_alleen_en_altijd_bij_credit", "prestaties")
-def vorig_referentie(tables: Tables) -> pl.Series:
-    return _ok_expr(tables["prestaties"],
-                    (pl.col("debet_credit") == "C") != pl.col("vorig_referentie_nummer").is_not_null())
+@derived("vorig_referentie_alleen_en_altijd_bij_credit", "prestaties",
+         show=["debet_credit", "vorig_referentie_nummer"])
+def vorig_referentie(tables: Tables) -> pl.DataFrame:
+    return _where(tables, "prestaties",
+                  (pl.col("debet_credit") == "C") != pl.col("vorig_referentie_nummer").is_not_null())
 
 
 # ------------------------------------------------------------------------------------------ toewijzing numbering
 
-@derived("toewijzing_nummer_uniek_per_gemeente", "toewijzingen")
-def toewijzing_nummer_uniek(tables: Tables) -> pl.Series:
+@derived("toewijzing_nummer_uniek_per_gemeente", "toewijzingen", show=["bsn", "agb_code", "product_code"])
+def toewijzing_nummer_uniek(tables: Tables) -> pl.DataFrame:
     mixed = pl.any_horizontal(pl.col(c).n_unique().over(TOEWIJZING) > 1 for c in ["bsn", "agb_code", "product_code"])
     dup = pl.struct("gemeente_code", "toewijzing_nummer", "versie").is_duplicated()
-    return _ok_expr(tables["toewijzingen"], mixed | dup)
+    return _where(tables, "toewijzingen", pl.col("andere_partij") | pl.col("versie_dubbel"),
+                  andere_partij=mixed, versie_dubbel=dup)
 
 
-@derived("geen_overlappende_toewijzingen", "toewijzingen")
-def geen_overlap(tables: Tables) -> pl.Series:
+@derived("geen_overlappende_toewijzingen", "toewijzingen",
+         show=["bsn", "agb_code", "product_code", "ingangsdatum", "einddatum"])
+def geen_overlap(tables: Tables) -> pl.DataFrame:
     """Flags the latest version row of a toewijzing that starts while another one for the same client, aanbieder
     and product runs (withdrawn ones excluded)."""
-    tw = _rows(tables["toewijzingen"])
+    tw = _rows(tables, "toewijzingen")
     same = ["gemeente_code", "bsn", "agb_code", "product_code"]
-    lt = _latest(tw).filter(pl.col("reden_wijziging").ne_missing(pl.lit("13"))).select(
-        ROW, *same, "toewijzing_nummer", "ingangsdatum", pl.col("einddatum").fill_null(FAR_FUTURE).alias("_eind"))
+    lt = latest_toewijzing(tw).filter(pl.col("reden_wijziging").ne_missing(pl.lit("13"))).with_columns(
+        pl.col("einddatum").fill_null(FAR_FUTURE).alias("_eind"))
     other = lt.select(*same, pl.col("toewijzing_nummer").alias("ander_nummer"),
                       pl.col("ingangsdatum").alias("ander_ingangsdatum"), pl.col("_eind").alias("ander_einddatum"))
     pairs = lt.join(other, on=same, how="inner")
     # the stacked one is the toewijzing that starts later (on equal starts: the higher number), not the one it lands on
     later = (pl.col("ingangsdatum") > pl.col("ander_ingangsdatum")) | (
         (pl.col("ingangsdatum") == pl.col("ander_ingangsdatum")) & (pl.col("toewijzing_nummer") > pl.col("ander_nummer")))
-    bad = pairs.filter((pl.col("toewijzing_nummer") != pl.col("ander_nummer"))
-                       & (pl.col("ingangsdatum") <= pl.col("ander_einddatum"))
-                       & (pl.col("ander_ingangsdatum") <= pl.col("_eind")) & later)
-    return _ok_except(tw, bad)
+    return pairs.filter((pl.col("toewijzing_nummer") != pl.col("ander_nummer"))
+                        & (pl.col("ingangsdatum") <= pl.col("ander_einddatum"))
+                        & (pl.col("ander_ingangsdatum") <= pl.col("_eind")) & later)
 
 
-@derived("toewijzing_referentie_bestaat", "toewijzingen")
-def toewijzing_referentie(tables: Tables) -> pl.Series:
+@derived("toewijzing_referentie_bestaat", "toewijzingen", show=["agb_code", "referentie_aanbieder", "bsn"])
+def toewijzing_referentie(tables: Tables) -> pl.DataFrame:
     v = tables["verzoeken"].select("gemeente_code", "agb_code", "referentie_aanbieder", "bsn").unique()
-    tw = _rows(tables["toewijzingen"])
-    bad = tw.filter(pl.col("referentie_aanbieder").is_not_null()).join(
+    return _rows(tables, "toewijzingen").filter(pl.col("referentie_aanbieder").is_not_null()).join(
         v, on=["gemeente_code", "agb_code", "referentie_aanbieder", "bsn"], how="anti")
-    return _ok_except(tw, bad)
 
 
 # ------------------------------------------------------------------------------------------------ start / stop
 
-@derived("stop_bij_bestaande_toewijzing", "zorgstops")
-def stop_bij_toewijzing(tables: Tables) -> pl.Series:
+@derived("stop_bij_bestaande_toewijzing", "zorgstops", show=["bsn"])
+def stop_bij_toewijzing(tables: Tables) -> pl.DataFrame:
     parties = tables["toewijzingen"].select("gemeente_code", "toewijzing_nummer", "bsn", "agb_code").unique()
-    s = _rows(tables["zorgstops"])
-    bad = s.join(parties, on=["gemeente_code", "toewijzing_nummer", "bsn", "agb_code"], how="anti", nulls_equal=False)
-    return _ok_except(s, bad)
+    return _rows(tables, "zorgstops").join(parties, on=["gemeente_code", "toewijzing_nummer", "bsn", "agb_code"],
+                                           how="anti", nulls_equal=False)
 
 
-@derived("een_actuele_start_per_toewijzing", "zorgstarts")
-def een_actuele_start(tables: Tables) -> pl.Series:
-    starts = _rows(tables["zorgstarts"])
+@derived("een_actuele_start_per_toewijzing", "zorgstarts", show=["dagtekening", "status_aanlevering"])
+def een_actuele_start(tables: Tables) -> pl.DataFrame:
     stops = tables["zorgstops"].filter(pl.col("status_aanlevering") == "1").group_by(STARTKEY).agg(
         pl.col("einddatum").max().alias("stop_einddatum"))
-    s = (starts.filter(pl.col("status_aanlevering") == "1").join(stops, on=STARTKEY, how="left")
+    s = (_rows(tables, "zorgstarts").filter(pl.col("status_aanlevering") == "1").join(stops, on=STARTKEY, how="left")
          .sort(*TOEWIJZING, "begindatum", "dagtekening", ROW))
     s = s.with_columns(
         pl.col("begindatum").shift(1).over(TOEWIJZING).alias("vorige_begindatum"),
         pl.col("stop_einddatum").shift(1).over(TOEWIJZING).alias("vorige_stop_einddatum"),
     )
-    bad = s.filter(pl.col("vorige_begindatum").is_not_null() & (
+    return s.filter(pl.col("vorige_begindatum").is_not_null() & (
         pl.col("vorige_stop_einddatum").is_null() | (pl.col("begindatum") <= pl.col("vorige_stop_einddatum"))))
-    return _ok_except(starts, bad)
 
 
-@derived("stop_heeft_eerdere_start", "zorgstops")
-def stop_heeft_start(tables: Tables) -> pl.Series:
+@derived("stop_heeft_eerdere_start", "zorgstops", show=["dagtekening"])
+def stop_heeft_start(tables: Tables) -> pl.DataFrame:
     starts = tables["zorgstarts"].filter(pl.col("status_aanlevering") == "1").group_by(STARTKEY).agg(
         pl.col("dagtekening").min().alias("start_dagtekening"))
-    s = _rows(tables["zorgstops"])
-    j = s.join(starts, on=STARTKEY, how="left")
-    return _ok_except(s, j.filter(pl.col("start_dagtekening").is_null()
-                                  | (pl.col("start_dagtekening") > pl.col("dagtekening"))))
+    j = _rows(tables, "zorgstops").join(starts, on=STARTKEY, how="left")
+    return j.filter(pl.col("start_dagtekening").is_null() | (pl.col("start_dagtekening") > pl.col("dagtekening")))
 
 
-@derived("start_begindatum_ge_toewijzing_ingangsdatum", "zorgstarts")
-def start_na_ingang(tables: Tables) -> pl.Series:
-    s = _rows(tables["zorgstarts"])
-    j = s.join(_tw_cols(tables, ingangsdatum="tw_ingangsdatum"), on=TOEWIJZING, how="left")
-    return _ok_except(s, j.filter(pl.col("begindatum") < pl.col("tw_ingangsdatum")))
+@derived("start_begindatum_ge_toewijzing_ingangsdatum", "zorgstarts", show=["begindatum"])
+def start_na_ingang(tables: Tables) -> pl.DataFrame:
+    j = _rows(tables, "zorgstarts").join(_tw_cols(tables, ingangsdatum="tw_ingangsdatum"), on=TOEWIJZING, how="left")
+    return j.filter(pl.col("begindatum") < pl.col("tw_ingangsdatum"))
 
 
 # ------------------------------------------------------------------------------------------ prestatie vs toewijzing
 
-@derived("prestatie_bij_toewijzing_van_client", "prestaties")
-def prestatie_bij_toewijzing(tables: Tables) -> pl.Series:
+@derived("prestatie_bij_toewijzing_van_client", "prestaties", show=["gemeente_code", "toewijzing_nummer", "bsn"])
+def prestatie_bij_toewijzing(tables: Tables) -> pl.DataFrame:
     tw = tables["toewijzingen"].select(*TOEWIJZING, "bsn", "agb_code").unique().group_by(TOEWIJZING).agg(
         pl.col("bsn").alias("tw_bsn"), pl.col("agb_code").alias("tw_agb"))
-    p = _rows(tables["prestaties"])
-    j = p.join(tw, on=TOEWIJZING, how="left")
+    j = _rows(tables, "prestaties").join(tw, on=TOEWIJZING, how="left")
     ok = pl.col("tw_bsn").list.contains(pl.col("bsn")) & pl.col("tw_agb").list.contains(pl.col("agb_code"))
-    return _ok_except(p, j.filter(~ok.fill_null(False)))
+    return j.filter(~ok.fill_null(False))
 
 
-@derived("prestatie_product_als_toewijzing", "prestaties")
-def prestatie_product(tables: Tables) -> pl.Series:
+@derived("prestatie_product_als_toewijzing", "prestaties",
+         show=["toewijzing_nummer", "product_categorie", "product_code", "eenheid"])
+def prestatie_product(tables: Tables) -> pl.DataFrame:
     tw = _tw_cols(tables, product_categorie="tw_product_categorie", product_code="tw_product_code", eenheid="tw_eenheid")
-    p = _rows(tables["prestaties"])
-    j = p.join(tw, on=TOEWIJZING, how="inner")
-    return _ok_except(p, j.filter(
+    j = _rows(tables, "prestaties").join(tw, on=TOEWIJZING, how="inner")
+    return j.filter(
         pl.col("product_categorie").ne_missing(pl.col("tw_product_categorie"))
         | pl.col("product_code").ne_missing(pl.col("tw_product_code"))
         | pl.col("eenheid").ne_missing(pl.col("tw_eenheid"))
-    ))
+    )
 
 
-@derived("productperiode_binnen_toewijzing", "prestaties")
-def productperiode_binnen_toewijzing(tables: Tables) -> pl.Series:
-    p = _rows(tables["prestaties"])
-    j = p.join(_tw_cols(tables, ingangsdatum="tw_ingangsdatum", einddatum="tw_einddatum"), on=TOEWIJZING, how="inner")
-    return _ok_except(p, j.filter((pl.col("begindatum") < pl.col("tw_ingangsdatum"))
-                                  | (pl.col("tw_einddatum").is_not_null() & (pl.col("einddatum") > pl.col("tw_einddatum")))))
+@derived("productperiode_binnen_toewijzing", "prestaties", show=["toewijzing_nummer", "begindatum", "einddatum"])
+def productperiode_binnen_toewijzing(tables: Tables) -> pl.DataFrame:
+    j = _rows(tables, "prestaties").join(_tw_cols(tables, ingangsdatum="tw_ingangsdatum", einddatum="tw_einddatum"),
+                                         on=TOEWIJZING, how="inner")
+    return j.filter((pl.col("begindatum") < pl.col("tw_ingangsdatum"))
+                    | (pl.col("tw_einddatum").is_not_null() & (pl.col("einddatum") > pl.col("tw_einddatum"))))
 
 
-@derived("prestatie_niet_na_zorgstop", "prestaties")
-def prestatie_niet_na_stop(tables: Tables) -> pl.Series:
+@derived("prestatie_niet_na_zorgstop", "prestaties", show=["toewijzing_nummer", "einddatum"])
+def prestatie_niet_na_stop(tables: Tables) -> pl.DataFrame:
     k = ["gemeente_code", "agb_code", "toewijzing_nummer"]
     stops = tables["zorgstops"].filter((pl.col("status_aanlevering") == "1") & (pl.col("reden_beeindiging") != "20"))
     stops = stops.group_by(k).agg(pl.col("einddatum").max().alias("stop_einddatum"))
-    p = _rows(tables["prestaties"])
-    j = p.join(stops, on=k, how="inner")
-    return _ok_except(p, j.filter(pl.col("einddatum") > pl.col("stop_einddatum")))
+    j = _rows(tables, "prestaties").join(stops, on=k, how="inner")
+    return j.filter(pl.col("einddatum") > pl.col("stop_einddatum"))
 
 
-@derived("geleverd_volume_binnen_toegewezen", "prestaties")
-def geleverd_volume(tables: Tables) -> pl.Series:
-    p = _rows(tables["prestaties"])
-    j = p.join(_tw_cols(tables, volume="tw_volume", frequentie="tw_frequentie"), on=TOEWIJZING, how="inner").with_columns(
-        _days().alias("dagen"), pl.col("begindatum").dt.month_end().dt.day().cast(pl.Int64).alias("dagen_in_maand"))
-    v, f = pl.col("tw_volume"), pl.col("tw_frequentie")
-    cap = (
-        pl.when(pl.col("eenheid") == "14").then(pl.col("dagen").cast(pl.Float64))
-        .when(f == "1").then(v * pl.col("dagen"))
-        .when(f == "2").then(v * pl.col("dagen") / 7)
-        .when(f == "4").then(v * pl.col("dagen") / pl.col("dagen_in_maand"))
-        .when(f == "6").then(v.cast(pl.Float64))
-    ).cast(pl.Float64)
-    j = j.with_columns(cap.alias("max_volume"))
-    return _ok_except(p, j.filter(pl.col("max_volume").is_null()
-                                  | (pl.col("geleverd_volume") > pl.col("max_volume") + 1e-9)))
+@derived("geleverd_volume_binnen_toegewezen", "prestaties",
+         show=["toewijzing_nummer", "begindatum", "einddatum", "eenheid", "geleverd_volume"])
+def geleverd_volume(tables: Tables) -> pl.DataFrame:
+    j = _rows(tables, "prestaties").join(_tw_cols(tables, volume="tw_volume", frequentie="tw_frequentie"),
+                                         on=TOEWIJZING, how="inner").with_columns(volume_cap().alias("max_volume"))
+    return j.filter(pl.col("max_volume").is_null() | (pl.col("geleverd_volume") > pl.col("max_volume") + 1e-9))
 
 
-@derived("som_volume_binnen_totaal", "prestaties")
-def som_volume(tables: Tables) -> pl.Series:
+@derived("som_volume_binnen_totaal", "prestaties", show=["toewijzing_nummer", "debet_credit", "geleverd_volume"])
+def som_volume(tables: Tables) -> pl.DataFrame:
     tw = _tw_cols(tables, volume="tw_volume", frequentie="tw_frequentie").filter(pl.col("tw_frequentie") == "6")
-    p = _rows(tables["prestaties"])
-    j = p.join(tw, on=TOEWIJZING, how="inner").with_columns(
-        _signed("geleverd_volume").sum().over(TOEWIJZING).alias("netto_volume"))
-    return _ok_except(p, j.filter(pl.col("netto_volume") > pl.col("tw_volume")))
+    j = _rows(tables, "prestaties").join(tw, on=TOEWIJZING, how="inner").with_columns(
+        signed("geleverd_volume").sum().over(TOEWIJZING).alias("netto_volume"))
+    return j.filter(pl.col("netto_volume") > pl.col("tw_volume"))
 
 
 # --------------------------------------------------------------------------------------------- claim identities
 
-@derived("declaratie_nummer_uniek_alfanumeriek", "declaraties")
-def declaratie_nummer(tables: Tables) -> pl.Series:
+@derived("declaratie_nummer_uniek_alfanumeriek", "declaraties", show=[])
+def declaratie_nummer(tables: Tables) -> pl.DataFrame:
     fmt = pl.col("declaratie_nummer").str.contains(r"^[A-Za-z0-9]{1,12}$").fill_null(False)
-    return _ok_expr(tables["declaraties"], pl.struct(*DECLARATIE).is_duplicated() | ~fmt)
+    return _where(tables, "declaraties", pl.col("nummer_dubbel") | ~pl.col("nummer_formaat_ok"),
+                  nummer_dubbel=pl.struct(*DECLARATIE).is_duplicated(), nummer_formaat_ok=fmt)
 
 
-@derived("een_actieve_debet", "prestaties")
-def een_actieve_debet(tables: Tables) -> pl.Series:
+@derived("een_actieve_debet", "prestaties", show=["gemeente_code", "toewijzing_nummer", "begindatum", "debet_credit"])
+def een_actieve_debet(tables: Tables) -> pl.DataFrame:
     grp = ["agb_code", "gemeente_code", "toewijzing_nummer", "begindatum"]
     actief = ((pl.col("debet_credit") == "D").sum().over(grp).cast(pl.Int64)
               - (pl.col("debet_credit") == "C").sum().over(grp).cast(pl.Int64))
-    return _ok_expr(tables["prestaties"], actief > 1)
+    return _where(tables, "prestaties", pl.col("actieve_debets") > 1, actieve_debets=actief)
 
 
-def _credits_with_debet(p: pl.DataFrame, tables: Tables) -> pl.DataFrame:
+def _credits_with_debet(tables: Tables) -> pl.DataFrame:
     """Credit prestaties (with `_row`) next to the debet their VorigReferentieNummer names (debet_* columns)."""
-    periode = tables["declaraties"].select(*DECLARATIE, pl.col("begindatum").alias("_decl_begin"))
+    p = _rows(tables, "prestaties")
+    periode = tables["declaraties"].select(*DECLARATIE, pl.col("begindatum").alias("declaratie_begindatum"))
     debets = p.filter(pl.col("debet_credit") == "D").join(periode, on=DECLARATIE, how="left").select(
         "agb_code", pl.col("referentie_nummer").alias("vorig_referentie_nummer"),
         *[pl.col(c).alias(f"debet_{c}") for c in
-          ["declaratie_nummer", "_decl_begin", "gemeente_code", "bsn", "toewijzing_nummer", "begindatum", "einddatum",
-           "ingediend_bedrag"]],
+          ["declaratie_nummer", "declaratie_begindatum", "gemeente_code", "bsn", "toewijzing_nummer", "begindatum",
+           "einddatum", "ingediend_bedrag"]],
     )
     credits = p.filter(pl.col("debet_credit") == "C").join(periode, on=DECLARATIE, how="left")
     return credits.join(debets, on=["agb_code", "vorig_referentie_nummer"], how="left")
 
 
-@derived("credit_op_eerdere_debet", "prestaties")
-def credit_op_debet(tables: Tables) -> pl.Series:
-    p = _rows(tables["prestaties"])
-    c = _credits_with_debet(p, tables)
+@derived("credit_op_eerdere_debet", "prestaties", show=["vorig_referentie_nummer", "declaratie_nummer"])
+def credit_op_debet(tables: Tables) -> pl.DataFrame:
+    c = _credits_with_debet(tables)
     same = ["gemeente_code", "bsn", "toewijzing_nummer", "begindatum", "einddatum", "ingediend_bedrag"]
     mismatch = pl.any_horizontal(pl.col(a).ne_missing(pl.col(f"debet_{a}")) for a in same)
     bad = (
         pl.col("debet_declaratie_nummer").is_null()
         | mismatch
-        | (pl.col("debet__decl_begin") > pl.col("_decl_begin")).fill_null(True)
+        | (pl.col("debet_declaratie_begindatum") > pl.col("declaratie_begindatum")).fill_null(True)
         | pl.struct("agb_code", "vorig_referentie_nummer").is_duplicated()
     )
-    return _ok_except(p, c.filter(bad))
+    return c.filter(bad)
 
 
-@derived("credit_niet_in_declaratie_van_debet", "prestaties")
-def credit_niet_in_zelfde(tables: Tables) -> pl.Series:
-    p = _rows(tables["prestaties"])
-    c = _credits_with_debet(p, tables)
-    return _ok_except(p, c.filter(pl.col("declaratie_nummer") == pl.col("debet_declaratie_nummer")))
+@derived("credit_niet_in_declaratie_van_debet", "prestaties", show=["vorig_referentie_nummer", "declaratie_nummer"])
+def credit_niet_in_zelfde(tables: Tables) -> pl.DataFrame:
+    c = _credits_with_debet(tables)
+    return c.filter(pl.col("declaratie_nummer") == pl.col("debet_declaratie_nummer")).select(
+        ROW, "vorig_referentie_nummer", "declaratie_nummer", *dictionary_key("prestaties"), "debet_declaratie_nummer")
 
 
-@derived("tarief_is_contracttarief", "prestaties")
-def contracttarief(tables: Tables) -> pl.Series:
+@derived("tarief_is_contracttarief", "prestaties", show=["gemeente_code", "product_code", "eenheid", "product_tarief"])
+def contracttarief(tables: Tables) -> pl.DataFrame:
     regio = tables["gemeenten"].select("gemeente_code", "inkoopregio")
     lijst = tables["producten"].select("inkoopregio", "product_categorie", "product_code",
                                        pl.col("tarief").alias("contract_tarief"))
-    p = _rows(tables["prestaties"])
-    j = (p.filter(pl.col("eenheid").ne_missing(pl.lit("83")))
+    j = (_rows(tables, "prestaties").filter(pl.col("eenheid").ne_missing(pl.lit("83")))
          .join(regio, on="gemeente_code", how="left")
          .join(lijst, on=["inkoopregio", "product_categorie", "product_code"], how="left"))
-    return _ok_except(p, j.filter(pl.col("product_tarief").ne_missing(pl.col("contract_tarief"))))
+    return j.filter(pl.col("product_tarief").ne_missing(pl.col("contract_tarief")))
 
 
-@derived("prestatie_heeft_declaratie", "prestaties")
-def prestatie_heeft_declaratie(tables: Tables) -> pl.Series:
+@derived("prestatie_heeft_declaratie", "prestaties", show=["declaratie_nummer", "gemeente_code"])
+def prestatie_heeft_declaratie(tables: Tables) -> pl.DataFrame:
     d = tables["declaraties"].select(*DECLARATIE, "gemeente_code")
-    p = _rows(tables["prestaties"])
-    return _ok_except(p, p.join(d, on=[*DECLARATIE, "gemeente_code"], how="anti"))
+    return _rows(tables, "prestaties").join(d, on=[*DECLARATIE, "gemeente_code"], how="anti")
 
 
-@derived("productperiode_niet_na_declaratieperiode", "prestaties")
-def niet_na_declaratieperiode(tables: Tables) -> pl.Series:
+@derived("productperiode_niet_na_declaratieperiode", "prestaties", show=["declaratie_nummer", "einddatum"])
+def niet_na_declaratieperiode(tables: Tables) -> pl.DataFrame:
     d = tables["declaraties"].select(*DECLARATIE, pl.col("einddatum").alias("declaratie_einddatum"))
-    p = _rows(tables["prestaties"])
-    j = p.join(d, on=DECLARATIE, how="inner")
-    return _ok_except(p, j.filter(pl.col("einddatum") > pl.col("declaratie_einddatum")))
+    j = _rows(tables, "prestaties").join(d, on=DECLARATIE, how="inner")
+    return j.filter(pl.col("einddatum") > pl.col("declaratie_einddatum"))
 
 
 # --------------------------------------------------------------------------------------------------- timeliness
 
-@derived("start_binnen_5_werkdagen", "zorgstarts")
-def start_tijdig(tables: Tables) -> pl.Series:
-    s = tables["zorgstarts"]
-    s = s.with_columns(werkdagen(s, "begindatum", "dagtekening"))
-    return _ok_expr(s, (pl.col("dagtekening") < pl.col("begindatum")) | (pl.col("werkdagen") > 5))
+def _late(tables: Tables, table: str, date: str, days: int) -> pl.DataFrame:
+    """Rows sent (dagtekening) before `date` or more than `days` werkdagen after it."""
+    s = _rows(tables, table)
+    s = s.with_columns(werkdagen(s, date, "dagtekening"))
+    return s.filter((pl.col("dagtekening") < pl.col(date)) | (pl.col("werkdagen") > days))
 
 
-@derived("stop_binnen_5_werkdagen", "zorgstops")
-def stop_tijdig(tables: Tables) -> pl.Series:
-    s = tables["zorgstops"]
-    s = s.with_columns(werkdagen(s, "einddatum", "dagtekening"))
-    return _ok_expr(s, (pl.col("dagtekening") < pl.col("einddatum")) | (pl.col("werkdagen") > 5))
+@derived("start_binnen_5_werkdagen", "zorgstarts", show=["dagtekening"])
+def start_tijdig(tables: Tables) -> pl.DataFrame:
+    return _late(tables, "zorgstarts", "begindatum", 5)
 
 
-@derived("antwoord_op_verzoek_binnen_5_werkdagen", "verzoeken")
-def antwoord_tijdig(tables: Tables) -> pl.Series:
+@derived("stop_binnen_5_werkdagen", "zorgstops", show=["einddatum", "dagtekening"])
+def stop_tijdig(tables: Tables) -> pl.DataFrame:
+    return _late(tables, "zorgstops", "einddatum", 5)
+
+
+@derived("antwoord_op_verzoek_binnen_5_werkdagen", "verzoeken", show=["dagtekening"])
+def antwoord_tijdig(tables: Tables) -> pl.DataFrame:
     """The first answer (JW319, or the first JW301 honouring the verzoek) within 5 werkdagen; after an "in onderzoek"
     JW319 the next answer within 5 more. Verzoeken without any answer in the data are not judged."""
     k = ["gemeente_code", "agb_code", "referentie_aanbieder"]
@@ -465,65 +530,59 @@ def antwoord_tijdig(tables: Tables) -> pl.Series:
         pl.col("antwoord_datum").first().alias("antwoord1_datum"), pl.col("antwoord").first().alias("antwoord1"),
         pl.col("antwoord_datum").slice(1, 1).first().alias("antwoord2_datum"),
     )
-    v = _rows(tables["verzoeken"])
-    j = v.join(firsts, on=k, how="inner")
+    j = _rows(tables, "verzoeken").join(firsts, on=k, how="inner")
     j = j.with_columns(werkdagen(j, "dagtekening", "antwoord1_datum").alias("werkdagen1"),
                        werkdagen(j, "antwoord1_datum", "antwoord2_datum").alias("werkdagen2"))
     late1 = (pl.col("antwoord1_datum") < pl.col("dagtekening")) | (pl.col("werkdagen1") > 5)
     late2 = (pl.col("antwoord1") == "JW319-2") & (pl.col("werkdagen2") > 5).fill_null(False)
-    return _ok_except(v, j.filter(late1 | late2))
+    return j.filter(late1 | late2)
 
 
-@derived("declaratie_antwoord_binnen_10_werkdagen", "declaratie_antwoorden")
-def declaratie_antwoord_tijdig(tables: Tables) -> pl.Series:
+@derived("declaratie_antwoord_binnen_10_werkdagen", "declaratie_antwoorden", show=["dagtekening"])
+def declaratie_antwoord_tijdig(tables: Tables) -> pl.DataFrame:
     d = tables["declaraties"].select(*DECLARATIE, pl.col("dagtekening").alias("declaratie_dagtekening"))
-    a = _rows(tables["declaratie_antwoorden"])
-    j = a.join(d, on=DECLARATIE, how="inner")
+    j = _rows(tables, "declaratie_antwoorden").join(d, on=DECLARATIE, how="inner")
     j = j.with_columns(werkdagen(j, "declaratie_dagtekening", "dagtekening"))
-    return _ok_except(a, j.filter((pl.col("dagtekening") < pl.col("declaratie_dagtekening")) | (pl.col("werkdagen") > 10)))
+    return j.filter((pl.col("dagtekening") < pl.col("declaratie_dagtekening")) | (pl.col("werkdagen") > 10))
 
 
-@derived("een_antwoord_per_declaratie", "declaraties")
-def een_antwoord(tables: Tables) -> pl.Series:
+@derived("een_antwoord_per_declaratie", "declaraties", show=["gemeente_code"])
+def een_antwoord(tables: Tables) -> pl.DataFrame:
     """Every declaratie (unique key) has exactly one JW325 of the same gemeente. Answers without a declaratie are rows
     of declaratie_antwoorden and are not reported here."""
     a = tables["declaratie_antwoorden"].group_by(DECLARATIE).agg(
         pl.len().alias("aantal_antwoorden"), pl.col("gemeente_code").alias("antwoord_gemeenten"))
-    d = _rows(tables["declaraties"])
-    j = d.join(a, on=DECLARATIE, how="left").with_columns(
+    j = _rows(tables, "declaraties").join(a, on=DECLARATIE, how="left").with_columns(
         pl.col("aantal_antwoorden").fill_null(0), pl.len().over(DECLARATIE).alias("aantal_declaraties"))
-    bad = j.filter((pl.col("aantal_antwoorden") != 1) | (pl.col("aantal_declaraties") != 1)
-                   | ~pl.col("antwoord_gemeenten").list.contains(pl.col("gemeente_code")).fill_null(False))
-    return _ok_except(d, bad)
+    return j.filter((pl.col("aantal_antwoorden") != 1) | (pl.col("aantal_declaraties") != 1)
+                    | ~pl.col("antwoord_gemeenten").list.contains(pl.col("gemeente_code")).fill_null(False))
 
 
 # ------------------------------------------------------------------------------------------------ client data
 
-@derived("geboortedatum_voor_zorg", "jeugdigen")
-def geboortedatum_voor_zorg(tables: Tables) -> pl.Series:
+@derived("geboortedatum_voor_zorg", "jeugdigen", show=["geboortedatum"])
+def geboortedatum_voor_zorg(tables: Tables) -> pl.DataFrame:
     """The birth date lies before the youth's first care in the gemeente, and less than 23 years before it."""
-    first = tables["trajecten"].group_by("gemeente_code", "client_id").agg(pl.col("begindatum").min().alias("_first"))
-    j = _rows(tables["jeugdigen"]).join(first, on=["gemeente_code", "client_id"], how="left")
-    bad = j.filter((pl.col("geboortedatum") > pl.col("_first"))
-                   | (pl.col("geboortedatum") <= pl.col("_first").dt.offset_by("-23y")))
-    return _ok_except(tables["jeugdigen"], bad)
+    first = tables["trajecten"].group_by("gemeente_code", "client_id").agg(pl.col("begindatum").min().alias("eerste_zorg"))
+    j = _rows(tables, "jeugdigen").join(first, on=["gemeente_code", "client_id"], how="left")
+    return j.filter((pl.col("geboortedatum") > pl.col("eerste_zorg"))
+                    | (pl.col("geboortedatum") <= pl.col("eerste_zorg").dt.offset_by("-23y")))
 
 
-@derived("geboortedatum_als_in_verzoek", "jeugdigen")
-def geboortedatum_als_in_verzoek(tables: Tables) -> pl.Series:
+@derived("geboortedatum_als_in_verzoek", "jeugdigen", show=["bsn", "geboortedatum"])
+def geboortedatum_als_in_verzoek(tables: Tables) -> pl.DataFrame:
     """The registered birth date equals the one the aanbieder sent in the youth's JW315 requests to that gemeente."""
-    v = tables["verzoeken"].select("gemeente_code", "bsn", pl.col("geboortedatum").alias("_verzoek")).unique()
-    j = _rows(tables["jeugdigen"]).join(v, on=["gemeente_code", "bsn"], how="inner")
-    return _ok_except(tables["jeugdigen"], j.filter(pl.col("geboortedatum") != pl.col("_verzoek")))
+    v = tables["verzoeken"].select("gemeente_code", "bsn", pl.col("geboortedatum").alias("verzoek_geboortedatum")).unique()
+    j = _rows(tables, "jeugdigen").join(v, on=["gemeente_code", "bsn"], how="inner")
+    return j.filter(pl.col("geboortedatum") != pl.col("verzoek_geboortedatum"))
 
 
-@derived("een_registratie_per_bsn", "jeugdigen")
-def een_registratie_per_bsn(tables: Tables) -> pl.Series:
+@derived("een_registratie_per_bsn", "jeugdigen", show=["bsn", "achternaam"])
+def een_registratie_per_bsn(tables: Tables) -> pl.DataFrame:
     """A BSN is registered once per gemeente. Of a second registration of the same BSN (e.g. with a typo in the
     name) the one the gemeente's trajecten refer to is kept (else the lowest client_id); the others are flagged."""
-    in_care = tables["trajecten"].select("gemeente_code", "client_id").unique().with_columns(pl.lit(True).alias("_care"))
-    j = (_rows(tables["jeugdigen"]).filter(pl.col("bsn").is_not_null())
-         .join(in_care, on=["gemeente_code", "client_id"], how="left").with_columns(pl.col("_care").fill_null(False))
-         .sort("gemeente_code", "bsn", pl.col("_care"), "client_id", descending=[False, False, True, False]))
-    bad = j.filter(pl.int_range(pl.len()).over("gemeente_code", "bsn") > 0)
-    return _ok_except(tables["jeugdigen"], bad)
+    in_care = tables["trajecten"].select("gemeente_code", "client_id").unique().with_columns(pl.lit(True).alias("in_zorg"))
+    j = (_rows(tables, "jeugdigen").filter(pl.col("bsn").is_not_null())
+         .join(in_care, on=["gemeente_code", "client_id"], how="left").with_columns(pl.col("in_zorg").fill_null(False))
+         .sort("gemeente_code", "bsn", pl.col("in_zorg"), "client_id", descending=[False, False, True, False]))
+    return j.filter(pl.int_range(pl.len()).over("gemeente_code", "bsn") > 0)

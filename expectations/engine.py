@@ -1,9 +1,12 @@
 """Run the rule registry as Great Expectations suites on a dataset and turn the results into findings.
 
 One suite per table for its column rules, and one `<table>.cross` suite per table for the rules computed across
-tables (derived in polars as a boolean column per row, then validated in GX: its DuckDB path fails silently and it has
-no polars input, so frames go in as pandas; see the workplace stack notes (shared/STACK_NOTES.md)). Every expectation carries its rule id and
-code in `meta`; a failing row is mapped back to its table key through a `_row` index column.
+tables. The column rules run as GX's own (or the sandbox's custom) column expectations; the derived rules come from
+their one polars implementation (expectations/derived.py `violations`) as a boolean column per row, validated in GX
+as in-set [True] (its DuckDB path fails silently and it has no polars input, so frames go in as pandas; see the
+workplace stack notes). tests/test_expectations.py checks that GX reports exactly the records `violations` returns
+for every rule. Every expectation carries its rule id and code in `meta`; a failing row is mapped back to its table
+key through a `_row` index column.
 """
 from __future__ import annotations
 
@@ -17,16 +20,10 @@ import polars as pl
 from synthetic_data.dictionary import key as table_key
 from synthetic_data.dictionary import schema
 
-from .derived import DERIVED
+from .derived import FINDING_KEYS, FINDINGS_SCHEMA, ROW, as_findings, finding_rows, violations
 from .registry import Rule, load_rules
 
-ROW = "_row"
-# Findings are one row per failing record; these are the key columns of every table, as text.
-FINDING_KEYS = ["gemeente_code", "client_id", "traject_id", "agb_code", "referentie_aanbieder", "dagtekening",
-                "toewijzing_nummer", "versie", "begindatum", "inkoopregio", "product_code", "declaratie_nummer",
-                "referentie_nummer"]
-FINDINGS_SCHEMA = {"table": pl.String, "rule_id": pl.String, "rule_code": pl.String, "severity": pl.String,
-                   "key": pl.String, **{k: pl.String for k in FINDING_KEYS}}
+__all__ = ["RuleResult", "validate", "findings", "check_inputs", "FINDING_KEYS", "FINDINGS_SCHEMA"]
 
 
 @dataclass
@@ -97,6 +94,12 @@ def _context(docs_dir: Path | None):
     return ctx
 
 
+def _ok_column(rule: Rule, tables: dict[str, pl.DataFrame], height: int) -> pl.Series:
+    """True for every row of the rule's table except those `violations` returns."""
+    bad = violations(rule, tables, row_index=True)[ROW]
+    return pl.Series(f"ok__{rule.id}", [True] * height, dtype=pl.Boolean).scatter(bad, False)
+
+
 def check_inputs(tables: dict[str, pl.DataFrame], rules: list[Rule]) -> None:
     """Unusable input gets a clear error before any validation: missing table, missing column, wrong type."""
     from synthetic_data.errors import DataError
@@ -135,7 +138,7 @@ def validate(tables: dict[str, pl.DataFrame], rules: list[Rule] | None = None,
             name = table + suffix
             frame = df.select(ROW, *sorted({c for r in group if "derived" not in r.check for c in _columns(r)}))
             if suffix:
-                frame = frame.with_columns(DERIVED[r.check["derived"]](tables).alias(f"ok__{r.id}") for r in group)
+                frame = frame.with_columns(_ok_column(r, tables, df.height) for r in group)
             pdf = frame.to_pandas()
             batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
             suite = ctx.suites.add(gx.ExpectationSuite(name, meta={"table": table}))
@@ -166,19 +169,5 @@ def validate(tables: dict[str, pl.DataFrame], rules: list[Rule] | None = None,
 
 def findings(results: list[RuleResult]) -> pl.DataFrame:
     """One row per failing record: table, rule, severity and the record's key columns (as text)."""
-    frames = []
-    for res in results:
-        if not res.keys.height:
-            continue
-        k = res.keys
-        frames.append(k.select(
-            pl.lit(res.rule.table).alias("table"), pl.lit(res.rule.id).alias("rule_id"),
-            pl.lit(res.rule.code).alias("rule_code"), pl.lit(res.rule.severity).alias("severity"),
-            pl.concat_str([pl.col(c).cast(pl.String) for c in k.columns], separator="|").alias("key"),
-            *[pl.col(c).cast(pl.String) for c in k.columns],
-        ))
-    if not frames:
-        return pl.DataFrame(schema=FINDINGS_SCHEMA)
-    out = pl.concat(frames, how="diagonal_relaxed")
-    return out.select(pl.col(c).cast(t) if c in out.columns else pl.lit(None, t).alias(c)
-                      for c, t in FINDINGS_SCHEMA.items())
+    frames = [finding_rows(res.rule, res.keys) for res in results if res.keys.height]
+    return as_findings(frames)

@@ -2,7 +2,9 @@
 
 Checks run inside the op that produced the partition's tables, right after they are yielded: every rule sees the
 same partition (cross-table rules need the partition's other tables), GX starts once per run, and the checks are
-partition-aware without Dagster's preview API for partitioned checks. ERROR rules are blocking.
+partition-aware without Dagster's preview API for partitioned checks. ERROR rules are blocking. A failing check
+shows a sample of the records its rule's polars implementation (`expectations.violations`) reports, with the values
+that broke it.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Iterator
 import dagster as dg
 import polars as pl
 
-from expectations import load_rules, validate
+from expectations import load_rules, validate, violations
 
 from .storage import markdown_preview
 
@@ -43,6 +45,7 @@ def check_results(tables: dict[str, pl.DataFrame], on: list[str], docs_dir: Path
     docs = {"data_docs": dg.MetadataValue.path(str(docs_dir / "index.html"))} if docs_dir else {}
     for res in results:
         r = res.rule
+        sample = violations(r, tables).head(10) if res.failing else None
         yield dg.AssetCheckResult(
             asset_key=key_prefix + r.table, check_name=r.id, passed=res.passed,
             severity=dg.AssetCheckSeverity.ERROR if r.severity == "ERROR" else dg.AssetCheckSeverity.WARN,
@@ -50,6 +53,7 @@ def check_results(tables: dict[str, pl.DataFrame], on: list[str], docs_dir: Path
                 "rule_code": r.code, "failing": res.failing, "failing_share": round(res.share, 6),
                 "checked": res.checked,
                 "sample_failing_keys": dg.MetadataValue.md(markdown_preview(res.keys, 10) if res.keys.height else "none"),
+                **({"sample_violations": dg.MetadataValue.md(markdown_preview(sample, 10))} if sample is not None else {}),
                 **({"error": res.error} if res.error else {}), **docs,
             },
         )

@@ -1,9 +1,23 @@
-"""Shared fixtures: small generated datasets, built once per test session."""
+"""Shared fixtures: small generated datasets, built once per test session.
+
+The testing toolkit's fixtures (`ijw_tables`, `ijw_config`, `break_rule`, `inject_fault`) come from the pytest plugin
+synthetic_data.testing, registered as an entry point of the installed package; a checkout without that install gets
+it through `pytest_plugins`.
+"""
 from __future__ import annotations
+
+from importlib.metadata import entry_points
 
 import pytest
 
 from synthetic_data import GeneratorConfig, generate
+from synthetic_data.testing import small_tables
+
+if not any(ep.value == "synthetic_data.testing" for ep in entry_points(group="pytest11")):
+    pytest_plugins = ["synthetic_data.testing"]
+
+# The dataset of the rule, registry and fault tests: big enough for the realistic fault profile (~20,700 records).
+BORNE_2Y = GeneratorConfig(region="0147", years="2023-2024", seed=7, scale=1.0)
 
 
 @pytest.fixture(scope="session")
@@ -11,3 +25,9 @@ def twente_2024():
     """The default region at full scale for one year (~4 s): calibration and privacy tests use it."""
     config = GeneratorConfig(region="twente", years="2024", seed=42, scale=1.0)
     return config, generate(config)
+
+
+@pytest.fixture(scope="session")
+def borne_2y():
+    """Gemeente 0147 (Borne), 2023-2024, full scale (under a second), cached by the toolkit."""
+    return small_tables(BORNE_2Y)

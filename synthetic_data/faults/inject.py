@@ -37,6 +37,9 @@ import polars as pl
 import yaml
 
 from ..dictionary import key as dictionary_key
+from ..ijw import key_expr, latest_toewijzing
+from ..ijw import signed as _signed
+from ..ijw import volume_cap as _cap_expr
 from ..privacy import CLIENT_ID, REFERENTIE_NUMMER, TOEWIJZING_NUMMER_RANGE, elfproef_valid, fresh_numbers, opaque_code
 
 log = logging.getLogger(__name__)
@@ -91,11 +94,6 @@ def profiles() -> dict[str, dict]:
 
 def empty_truth() -> pl.DataFrame:
     return pl.DataFrame(schema=TRUTH_SCHEMA)
-
-
-def key_expr(table: str) -> pl.Expr:
-    """The table's dictionary key as one string (dates as YYYY-MM-DD), as in the checks."""
-    return pl.concat_str([pl.col(c).cast(pl.String) for c in dictionary_key(table)], separator="|")
 
 
 def _s(v) -> str | None:
@@ -197,9 +195,7 @@ class _Ctx:
     # -- shared views
     def latest_toewijzing(self) -> pl.DataFrame:
         """Latest version of every toewijzing, chosen as the checks choose it (highest versie, last row)."""
-        tw = self.get("toewijzingen")
-        return tw.filter(pl.col("versie") == pl.col("versie").max().over(TW)).unique(TW, keep="last",
-                                                                                    maintain_order=True)
+        return latest_toewijzing(self.get("toewijzingen"))
 
     def finish(self) -> tuple[Tables, pl.DataFrame]:
         out = dict(self.clean)
@@ -247,18 +243,6 @@ def _rows(df: pl.DataFrame, idx: list[int]) -> pl.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------------- shared views
-
-def _cap_expr() -> pl.Expr:
-    """Maximum GeleverdVolume of a line (TR321): the toegewezen volume pro-rated to the product period."""
-    dagen = (pl.col("einddatum") - pl.col("begindatum")).dt.total_days() + 1
-    dim = pl.col("begindatum").dt.month_end().dt.day().cast(pl.Int64)
-    v, f = pl.col("tw_volume"), pl.col("tw_frequentie")
-    return (
-        pl.when(pl.col("eenheid") == "14").then(dagen.cast(pl.Float64))
-        .when(f == "1").then(v * dagen).when(f == "2").then(v * dagen / 7)
-        .when(f == "4").then(v * dagen / dim).when(f == "6").then(v.cast(pl.Float64))
-    ).cast(pl.Float64)
-
 
 def _plain_lines(ctx: _Ctx) -> pl.DataFrame:
     """Claim lines safe to dirty: a debet that is the only line of its (toewijzing, period) group, not credited,
@@ -906,10 +890,6 @@ def _upcoding(ctx, fault, n, spec, rng):
 
 
 # -- phase 5: declaratie headers --------------------------------------------------------------------------------
-
-def _signed(amount: str, sign: str = "debet_credit") -> pl.Expr:
-    return pl.when(pl.col(sign) == "C").then(-pl.col(amount)).otherwise(pl.col(amount))
-
 
 def _recompute_headers(ctx: _Ctx) -> None:
     """Make every declaratie total (and its JW325 granted total) the signed sum of its (dirty) lines again."""
