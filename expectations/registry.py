@@ -1,8 +1,9 @@
 """The rule registry (rules.yaml): every iJw rule the sandbox checks, with its code, table, severity, meaning and check.
 
-The GX suites, the Dagster asset checks and docs/rules.md are all built from it. Loading validates the file against
-the data dictionary, the code lists and the derived checks, so a typo fails at import time with a clear message instead
-of as a silently skipped check.
+It is the spec: every rule has one polars implementation (expectations/derived.py, `violations(rule, tables)`), which
+the GX suites, the Dagster asset checks, the fault catalogue's rule links and the tests run; docs/rules.md is generated
+from it. Loading validates the file against the data dictionary, the code lists and the derived checks, so a typo
+fails at import time with a clear message instead of as a silently skipped check.
 """
 from __future__ import annotations
 

@@ -121,3 +121,19 @@ def test_property_rule_holds_on_valid_datasets_and_fires_on_broken_ones(case):
     rule = get_rule("TR321_geleverd_volume_binnen_toegewezen")
     assert violations(rule, clean).height == 0
     assert set(keys["key"]) <= _keys(rule.table, violations(rule, dirty))
+
+
+def test_a_teams_own_test_file_gets_the_fixtures(tmp_path):
+    """Outside this repository (no conftest.py) the installed plugin provides the fixtures."""
+    import subprocess
+    import sys
+
+    (tmp_path / "test_team.py").write_text(
+        "import polars as pl\n"
+        "def test_my_check(ijw_tables, break_rule):\n"
+        "    dirty, keys = break_rule('OP271_start_binnen_5_werkdagen', ijw_tables)\n"
+        "    late = dirty['zorgstarts'].filter(pl.col('dagtekening') > pl.col('begindatum') + pl.duration(days=7))\n"
+        "    assert late.height == 1 and keys['table'][0] == 'zorgstarts'\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_team.py"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout + r.stderr
