@@ -14,10 +14,12 @@ from .assets import ADMIN_TABLES, GeneratorResource, build_assets
 from .experiment_assets import build_experiment_assets
 from .settings import Settings
 from .storage import ParquetIOManager
+from .team_checks import build_team_check_assets
 
 SETTINGS = Settings.from_env()
 GEMEENTEN = dg.StaticPartitionsDefinition(SETTINGS.config().gemeenten)
 ASSETS = build_assets(GEMEENTEN) + build_experiment_assets(root=os.environ.get("ZANDBAK_TEAMS"))
+ASSETS += build_team_check_assets(GEMEENTEN)   # checks/teams/<team>/<suite> or ZANDBAK_CHECKS: asset checks + scorecards
 
 DIRTY_PARTITIONED = dg.AssetSelection.groups("dirty") - dg.AssetSelection.assets("check_scorecard")
 reference_job = dg.define_asset_job("reference_job", selection=dg.AssetSelection.groups("reference"))

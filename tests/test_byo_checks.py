@@ -272,3 +272,61 @@ def test_score_your_own_checks_doc(tmp_path, capsys, monkeypatch):
     assert c["by_fault_type"]["duplicate_prestatie"]["recall"] == 1.0
     for other in ("my_checks.py", "my_suite.py", "my_schema.py"):
         assert _per_check(_score(capsys, "data/borne_dirty", "--checks", other)) == _per_check(mine), other
+
+
+def test_a_teams_checks_folder_becomes_asset_checks_and_a_scorecard(tmp_path):
+    """checks/teams/<team>/<suite> (here ZANDBAK_CHECKS-style roots): asset checks on the dirty assets, a scorecard."""
+    import shutil
+    import warnings
+
+    import dagster as dg
+
+    from pipelines.assets import ADMIN_TABLES, GeneratorResource, build_assets
+    from pipelines.settings import Settings
+    from pipelines.storage import ParquetIOManager
+    from pipelines.team_checks import build_team_check_assets, discover
+
+    warnings.simplefilter("ignore")   # Dagster's preview warning for partitioned asset checks
+    team = tmp_path / "checks" / "blue"
+    team.mkdir(parents=True)
+    shutil.copytree(EXAMPLES / "sql", team / "sql_regels")
+    shutil.copy(EXAMPLES / "gx_weak.json", team / "zwak.json")
+    (team / "kapot.py").write_text("def x(:\n")          # a broken file is left out, not fatal
+    assert [s.key for s in discover([tmp_path / "checks"])] == ["blue__kapot", "blue__sql_regels", "blue__zwak"]
+
+    parts = dg.StaticPartitionsDefinition(["0147"])
+    settings = Settings(region="0147", years="2024", seed=5, scale=0.3, data_dir=str(tmp_path / "data"),
+                        fault_profile="demo")
+    assets = {a.node_def.name: a for a in build_assets(parts)}
+    extra = build_team_check_assets(parts, [tmp_path / "checks"])
+    checks = [a for a in extra if not a.node_def.name.startswith("team_scorecard_")]
+    cards = [a for a in extra if a.node_def.name.startswith("team_scorecard_")]
+    assert {a.node_def.name for a in cards} == {"team_scorecard_blue__sql_regels", "team_scorecard_blue__zwak"}
+    on = {(k.asset_key.path[-1], k.name) for a in checks for k in a.check_keys}
+    assert on == {("dirty_prestaties", "team_blue__sql_regels"), ("dirty_zorgstops", "team_blue__sql_regels"),
+                  ("dirty_zorgstarts", "team_blue__sql_regels"), ("dirty_prestaties", "team_blue__zwak")}
+    resources = {"generator": GeneratorResource(region="0147", years="2024", seed=5, scale=0.3,
+                                                data_dir=settings.data_dir, fault_profile="demo"),
+                 "parquet": ParquetIOManager(lake=str(settings.lake), config_json=json.dumps(
+                     settings.config().as_dict()))}
+    dg.Definitions.validate_loadable(dg.Definitions(assets=[*assets.values(), *extra], resources=resources))
+    assert dg.materialize([assets["reference"]], resources=resources).success
+    assert dg.materialize([assets["administration"]], partition_key="0147", resources=resources).success
+    base = [assets["reference"], assets["administration"], assets["dirty_administration"]]
+    res = dg.materialize([*base, *checks], partition_key="0147", resources=resources, selection=(
+        dg.AssetSelection.assets(*[f"dirty_{t}" for t in ADMIN_TABLES], "ground_truth", "check_findings")
+        | dg.AssetSelection.checks(*[k for a in checks for k in a.check_keys])))
+    assert res.success
+    team_evals = {(e.asset_key.path[-1], e.check_name): e for e in res.get_asset_check_evaluations()
+                  if e.check_name.startswith("team_")}
+    assert set(team_evals) == on
+    sql_on_prestaties = team_evals[("dirty_prestaties", "team_blue__sql_regels")]
+    assert not sql_on_prestaties.passed and sql_on_prestaties.metadata["tp"].value > 0
+    assert sql_on_prestaties.metadata["fp"].value == 0
+    res = dg.materialize([*base, *cards], resources=resources, selection=[a.key for a in cards])
+    assert res.success
+    meta = {m.asset_key.path[-1]: m.materialization.metadata for m in res.get_asset_materialization_events()}
+    sql, weak = meta["team_scorecard_blue__sql_regels"], meta["team_scorecard_blue__zwak"]
+    assert sql["precision"].value == 1.0 and sql["recall"].value > weak["recall"].value
+    assert weak["tables"].value == "prestaties" and sql["never_fire"].value == "CS002_bsn_niet_leeg"
+    assert (tmp_path / "data" / "scorecards" / "blue__sql_regels.html").is_file()

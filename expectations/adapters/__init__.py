@@ -200,4 +200,20 @@ def run_checks(path: str | Path, tables: dict[str, pl.DataFrame]) -> CheckRun:
     return out
 
 
-__all__ = ["CheckInfo", "CheckRun", "code_of", "detect", "run_checks"]
+def describe(path: str | Path) -> CheckRun:
+    """The checks at `path` and the tables they cover, without data: run on empty frames of every dictionary table
+    (GX suites are only built, not validated). Refuses what `run_checks` would refuse for the suite's shape."""
+    from synthetic_data.dictionary import schema, table_names
+
+    empty = {t: pl.DataFrame(schema=schema(t)) for t in table_names()}
+    kind, target = detect(path)
+    if kind == "gx":
+        from .gx_suite import run as gx_run
+
+        out = gx_run(target, empty, validate=False)
+        out.kind, out.path = kind, str(path)
+        return out
+    return run_checks(path, empty)
+
+
+__all__ = ["CheckInfo", "CheckRun", "code_of", "describe", "detect", "run_checks"]
