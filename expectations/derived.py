@@ -77,6 +77,12 @@ def violations(rule: "Rule", tables: Tables, row_index: bool = False) -> pl.Data
     """The records of `rule.table` that break `rule`, one row each in table order: the key columns, the columns the
     rule reads and the explanatory columns (e.g. the toewijzing's Ingangsdatum next to a prestatie's Begindatum).
     With `row_index` the first column is `_row`, the record's row number in `tables[rule.table]`."""
+    missing = [t for t in (rule.table, *rule.uses) if t not in tables]
+    if missing:
+        from synthetic_data.errors import DataError
+
+        raise DataError(f"rule {rule.id}: missing table(s) {', '.join(missing)}; it reads {rule.table}"
+                        + (f" and {', '.join(rule.uses)}" if rule.uses else ""))
     if rule.kind == "derived":
         fn = DERIVED[rule.check["derived"]]
         bad, show = fn(tables), fn.show  # type: ignore[attr-defined]

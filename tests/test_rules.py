@@ -98,3 +98,20 @@ def test_rule_findings_shape(borne_2y):
     # a claim line with a wrong BSN fails CS002 and no longer matches its toewijzing's client (TR338)
     assert sorted(f.select("rule_code", "table", "key").rows()) == [
         ("CS002", "prestaties", keys["key"][0]), ("TR338", "prestaties", keys["key"][0])]
+
+
+def test_a_missing_table_is_a_clear_error(ijw_tables):
+    from synthetic_data import DataError
+
+    rule = next(r for r in RULES if r.id == "TR338_TR304_prestatie_bij_toewijzing_van_client")
+    with pytest.raises(DataError, match="rule TR338_TR304_prestatie_bij_toewijzing_van_client: missing table"
+                                        r"\(s\) toewijzingen; it reads prestaties and toewijzingen"):
+        violations(rule, {k: v for k, v in ijw_tables.items() if k != "toewijzingen"})
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
+def test_rule_reads_only_its_table_and_uses(ijw_tables, rule):
+    """`uses` in rules.yaml is complete: the rule runs on its own table and the tables it names, nothing else."""
+    broken, keys = break_rule(rule.id, ijw_tables)
+    only = {t: broken[t] for t in (rule.table, *rule.uses)}
+    assert set(keys["key"]) <= _keys(rule, violations(rule, only))
