@@ -113,6 +113,7 @@ def breaker(rule_id: str) -> Callable[[Callable[[Tables], tuple[Tables, str, dic
 def break_rule(rule_id: str, tables: Tables) -> tuple[Tables, pl.DataFrame]:
     """A copy of `tables` with one clean record broken so that rule `rule_id` must report it, and the broken
     record's (table, key). Rules about a group (TR332, TR322, TR389) may report the group's other members too."""
+    rule_id = getattr(rule_id, "id", rule_id)       # a registry Rule works too
     if rule_id not in BREAKERS:
         raise KeyError(f"no breaker for rule {rule_id!r}; allowed: the ids of expectations/rules.yaml")
     new, table, key = BREAKERS[rule_id](tables)
@@ -258,6 +259,18 @@ breaker("OP072_TR382_stop_heeft_eerdere_start")(_set("zorgstops", "begindatum", 
 breaker("TR019_start_begindatum_ge_toewijzing_ingangsdatum")(
     _set("zorgstarts", "begindatum", pl.col("toewijzing_ingangsdatum") - DAY))
 breaker("JW323_prestatie_heeft_declaratie")(_set("prestaties", "declaratie_nummer", "ONBEKEND"))
+
+
+def _other_client(table: str):
+    """Breaker: the first record names another client (a BSN of the same table) than its toewijzing."""
+    def brk(t: Tables):
+        new, row = edit(t, table, 0, bsn=_other_bsn(t[table], t[table]["bsn"][0]))
+        return new, table, row
+    return brk
+
+
+breaker("TR019_start_stop_bij_bestaande_toewijzing")(_other_client("zorgstops"))
+breaker("TR338_TR304_prestatie_bij_toewijzing_van_client")(_other_client("prestaties"))
 breaker("TR321_geleverd_volume_binnen_toegewezen")(
     _set("prestaties", "geleverd_volume", pl.col("geleverd_volume") * 1000 + 1000))
 
@@ -302,12 +315,6 @@ def _(t):
     return new, "toewijzingen", row
 
 
-@breaker("TR019_start_stop_bij_bestaande_toewijzing")
-def _(t):
-    new, row = edit(t, "zorgstops", 0, bsn=_other_bsn(t["zorgstops"], t["zorgstops"]["bsn"][0]))
-    return new, "zorgstops", row
-
-
 @breaker("TR326_OP289_een_actuele_start_per_toewijzing")
 def _(t):
     """A second start a week after a start that was never stopped."""
@@ -316,12 +323,6 @@ def _(t):
                                            pl.col("dagtekening") + pl.duration(days=7))
     new, row = append(t, "zorgstarts", dup)
     return new, "zorgstarts", row
-
-
-@breaker("TR338_TR304_prestatie_bij_toewijzing_van_client")
-def _(t):
-    new, row = edit(t, "prestaties", 0, bsn=_other_bsn(t["prestaties"], t["prestaties"]["bsn"][0]))
-    return new, "prestaties", row
 
 
 @breaker("TR339_TR340_TR341_prestatie_product_als_toewijzing")

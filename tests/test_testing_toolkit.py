@@ -58,6 +58,8 @@ def test_break_rule_returns_the_broken_key(ijw_tables):
     assert _keys("prestaties", my_bsn_check(dirty)) == set(keys["key"])
     assert my_bsn_check(ijw_tables).height == 0
     assert dirty["prestaties"] is not ijw_tables["prestaties"] and dirty["toewijzingen"] is ijw_tables["toewijzingen"]
+    same, keys2 = zt.break_rule(get_rule("CS002_bsn_elfproef_prestaties"), ijw_tables)    # a Rule works too
+    assert keys2.equals(keys) and same["prestaties"].equals(dirty["prestaties"])
     with pytest.raises(KeyError, match="no breaker for rule 'nope'"):
         zt.break_rule("nope", ijw_tables)
 
