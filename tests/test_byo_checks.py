@@ -330,3 +330,30 @@ def test_a_teams_checks_folder_becomes_asset_checks_and_a_scorecard(tmp_path):
     assert sql["precision"].value == 1.0 and sql["recall"].value > weak["recall"].value
     assert weak["tables"].value == "prestaties" and sql["never_fire"].value == "CS002_bsn_niet_leeg"
     assert (tmp_path / "data" / "scorecards" / "blue__sql_regels.html").is_file()
+
+
+def test_other_shapes_of_each_format(dirty, capsys, tmp_path):
+    """Module-level GX suites and pandera models, a folder of GX JSON, one .sql file, `tables`-style functions."""
+    gx_mod = tmp_path / "gx_module_level.py"
+    gx_mod.write_text("import great_expectations as gx\nimport great_expectations.expectations as gxe\n\n"
+                      "volume = gx.ExpectationSuite(name='volume', meta={'table': 'prestaties'})\n"
+                      "volume.add_expectation(gxe.ExpectColumnValuesToBeBetween(column='geleverd_volume', "
+                      "min_value=1, meta={'check': 'CD087_volume_positief'}))\n")
+    pa_mod = tmp_path / "pa_model.py"
+    pa_mod.write_text("import pandera.polars as pa\n\n\nclass Prestaties(pa.DataFrameModel):\n"
+                      "    geleverd_volume: int = pa.Field(ge=1)\n")
+    pl_mod = tmp_path / "pl_tables.py"
+    pl_mod.write_text("import polars as pl\n\n\ndef prestaties__volume_positief(tables):\n"
+                      "    return tables['prestaties'].lazy().filter(pl.col('geleverd_volume') < 1)\n")
+    sql_file = tmp_path / "CD087_volume_positief.sql"
+    sql_file.write_text("SELECT * FROM prestaties WHERE geleverd_volume < 1")
+    json_dir = tmp_path / "suites"
+    json_dir.mkdir()
+    shutil_copy = (EXAMPLES / "gx_weak.json").read_text()
+    (json_dir / "prestaties.json").write_text(shutil_copy)
+    results = {p.name: _score(capsys, dirty, "--checks", p) for p in (gx_mod, pa_mod, pl_mod, sql_file, json_dir)}
+    kinds = [r["run"]["kind"] for r in results.values()]
+    assert kinds == ["gx", "pandera", "polars", "sql", "gx"]
+    volume = {n: r["checks"][0]["by_fault_type"] for n, r in results.items() if n != "suites"}
+    assert all(v == {"volume_not_positive": {"tp": 4, "records": 4, "recall": 1.0}} for v in volume.values()), volume
+    assert results["suites"]["scope"]["tables"] == ["prestaties"]

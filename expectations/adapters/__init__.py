@@ -135,9 +135,19 @@ def import_module(path: Path):
     return mod
 
 
-def _is_from(obj, package: str) -> bool:
-    return any(c.__module__.split(".")[0] == package for c in type(obj).__mro__) or (
-        isinstance(obj, type) and any(c.__module__.split(".")[0] == package for c in obj.__mro__[1:]))
+def _from(cls: type, package: str) -> bool:
+    """Whether a class or one of its bases comes from `package` (looked up without importing the package)."""
+    return any(c.__module__.split(".")[0] == package for c in cls.__mro__)
+
+
+def _is_gx_suite(v) -> bool:
+    return type(v).__name__ == "ExpectationSuite" and _from(type(v), "great_expectations")
+
+
+def _is_pandera_schema(v, mod) -> bool:
+    if isinstance(v, type):      # a DataFrameModel defined in the team's module (not one it imported)
+        return v.__module__ == mod.__name__ and _from(v, "pandera")
+    return type(v).__name__ == "DataFrameSchema" and _from(type(v), "pandera")
 
 
 def detect(path: str | Path) -> tuple[str, object]:
@@ -167,12 +177,9 @@ def detect(path: str | Path) -> tuple[str, object]:
         context()
     mod = import_module(p)
     values = [v for k, v in vars(mod).items() if not k.startswith("_")]
-    if callable(getattr(mod, "suites", None)) or any(_is_from(v, "great_expectations") and
-                                                     type(v).__name__ == "ExpectationSuite" for v in values):
+    if callable(getattr(mod, "suites", None)) or any(_is_gx_suite(v) for v in values):
         return "gx", mod
-    if callable(getattr(mod, "schemas", None)) or any(
-            _is_from(v, "pandera") and (type(v).__name__ == "DataFrameSchema" or
-                                        (isinstance(v, type) and v.__module__ == mod.__name__)) for v in values):
+    if callable(getattr(mod, "schemas", None)) or any(_is_pandera_schema(v, mod) for v in values):
         return "pandera", mod
     from .polars_module import check_functions
 

@@ -23,6 +23,14 @@ from synthetic_data.errors import DataError
 from . import CheckInfo, CheckRun, call_user, code_of, concat_findings, findings_from_row_numbers
 
 
+def _table_name(declared: str | None, name: str, tables) -> str:
+    """A schema's table: its declared name (Config.name, name=), else its variable or class name, in any case."""
+    for t in (declared, (declared or "").lower(), name, name.lower()):
+        if t in tables:
+            return t
+    return declared or name
+
+
 def _schemas(mod, tables) -> dict:
     import pandera.polars as pa
 
@@ -34,9 +42,9 @@ def _schemas(mod, tables) -> dict:
         items = {}
         for name, v in vars(mod).items():
             if isinstance(v, type) and issubclass(v, pa.DataFrameModel) and v.__module__ == mod.__name__:
-                items[getattr(v.Config, "name", None) or name.lower()] = v
+                items[_table_name(getattr(v.Config, "name", None), name, tables)] = v
             elif isinstance(v, pa.DataFrameSchema):
-                items[v.name or name.lower()] = v
+                items[_table_name(v.name, name, tables)] = v
     out = {}
     for table, s in items.items():
         schema = s.to_schema() if isinstance(s, type) else s
