@@ -14,7 +14,8 @@
   ground truth (table, key, fault_type, rule_id, ...), as `synthetic_data.faults.inject_faults` makes it.
 - Hypothesis strategies (need `pip install jeugdzorg-zandbak[testing]`; hypothesis is imported when one is built):
   valid values `bsns()`, `agb_codes()`, `postcodes()`, `codes(codelist)`; `records(table)` valid records of a table
-  (as dicts, drawn from a valid dataset so that the cross-table rules hold too); `datasets()` valid small datasets.
+  (as dicts, drawn from a valid dataset so that the cross-table rules hold too); `datasets()` valid small datasets;
+  `broken(rule_id)` (clean, dirty, keys) triples from them, for "holds on valid data, fires on broken data" properties.
 
 The pytest plugin (registered as entry point `pytest11: zandbak`; or add `pytest_plugins = ["synthetic_data.testing"]`
 to a conftest.py) provides the fixtures `ijw_config`, `ijw_tables`, `break_rule` and `inject_fault`.
