@@ -55,12 +55,18 @@ def footer_lines(result: dict) -> list[str]:
             f"fault types no check catches: {', '.join(result['uncaught']) or 'none'}"]
 
 
+def _shown(df: pl.DataFrame) -> pl.DataFrame:
+    """Ratios with three decimals and "-" where undefined (no flagged record, no fault in scope)."""
+    return df.with_columns(pl.col(pl.Float64).map_elements(_f, return_dtype=pl.String).fill_null("-"),
+                           pl.col(pl.String).fill_null("-"))
+
+
 def render_text(result: dict, what: str) -> str:
     cfg = dict(tbl_rows=500, tbl_hide_dataframe_shape=True, tbl_formatting="ASCII_MARKDOWN",
                tbl_hide_column_data_types=True, fmt_str_lengths=120, tbl_cols=-1, tbl_width_chars=250, float_precision=3)
     with pl.Config(**cfg):
-        return "\n".join([*summary_lines(result, what), "", "per check:", str(checks_table(result)), "",
-                          "per fault type:", str(fault_types_table(result)), "", *footer_lines(result)])
+        return "\n".join([*summary_lines(result, what), "", "per check:", str(_shown(checks_table(result))), "",
+                          "per fault type:", str(_shown(fault_types_table(result))), "", *footer_lines(result)])
 
 
 def _html_table(df: pl.DataFrame) -> str:
