@@ -189,6 +189,11 @@ def test_bad_inputs_give_one_line_and_exit_2(dirty, capsys, tmp_path):
                                                    "column='geleverd_volume', max_value=5))\n", ""))
     assert "row_condition" in _error(capsys, dirty, "--checks", gx_mean)
 
+    of_type = tmp_path / "of_type.json"       # fails on the column as a whole: never a silent pass
+    of_type.write_text(json.dumps({"name": "x", "meta": {"table": "prestaties"}, "expectations": [
+        {"type": "expect_column_values_to_be_of_type", "kwargs": {"column": "geleverd_volume", "type_": "str"}}]}))
+    assert "gave no failing rows" in _error(capsys, dirty, "--checks", of_type)
+
     pandera_dtype = tmp_path / "pa_dtype.py"
     pandera_dtype.write_text("import pandera.polars as pa\n\n"
                              "def schemas():\n    return {'prestaties': pa.DataFrameSchema({'bsn': pa.Column(int)})}\n")

@@ -17,7 +17,9 @@ Expectations whose failing rows GX does not report reliably (GX issues #6840, #6
 - any expectation with a `row_condition`: REFUSED (GX's index list is missing or wrong on the filtered batch);
 - aggregate, table-level expectations (expect_table_row_count_to_be_between, expect_column_mean_to_be_between,
   expect_column_max_to_be_between and every other non-map expectation): REFUSED, a table-level failure names no
-  record; write the check as a row-level expectation, an SQL query or a polars function instead.
+  record; write the check as a row-level expectation, an SQL query or a polars function instead;
+- a row-level expectation that fails without naming a row (expect_column_values_to_be_of_type and _in_type_list
+  judge a typed pandas column as a whole): REFUSED when it fails, so it never passes silently.
 A refusal is one line naming the expectation and its table.
 """
 from __future__ import annotations
@@ -194,8 +196,9 @@ def run(target, tables: dict[str, pl.DataFrame], validate: bool = True) -> Check
                 raise DataError(f"GX check '{info.name}' on {table} raised: "
                                 f"{(str(r.exception_info.get('exception_message')).splitlines() or [''])[0]}")
             idx = r.result.get("unexpected_index_list")
-            if r.result.get("unexpected_count") and idx is None:
+            if not r.success and not idx:   # e.g. expect_column_values_to_be_of_type on a typed column
                 raise DataError(f"GX check '{info.name}' on {table} failed but GX gave no failing rows "
-                                f"(unexpected_index_list); it cannot be mapped to records")
+                                f"(unexpected_index_list is empty: it judged the column as a whole); it cannot be "
+                                f"mapped to records")
             frames.append(findings_from_row_numbers(info, [int(i[ROW]) for i in idx or []], tables))
     return CheckRun("gx", "", checks, concat_findings(frames))
