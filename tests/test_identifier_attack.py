@@ -28,8 +28,8 @@ import pytest
 
 import experiments as ex
 from synthetic_data import GeneratorConfig, generate
-from synthetic_data.dictionary import key as dictionary_key
 from synthetic_data.faults import inject_faults
+from synthetic_data.ijw import key_expr
 from synthetic_data.privacy import fresh_numbers, opaque_number
 
 ID_COLUMNS = ["client_id", "bsn", "toewijzing_nummer", "referentie_aanbieder", "referentie_nummer",
@@ -138,8 +138,7 @@ def fault_table(dirty: dict[str, pl.DataFrame], truth: pl.DataFrame) -> pl.DataF
     rows = []
     for table in sorted(truth["table"].unique().to_list()):
         df = dirty[table]
-        keyed = df.with_columns(
-            pl.concat_str([pl.col(c).cast(pl.String) for c in dictionary_key(table)], separator="|").alias("_key"))
+        keyed = df.with_columns(key_expr(table).alias("_key"))
         t = truth.filter(pl.col("table") == table).select("key", "fault_type")
         clean = keyed.join(t, left_on="_key", right_on="key", how="anti")
         for fault in sorted(t["fault_type"].unique().to_list()):

@@ -27,6 +27,7 @@ from pathlib import Path
 import polars as pl
 
 from synthetic_data.dictionary import key as table_key
+from synthetic_data.ijw import key_expr
 from synthetic_data.errors import DataError
 
 FINDINGS_SCHEMA = {"table": pl.String, "check": pl.String, "rule_code": pl.String, "key": pl.String}
@@ -69,9 +70,6 @@ def empty_findings() -> pl.DataFrame:
     return pl.DataFrame(schema=FINDINGS_SCHEMA)
 
 
-def key_expr(table: str) -> pl.Expr:
-    """The record key of `table` as text, the way the ground truth writes it (dates YYYY-MM-DD, joined with |)."""
-    return pl.concat_str([pl.col(c).cast(pl.String) for c in table_key(table)], separator="|")
 
 
 def findings_from_rows(check: CheckInfo, rows: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> pl.DataFrame:

@@ -29,6 +29,7 @@ import polars as pl
 
 from ..dictionary import key as dictionary_key
 from ..dictionary import table_names
+from ..ijw import key_expr
 
 STATISTICAL = "statistical_only"
 _CODE = re.compile(r"^[A-Z]{2,}[0-9]+[a-z0-9]*$")
@@ -87,7 +88,7 @@ def finding_records(findings: pl.DataFrame) -> pl.DataFrame:
         if t in known:
             cols = dictionary_key(t)
             if all(c in part.columns for c in cols):
-                computed = pl.concat_str([pl.col(c).cast(pl.String) for c in cols], separator="|")
+                computed = key_expr(t)
         if "key" in part.columns:
             k = pl.col("key").cast(pl.String)
             k = pl.when(k == "").then(None).otherwise(k)

@@ -7,13 +7,8 @@ headers (period, total) and anything statistical, such as one aanbieder suddenly
 import polars as pl
 
 from experiments import experiment
-
-TOEWIJZING = ["gemeente_code", "toewijzing_nummer"]
-
-
-def _latest_toewijzing(toewijzingen: pl.DataFrame) -> pl.DataFrame:
-    return toewijzingen.filter(pl.col("versie") == pl.col("versie").max().over(TOEWIJZING)).unique(
-        TOEWIJZING, keep="last", maintain_order=True)
+from synthetic_data.ijw import TOEWIJZING
+from synthetic_data.ijw import latest_toewijzing as _latest_toewijzing
 
 
 @experiment(name="declaratie_regels", task="declaratie_controle",
