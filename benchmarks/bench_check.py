@@ -22,15 +22,14 @@ What is measured
   or the custom pandas ones in expectations/gx_custom.py). The count per kind is printed in the notes.
   Rules that fail (failing rows > 0) or error (an exception inside GX, `RuleResult.error`) are counted and listed;
   on clean generated data there should be none.
-* "polars": the same rules written as plain polars, tests/ijw_rules.py `RULES` (68 functions id -> fn(tables) ->
-  violating rows; the child puts the repo's tests/ folder on sys.path to import it). A child reads the dataset,
-  imports the module (timed on its own), then times calling every RULES function and taking `.height` of the
-  result (the number of violating rows).
-  The registry has rules that RULES lacks: the `XSD_*` datatype rules (AGB code is 8 digits in aanbieders and
-  prestaties; BSN not null in prestaties, toewijzingen, jeugdigen), timed here as one-line polars filters (with GX's
-  semantics: null AGB codes pass), the code-list rules on the remaining columns (one `is_in` filter each) and the
-  client-data rules (TR002, TR304), timed through their polars function in expectations/derived.py (`_xsd_polars`). They are INCLUDED in the polars time, so the ratio compares the
-  same rules on both sides. The time of the 68 RULES alone is reported too (in the notes and the JSON).
+* "polars": the same rules without Great Expectations, through `expectations.rule_findings(tables, load_rules())`:
+  every rule's one polars implementation (expectations/derived.py `violations`: the column check kinds and the
+  derived rules) and the findings frame built from it (one row per failing record). A child reads the dataset,
+  imports `expectations` (timed on its own), then times that one call. Both sides run the same rule list, loaded
+  from rules.yaml in the run, so the counts printed are those of the run, not of this file.
+  The two sides share the derived rules' polars code (GX checks their flag column), so "x polars" measures what GX
+  adds: the pandas conversion, the suites and checkpoints, and GX's own column expectations for the column rules.
+  The failing-record count per rule must agree between the two; a rule where it does not is listed.
 
 Rows: "rows" = rows checked = the sum of the heights of every table `read_dataset` returns (all tables of the
 dataset, reference tables included). "rows/s" = rows / run s.
@@ -41,7 +40,7 @@ Every job runs in its own child process, waited for with os.wait4, which returns
 peak right after reading is in the notes) and, for GX, the pandas copies and the GX result objects.
 
 Times: "wall s" is the whole child process (interpreter start, imports, read, run). "import s" is the engine's own
-import (great_expectations + expectations.gx_custom; tests/ijw_rules.py for polars), done before the timed run.
+import (great_expectations + expectations.gx_custom for GX; expectations for polars), done before the timed run.
 "run s" is the timed run only (dataset reading and imports excluded); rows/s and the ratio use it.
 "x polars" = GX run s / polars run s (the same rules on both sides). Polars runs multi-threaded on the machine's cores; GX on
 pandas mostly on one.
@@ -69,7 +68,6 @@ from _harness import run_child as harness_run_child
 
 SEED = 42
 YEARS = "2024"
-ROOT = Path(__file__).resolve().parents[1]
 FULL_CASES = [("twente 1 year", "twente", 1.0), ("nl 1 year", "nl", 1.0)]
 QUICK_CASES = [("twente 1 year", "twente", 1.0), ("nl 1 year @0.1", "nl", 0.1)]
 GEN_WORKERS = 2
@@ -78,8 +76,6 @@ GEN_WORKERS = 2
 TARGET_NL_GX_S = 120.0
 TARGET_CORES = 2
 
-N_REGISTRY = 76      # rules in expectations/rules.yaml (a fallback label only: the run prints the real count)
-N_POLARS = 68        # functions in tests/ijw_rules.py RULES (idem)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -133,72 +129,25 @@ def child_gx(spec: dict) -> dict:
             "rows": sum(heights.values()), "tables": heights, "rules": len(results),
             "rules_failed": sum(1 for f in failed if not f["error"]), "rules_errored": sum(1 for f in failed if f["error"]),
             "failed": failed, "violations": sum(r.failing for r in results), "rss_after_read_mb": rss_read,
-            "rules_by_kind": kinds}
-
-
-def _xsd_polars() -> dict:
-    """The registry rules with no twin in tests/ijw_rules.py, in plain polars -> violating rows: the XSD_* datatype
-    rules as one-line filters, and the registry's extra derived rules (client data) through their polars function.
-
-    Same semantics as the registry: `agb` = a filled value is 8 digits (nulls pass, as in every GX column-map
-    expectation); `not_null` = the value is filled.
-    """
-    import polars as pl
-
-    from expectations import load_rules
-    from expectations.derived import DERIVED
-    from ijw_rules import RULES
-
-    agb_bad = pl.col("agb_code").is_not_null() & ~pl.col("agb_code").cast(pl.String).str.contains(r"^\d{8}$")
-    extra = {
-        "XSD_agb_code_aanbieders": lambda t: t["aanbieders"].filter(agb_bad),
-        "XSD_agb_code_prestaties": lambda t: t["prestaties"].filter(agb_bad),
-        "XSD_bsn_verplicht_prestaties": lambda t: t["prestaties"].filter(pl.col("bsn").is_null()),
-        "XSD_bsn_verplicht_toewijzingen": lambda t: t["toewijzingen"].filter(pl.col("bsn").is_null()),
-        "XSD_bsn_verplicht_jeugdigen": lambda t: t["jeugdigen"].filter(pl.col("bsn").is_null()),
-    }
-    from synthetic_data.reference import codelists
-
-    for r in load_rules():
-        if r.id in RULES or r.id in extra:
-            continue
-        if "derived" in r.check:
-            extra[r.id] = (lambda fn, table: lambda t: t[table].filter(~fn(t)))(DERIVED[r.check["derived"]], r.table)
-        elif r.check.get("expect") == "codelist":
-            codes = list(codelists()[r.check["codelist"]])
-            col = pl.col(r.check["column"])
-            extra[r.id] = (lambda table, bad: lambda t: t[table].filter(bad))(r.table, col.is_not_null() & ~col.is_in(codes))
-    return extra
+            "rules_by_kind": kinds, "failing_by_rule": {r.rule.id: r.failing for r in results if r.failing}}
 
 
 def child_polars(spec: dict) -> dict:
-    """Read the dataset, import tests/ijw_rules.py, then time every RULES fn (+ the 5 XSD one-liners) and .height."""
+    """Read the dataset, import expectations, then time rule_findings(tables, load_rules())."""
     t0 = time.perf_counter()
     tables, read_s, heights = _read(spec)
     rss_read = _self_rss_mb()
     t1 = time.perf_counter()
-    sys.path.insert(0, str(ROOT / "tests"))
-    from ijw_rules import RULES
-    xsd = _xsd_polars()   # the registry's rules without a twin in RULES
+    from expectations import load_rules, rule_findings
+    rules = load_rules()
     t2 = time.perf_counter()
-    per_rule, violations, errors = {}, {}, {}
-    for rid, fn in [*RULES.items(), *xsd.items()]:
-        s = time.perf_counter()
-        try:
-            violations[rid] = fn(tables).height
-        except Exception as e:  # report, keep timing the others
-            errors[rid] = f"{e.__class__.__name__}: {e}"[:300]
-        per_rule[rid] = time.perf_counter() - s
+    found = rule_findings(tables, rules)
     t3 = time.perf_counter()
-    ijw_s = sum(per_rule[r] for r in RULES)
-    slowest = sorted(per_rule.items(), key=lambda kv: -kv[1])[:5]
+    by_rule = dict(found.group_by("rule_id").len().iter_rows())
     return {"startup_s": t1 - t0 - read_s, "read_s": read_s, "import_s": t2 - t1, "run_s": t3 - t2,
-            "run_rules_s": ijw_s, "run_xsd_s": sum(per_rule[r] for r in xsd),
-            "rows": sum(heights.values()), "tables": heights, "rules": len(per_rule), "rules_ijw": len(RULES),
-            "rules_xsd": len(xsd), "rules_failed": sum(1 for v in violations.values() if v),
-            "rules_errored": len(errors), "errors": errors,
-            "failed": {r: v for r, v in violations.items() if v}, "violations": sum(violations.values()),
-            "slowest": slowest, "rss_after_read_mb": rss_read}
+            "rows": sum(heights.values()), "tables": heights, "rules": len(rules),
+            "rules_failed": len(by_rule), "rules_errored": 0, "failed": by_rule, "violations": found.height,
+            "rss_after_read_mb": rss_read}
 
 
 CHILDREN = {"generate": child_generate, "gx": child_gx, "polars": child_polars}
@@ -238,7 +187,11 @@ def run_case(name: str, region: str, scale: float, work: Path) -> dict:
         gx, po = case["gx"], case["polars"]
         ok = "error" not in gx and "error" not in po
         case["x_polars"] = gx["run_s"] / po["run_s"] if ok and po["run_s"] > 0 else None
-        case["x_polars_68"] = gx["run_s"] / po["run_rules_s"] if ok and po["run_rules_s"] > 0 else None
+        if ok:
+            # the same rules must report the same number of failing records on both sides
+            gx_n, po_n = gx["failing_by_rule"], po["failed"]
+            case["count_mismatch"] = {r: {"gx": gx_n.get(r, 0), "polars": po_n.get(r, 0)}
+                                      for r in sorted(set(gx_n) | set(po_n)) if gx_n.get(r, 0) != po_n.get(r, 0)}
     shutil.rmtree(work, ignore_errors=True)
     return case
 
@@ -275,8 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"{c['case']:<18}{'generate':<20}  FAILED: {c['generate']['error']}")
             continue
         for eng, r in (("gx", c["gx"]), ("polars", c["polars"])):
-            label = (f"GX ({r.get('rules', N_REGISTRY)} rules)" if eng == "gx"
-                     else f"polars ({r.get('rules_ijw', N_POLARS)}+{r.get('rules_xsd', 5)} extra)")
+            label = f"{'GX' if eng == 'gx' else 'polars'}" + (f" ({r['rules']} rules)" if "rules" in r else "")
             if "error" in r:
                 lines.append(f"{c['case']:<18}{label:<20}  FAILED: {r['error']}  (peak RSS {r['peak_rss_mb']:,.0f} MB)")
                 continue
@@ -286,11 +238,11 @@ def main(argv: list[str] | None = None) -> int:
                          f"{ratio(c['x_polars'] if eng == 'gx' else None, '.1f'):>10}")
     lines.append("")
     lines.append("rows = sum of the heights of every table of the dataset; run s = the timed run only (GX: validate(tables,")
-    lines.append("load_rules()); polars: every rule fn + .height), dataset generation, reading and imports excluded;")
-    lines.append("import s = great_expectations + expectations.gx_custom (GX), tests/ijw_rules.py (polars); wall s = whole")
-    lines.append("child process. peak RSS = the child process (tables read from Parquet included).")
-    lines.append("x polars = GX run s / polars run s, the same rules on both sides: the registry's rules with no twin in")
-    lines.append("tests/ijw_rules.py RULES (68) and are timed on the polars side as one-line polars filters.")
+    lines.append("load_rules()); polars: rule_findings(tables, load_rules())), dataset generation, reading and imports")
+    lines.append("excluded; import s = great_expectations + expectations.gx_custom (GX), expectations (polars); wall s =")
+    lines.append("whole child process. peak RSS = the child process (tables read from Parquet included).")
+    lines.append("x polars = GX run s / polars run s, the same registry rules on both sides (the derived rules' polars code")
+    lines.append("runs on both: GX checks their flag column).")
     for c in cases:
         g = c["generate"]
         if "error" in g:
@@ -309,15 +261,13 @@ def main(argv: list[str] | None = None) -> int:
                 what = f"ERROR {f['error'][:200]}" if f["error"] else f"{f['failing']:,} of {f['checked']:,} rows fail"
                 lines.append(f"      GX rule {f['rule']} ({f['table']}): {what}")
         if "error" not in po:
-            lines.append(f"    polars: read {po['read_s']:.1f}s, import {po['import_s']:.1f}s, {po['rules_ijw']} RULES "
-                         f"{po['run_rules_s']:.2f}s + {po['rules_xsd']} extra registry rules {po['run_xsd_s']:.3f}s; "
-                         f"RSS after read {po['rss_after_read_mb']:,.0f} MB; {po['rules_failed']} rules with violations, "
-                         f"{po['rules_errored']} errored; x polars on the 68 alone {ratio(c['x_polars_68'], '.1f')}")
-            lines.append("      slowest polars rules: " + ", ".join(f"{r} {s:.2f}s" for r, s in po["slowest"]))
+            lines.append(f"    polars: read {po['read_s']:.1f}s, import {po['import_s']:.1f}s, rule_findings {po['run_s']:.2f}s; "
+                         f"RSS after read {po['rss_after_read_mb']:,.0f} MB; {po['rules']} rules, "
+                         f"{po['rules_failed']} with findings, {po['violations']:,} findings")
             for r, n in po["failed"].items():
-                lines.append(f"      polars rule {r}: {n:,} violating rows")
-            for r, e in po["errors"].items():
-                lines.append(f"      polars rule {r}: ERROR {e}")
+                lines.append(f"      polars rule {r}: {n:,} failing records")
+        for r, n in (c.get("count_mismatch") or {}).items():
+            lines.append(f"    COUNT MISMATCH {r}: GX {n['gx']:,}, polars {n['polars']:,} failing records")
 
     # ---- target (judged on the nl case) ------------------------------------------------------------------------
     nl = next((c for c in cases if c["region"] == "nl"), None)

@@ -202,15 +202,25 @@ for _t in ["toewijzingen", "verzoeken", "producten"]:
     derived(f"eenheid_frequentie_{_t}", _t, show=["eenheid", "frequentie"])(_omvang(_t))
 
 
-@derived("product_code_in_categorie", "toewijzingen", show=["product_categorie", "product_code"])
-def product_code_in_categorie(tables: Tables) -> pl.DataFrame:
-    regio = tables["gemeenten"].select("gemeente_code", "inkoopregio")
-    lijst = tables["producten"].select("inkoopregio", "product_categorie", "product_code")
-    return (
-        _rows(tables, "toewijzingen").filter(pl.col("product_code").is_not_null())
-        .join(regio, on="gemeente_code", how="left")
-        .join(lijst, on=["inkoopregio", "product_categorie", "product_code"], how="anti", nulls_equal=False)
-    )
+# every table whose records carry a ProductCategorie and ProductCode (TR381 holds in every message that has them)
+PRODUCT_TABLES = ["toewijzingen", "trajecten", "verzoeken", "zorgstarts", "zorgstops", "prestaties"]
+
+
+def _product_code_in_categorie(table: str) -> Derived:
+    def check(tables: Tables) -> pl.DataFrame:
+        regio = tables["gemeenten"].select("gemeente_code", "inkoopregio")
+        lijst = tables["producten"].select("inkoopregio", "product_categorie", "product_code")
+        return (
+            _rows(tables, table).filter(pl.col("product_code").is_not_null())
+            .join(regio, on="gemeente_code", how="left")
+            .join(lijst, on=["inkoopregio", "product_categorie", "product_code"], how="anti", nulls_equal=False)
+        )
+    return check
+
+
+for _t in PRODUCT_TABLES:
+    derived(f"product_code_in_categorie_{_t}", _t, show=["gemeente_code", "product_categorie", "product_code"])(
+        _product_code_in_categorie(_t))
 
 
 # -------------------------------------------------------------------------------------- verzoeken and start/stop
@@ -227,9 +237,14 @@ def verwijzer_geen_agb(tables: Tables) -> pl.DataFrame:
                   & pl.col("verwijzer_zorgverlenercode").is_not_null())
 
 
-@derived("status_aanlevering_1_of_3", "zorgstarts", show=["status_aanlevering"])
-def status_aanlevering(tables: Tables) -> pl.DataFrame:
-    return _where(tables, "zorgstarts", ~pl.col("status_aanlevering").is_in(["1", "3"]).fill_null(False))
+def _status_aanlevering(table: str) -> Derived:
+    def check(tables: Tables) -> pl.DataFrame:
+        return _where(tables, table, ~pl.col("status_aanlevering").is_in(["1", "3"]).fill_null(False))
+    return check
+
+
+for _t in ["zorgstarts", "zorgstops"]:
+    derived(f"status_aanlevering_1_of_3_{_t}", _t, show=["status_aanlevering"])(_status_aanlevering(_t))
 
 
 # ------------------------------------------------------------------------------------------ declaratie periods
@@ -283,10 +298,20 @@ def totaalbedrag(tables: Tables) -> pl.DataFrame:
     return j.filter(pl.col("totaal_signed") != pl.col("som_prestaties"))
 
 
-@derived("bedrag_nul_is_debet", "prestaties", show=["ingediend_bedrag", "debet_credit"])
-def bedrag_nul_is_debet(tables: Tables) -> pl.DataFrame:
-    return _where(tables, "prestaties",
-                  (pl.col("ingediend_bedrag") == 0) & pl.col("debet_credit").ne_missing(pl.lit("D")))
+# the amount of each table that carries a DebetCredit sign (CS325)
+SIGNED_AMOUNTS = {"prestaties": "ingediend_bedrag", "declaraties": "totaal_bedrag",
+                  "declaratie_antwoorden": "totaal_toegekend_bedrag"}
+
+
+def _bedrag_nul_is_debet(table: str) -> Derived:
+    def check(tables: Tables) -> pl.DataFrame:
+        return _where(tables, table,
+                      (pl.col(SIGNED_AMOUNTS[table]) == 0) & pl.col("debet_credit").ne_missing(pl.lit("D")))
+    return check
+
+
+for _t, _amount in SIGNED_AMOUNTS.items():
+    derived(f"bedrag_nul_is_debet_{_t}", _t, show=[_amount, "debet_credit"])(_bedrag_nul_is_debet(_t))
 
 
 @derived("vorig_referentie_alleen_en_altijd_bij_credit", "prestaties",
@@ -335,11 +360,16 @@ def toewijzing_referentie(tables: Tables) -> pl.DataFrame:
 
 # ------------------------------------------------------------------------------------------------ start / stop
 
-@derived("stop_bij_bestaande_toewijzing", "zorgstops", show=["bsn"])
-def stop_bij_toewijzing(tables: Tables) -> pl.DataFrame:
-    parties = tables["toewijzingen"].select("gemeente_code", "toewijzing_nummer", "bsn", "agb_code").unique()
-    return _rows(tables, "zorgstops").join(parties, on=["gemeente_code", "toewijzing_nummer", "bsn", "agb_code"],
-                                           how="anti", nulls_equal=False)
+def _bij_bestaande_toewijzing(table: str) -> Derived:
+    def check(tables: Tables) -> pl.DataFrame:
+        parties = tables["toewijzingen"].select("gemeente_code", "toewijzing_nummer", "bsn", "agb_code").unique()
+        return _rows(tables, table).join(parties, on=["gemeente_code", "toewijzing_nummer", "bsn", "agb_code"],
+                                         how="anti", nulls_equal=False)
+    return check
+
+
+for _t, _msg in [("zorgstarts", "start"), ("zorgstops", "stop")]:
+    derived(f"{_msg}_bij_bestaande_toewijzing", _t, show=["bsn"])(_bij_bestaande_toewijzing(_t))
 
 
 @derived("een_actuele_start_per_toewijzing", "zorgstarts", show=["dagtekening", "status_aanlevering"])
@@ -562,6 +592,15 @@ def een_antwoord(tables: Tables) -> pl.DataFrame:
         pl.col("aantal_antwoorden").fill_null(0), pl.len().over(DECLARATIE).alias("aantal_declaraties"))
     return j.filter((pl.col("aantal_antwoorden") != 1) | (pl.col("aantal_declaraties") != 1)
                     | ~pl.col("antwoord_gemeenten").list.contains(pl.col("gemeente_code")).fill_null(False))
+
+
+@derived("antwoord_op_bestaande_declaratie", "declaratie_antwoorden", show=["gemeente_code"])
+def antwoord_op_declaratie(tables: Tables) -> pl.DataFrame:
+    """The other half of `een_antwoord_per_declaratie`: a JW325 without a JW323 of the same aanbieder, number and
+    gemeente."""
+    d = tables["declaraties"].select(*DECLARATIE, "gemeente_code")
+    return _rows(tables, "declaratie_antwoorden").join(d, on=[*DECLARATIE, "gemeente_code"], how="anti",
+                                                       nulls_equal=False)
 
 
 # ------------------------------------------------------------------------------------------------ client data

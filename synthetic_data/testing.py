@@ -233,11 +233,15 @@ for _t in ["toewijzingen", "verzoeken", "producten"]:
 # a 45 (ambulant) product code declared under categorie 54 (jeugd-ggz)
 breaker("TR381_product_code_in_categorie")(
     _set("toewijzingen", "product_categorie", "54", pl.col("product_categorie") == "45"))
+for _t in ["trajecten", "verzoeken", "zorgstarts", "zorgstops", "prestaties"]:
+    breaker(f"TR381_product_code_in_categorie_{_t}")(
+        _set(_t, "product_categorie", "54", (pl.col("product_categorie") == "45") & pl.col("product_code").is_not_null()))
 # a huisarts referral relabelled as zelfverwijzer keeps its AGB code
 breaker("CD068_verwijzer_geen_agb_bij_ander_type")(_set(
     "verzoeken", "verwijzer_type", "06",
     (pl.col("verwijzer_type") == "02") & pl.col("verwijzer_zorgverlenercode").is_not_null()))
 breaker("CS058_status_aanlevering_1_of_3")(_set("zorgstarts", "status_aanlevering", "2"))
+breaker("CS058_status_aanlevering_1_of_3_zorgstops")(_set("zorgstops", "status_aanlevering", "2"))
 breaker("CS340_CS100_declaratieperiode_kalendermaand")(_set("declaraties", "einddatum", pl.col("einddatum") - DAY))
 breaker("CS337_OP367_productperiode_een_kalendermaand")(_set(
     "prestaties", "einddatum", pl.col("einddatum") + DAY, pl.col("einddatum") == pl.col("einddatum").dt.month_end()))
@@ -245,6 +249,19 @@ breaker("CD087_TR346_bedrag_is_volume_maal_tarief")(
     _set("prestaties", "ingediend_bedrag", pl.col("ingediend_bedrag") + 1, pl.col("eenheid") != "83"))
 breaker("TR358_totaalbedrag_is_som_prestaties")(_set("declaraties", "totaal_bedrag", pl.col("totaal_bedrag") + 1))
 breaker("CS325_bedrag_nul_is_debet")(_set("prestaties", "ingediend_bedrag", 0, pl.col("debet_credit") == "C"))
+
+
+def _zero_credit(table: str, amount: str):
+    """Breaker: the first total set to 0 and signed C."""
+    def brk(t: Tables):
+        new, row = edit(t, table, 0, **{amount: 0, "debet_credit": "C"})
+        return new, table, row
+    return brk
+
+
+breaker("CS325_bedrag_nul_is_debet_declaraties")(_zero_credit("declaraties", "totaal_bedrag"))
+breaker("CS325_bedrag_nul_is_debet_declaratie_antwoorden")(
+    _zero_credit("declaratie_antwoorden", "totaal_toegekend_bedrag"))
 breaker("CD060_vorig_referentie_alleen_en_altijd_bij_credit")(
     _set("prestaties", "vorig_referentie_nummer", "X1", pl.col("debet_credit") == "D"))
 breaker("TR323_TR390_credit_op_eerdere_debet")(
@@ -271,6 +288,7 @@ def _other_client(table: str):
 
 
 breaker("TR019_start_stop_bij_bestaande_toewijzing")(_other_client("zorgstops"))
+breaker("TR019_start_bij_bestaande_toewijzing")(_other_client("zorgstarts"))
 breaker("TR338_TR304_prestatie_bij_toewijzing_van_client")(_other_client("prestaties"))
 breaker("TR321_geleverd_volume_binnen_toegewezen")(
     _set("prestaties", "geleverd_volume", pl.col("geleverd_volume") * 1000 + 1000))
@@ -414,6 +432,14 @@ def _(t):
     a = t["declaratie_antwoorden"]
     new = dict(t, declaratie_antwoorden=a.slice(1))
     return new, "declaraties", a.row(0, named=True)
+
+
+@breaker("JW325_antwoord_op_bestaande_declaratie")
+def _(t):
+    """A JW325 that answers a DeclaratieNummer the aanbieder never sent."""
+    a = t["declaratie_antwoorden"]
+    new, row = append(t, "declaratie_antwoorden", a.head(1).with_columns(pl.lit("ONBEKEND").alias("declaratie_nummer")))
+    return new, "declaratie_antwoorden", row
 
 
 @breaker("TR319_productperiode_niet_na_declaratieperiode")
