@@ -33,10 +33,12 @@ generate: install
 test: install
 	$(BIN)/python -m pytest
 
-# Speed is measured here, not in tests: generator and rule registry, each against baselines of the same run.
+# Speed is measured here, not in tests: generator, rule registry and scoring a team's checks, each against
+# baselines of the same run.
 bench: install
 	$(BIN)/python benchmarks/bench_generate.py
 	$(BIN)/python benchmarks/bench_check.py
+	$(BIN)/python benchmarks/bench_byo.py
 
 docs: install
 	$(BIN)/zandbak docs
