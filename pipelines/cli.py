@@ -132,6 +132,8 @@ def cmd_check(args) -> int:
     if args.docs:
         check_output(Path(args.docs), inputs=[folder], option="--docs", force=True)
     read_manifest(folder)
+    if args.checks:
+        return _check_own(folder, Path(args.checks), args.findings, t0)
     # a hand-out leaves the simulation's own tables out: the rules that need them cannot run there (any other
     # missing table is an error of the folder)
     absent = set(SIMULATION_ONLY) - set(present_tables(folder))
@@ -162,6 +164,26 @@ def cmd_check(args) -> int:
     if docs:
         print(f"data docs: {docs / 'index.html'}")
     return 1 if bad_error else 0
+
+
+def _check_own(folder: Path, checks: Path, findings_path: str | None, t0: float) -> int:
+    """A team's own checks (any format of expectations.adapters) on a dataset or hand-out, without any truth: the
+    findings file is what `zandbak challenge score` takes."""
+    from synthetic_data.dataset import present_tables, read_dataset
+
+    from expectations.adapters import run_checks
+
+    run = run_checks(checks, read_dataset(folder, present_tables(folder)))
+    counts = dict(run.findings.group_by("check").len().iter_rows()) if run.findings.height else {}
+    print(f"{'check':<52}{'table':<22}{'failing':>9}")
+    for c in run.checks:
+        print(f"{c.name[:51]:<52}{c.table:<22}{counts.get(c.name, 0):>9,}")
+    print(f"\n{len(run.checks)} {run.kind} checks of {checks} on {folder}: {sum(1 for c in run.checks if counts.get(c.name))} "
+          f"fire, {run.findings.height:,} findings ({time.perf_counter() - t0:.1f}s)")
+    if findings_path:
+        write_frame_atomic(run.findings, Path(findings_path))
+        print(f"findings: {run.findings.height:,} rows -> {findings_path}")
+    return 1 if run.findings.height else 0
 
 
 def cmd_corrupt(args) -> int:
@@ -481,6 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("dir", help="dataset folder as written by 'zandbak generate' (tables may be edited by hand)")
     k.add_argument("--findings", help="write one row per failing record to this .csv or .parquet file")
     k.add_argument("--docs", help="write GX Data Docs (static HTML) into this folder")
+    k.add_argument("--checks", help="run a team's own checks instead of the registry (GX suite, .sql folder, pandera "
+                                    "schema or polars module): e.g. on a challenge hand-out, for challenge score")
     k.set_defaults(func=cmd_check)
     f = sub.add_parser("corrupt", help="inject labelled faults into a dataset folder")
     f.add_argument("dir")

@@ -115,3 +115,17 @@ def test_challenge_is_deterministic_for_a_given_secret_and_differs_without(tmp_p
     for f in sorted((tmp_path / "a").glob("*.parquet")):
         assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes(), f.name
     assert (tmp_path / "a" / "prestaties.parquet").read_bytes() != (tmp_path / "c" / "prestaties.parquet").read_bytes()
+
+
+def test_a_teams_own_checks_on_a_handout_go_to_the_challenge_leaderboard(tmp_path):
+    """No truth on the team's side: `check --checks` writes the findings, the sealed truth scores them."""
+    env = {"ZANDBAK_DATA": str(tmp_path / "data")}
+    hand = tmp_path / "handout"
+    assert _run("challenge", "new", "--out", hand, "--region", "0147", "--scale", "0.2", "--profile", "demo",
+                env=env).returncode == 0
+    examples = Path(__file__).resolve().parent.parent / "expectations" / "examples"
+    r = _run("check", hand, "--checks", examples / "sql", "--findings", tmp_path / "sql.csv")
+    assert r.returncode == 1 and "sql checks of" in r.stdout, r.stdout + r.stderr
+    r = _run("challenge", "score", hand, tmp_path / "sql.csv", "--team", "sql", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "precision 1.000" in r.stdout and " tp 0," not in r.stdout
