@@ -10,8 +10,8 @@ Every implementation returns the violating rows of the rule's table with a ``_ro
 given table) and the columns that explain the violation (values of other tables are joined in under their own names);
 `violations` turns that into one row per record: the table's key columns, the columns the rule read (`show`) and the
 explanatory columns. The GX engine validates the derived ones as a boolean column computed from these rows (GX 1.x has
-no polars input, its SQL path on DuckDB fails silently and ``UnexpectedRowsExpectation`` is SQL-only; see the
-workplace stack notes); the Dagster asset checks, the fault catalogue's rule links and the tests all go through here.
+no polars input, its SQL path on DuckDB fails silently and ``UnexpectedRowsExpectation`` is SQL-only, as measured
+with GX 1.24); the Dagster asset checks, the fault catalogue's rule links and the tests all go through here.
 """
 from __future__ import annotations
 

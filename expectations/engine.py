@@ -3,8 +3,8 @@
 One suite per table for its column rules, and one `<table>.cross` suite per table for the rules computed across
 tables. The column rules run as GX's own (or the sandbox's custom) column expectations; the derived rules come from
 their one polars implementation (expectations/derived.py `violations`) as a boolean column per row, validated in GX
-as in-set [True] (its DuckDB path fails silently and it has no polars input, so frames go in as pandas; see the
-workplace stack notes). tests/test_expectations.py checks that GX reports exactly the records `violations` returns
+as in-set [True] (its DuckDB path fails silently and it has no polars input, so frames go in as pandas; measured
+with GX 1.24). tests/test_expectations.py checks that GX reports exactly the records `violations` returns
 for every rule. Every expectation carries its rule id and code in `meta`; a failing row is mapped back to its table
 key through a `_row` index column.
 """

@@ -214,7 +214,8 @@ def render_markdown() -> str:
         "# Rule registry",
         "",
         "Generated from `expectations/rules.yaml` (expectations.registry.render_markdown); do not edit by hand.",
-        "Rule codes and meanings: shared/domain/ijw.md section d (iJw 3.2). One failing row of the table is one finding.",
+        "Rule codes and meanings: the iJw 3.2 regels of Zorginstituut Nederland (copy at i-Sociaal-Lab/jaapjunior@f24e7c56fd4b). "
+        "One failing row of the table is one finding.",
         "",
         f"{len(rules)} rules: " + ", ".join(f"{n} {s}" for s, n in counts.items())
         + f"; {len(rules) - derived_n} checked by GX column expectations, {derived_n} derived in polars.",

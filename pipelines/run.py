@@ -1,8 +1,9 @@
 """`zandbak run` / `make run`: materialise every asset of the configured region through real Dagster runs.
 
 The runs are recorded in $DAGSTER_HOME (default: dagster_home/ in the project), so `make ui` shows them afterwards.
-Partitions run as one in-process run each, two at a time (one per core, see the workplace stack notes (shared/STACK_NOTES.md) for the
-options measured); a failing partition is reported and makes the command exit 1 without stopping the others.
+Partitions run as one in-process run each, two at a time (one per core: on 2 cores this
+beat the multiprocess executor, 16 s against 73 s for 14 partitions, and a single-run backfill fails all partitions
+together); a failing partition is reported and makes the command exit 1 without stopping the others.
 
 Kills (docs/reliability.md, "Runs and kills"): one run at a time per data folder (a flock on `DATA/.zandbak-run.lock`;
 a second one refuses with one line); pool workers die with the command (PR_SET_PDEATHSIG, plus a check that the

@@ -1,7 +1,7 @@
 """`zandbak ui` / `make ui`: the Dagster UI on 127.0.0.1, stopped cleanly on Ctrl-C or SIGTERM.
 
 `dagster dev` started from a script or with `&` inherits an ignored SIGINT and then ignores SIGTERM as well, leaving
-an orphaned daemon (see the stack notes). So it runs in its own process group with default signal handling, and
+an orphaned daemon (seen with dagster 1.13). So it runs in its own process group with default signal handling, and
 this wrapper forwards a stop to the whole group, waits, and kills what is left.
 """
 from __future__ import annotations

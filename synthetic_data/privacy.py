@@ -1,7 +1,7 @@
 """Privacy by construction: synthetic identifiers and the watermark.
 
 BSN: 9 digits, elfproef-valid, drawn from 900000000-999999999. Real BSNs are issued from lower numbers today; nothing
-reserves the 9-prefix formally (statistics.md s4), so every artefact also carries the synthetic watermark and the
+reserves the 9-prefix formally (RvIG publishes a list of test BSNs, not a reserved range), so every artefact also carries the synthetic watermark and the
 guard refuses unmarked data. A person's BSN is a keyed bijection of its global person index: two partitions never
 give two persons the same BSN, and the same person gets the same BSN in any run with the same seed.
 
