@@ -19,7 +19,7 @@ import pytest
 
 from synthetic_data import GeneratorConfig, generate
 from synthetic_data.dataset import MANIFEST, read_dataset
-from synthetic_data.dictionary import key
+from synthetic_data.ijw import key_expr
 
 ROOT = Path(__file__).resolve().parent.parent
 ZANDBAK = [sys.executable, "-m", "pipelines.cli"]
@@ -51,9 +51,7 @@ def diff_findings(dirty: dict[str, pl.DataFrame], clean: dict[str, pl.DataFrame]
         c = clean[name]
         cols = [col for col in d.columns if col in c.columns]
         only = d.join(c.select(cols), on=cols, how="anti", nulls_equal=True)
-        frames.append(only.select(pl.lit(name).alias("table"),
-                                  pl.concat_str([pl.col(k).cast(pl.String) for k in key(name)],
-                                                separator="|").alias("key")))
+        frames.append(only.select(pl.lit(name).alias("table"), key_expr(name).alias("key")))
     return pl.concat(frames) if frames else pl.DataFrame(schema={"table": pl.String, "key": pl.String})
 
 
