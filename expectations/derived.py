@@ -414,12 +414,15 @@ def prestatie_bij_toewijzing(tables: Tables) -> pl.DataFrame:
 @derived("prestatie_product_als_toewijzing", "prestaties",
          show=["toewijzing_nummer", "product_categorie", "product_code", "eenheid"])
 def prestatie_product(tables: Tables) -> pl.DataFrame:
-    tw = _tw_cols(tables, product_categorie="tw_product_categorie", product_code="tw_product_code", eenheid="tw_eenheid")
+    tw = _tw_cols(tables, product_categorie="tw_product_categorie", product_code="tw_product_code", eenheid="tw_eenheid",
+                  budget="tw_budget")
     j = _rows(tables, "prestaties").join(tw, on=TOEWIJZING, how="inner")
+    # issue 12: an aspecifiek toewijzing with a Budget has no Omvang, hence no Eenheid: its claims are in euro's (83)
+    eenheid = pl.when(pl.col("tw_budget").is_not_null()).then(pl.lit("83")).otherwise(pl.col("tw_eenheid"))
     return j.filter(
         pl.col("product_categorie").ne_missing(pl.col("tw_product_categorie"))
         | pl.col("product_code").ne_missing(pl.col("tw_product_code"))
-        | pl.col("eenheid").ne_missing(pl.col("tw_eenheid"))
+        | pl.col("eenheid").ne_missing(eenheid)
     )
 
 
@@ -443,9 +446,11 @@ def prestatie_niet_na_stop(tables: Tables) -> pl.DataFrame:
 @derived("geleverd_volume_binnen_toegewezen", "prestaties",
          show=["toewijzing_nummer", "begindatum", "einddatum", "eenheid", "geleverd_volume"])
 def geleverd_volume(tables: Tables) -> pl.DataFrame:
-    j = _rows(tables, "prestaties").join(_tw_cols(tables, volume="tw_volume", frequentie="tw_frequentie"),
+    j = _rows(tables, "prestaties").join(_tw_cols(tables, volume="tw_volume", frequentie="tw_frequentie", budget="tw_budget"),
                                          on=TOEWIJZING, how="inner").with_columns(volume_cap().alias("max_volume"))
-    return j.filter(pl.col("max_volume").is_null() | (pl.col("geleverd_volume") > pl.col("max_volume") + 1e-9))
+    # issue 12: a Budget toewijzing has no Omvang to pro-rate; TR369 checks its claims against the budget
+    over = pl.col("max_volume").is_null() | (pl.col("geleverd_volume") > pl.col("max_volume") + 1e-9)
+    return j.filter(pl.col("tw_budget").is_null() & over)
 
 
 @derived("som_volume_binnen_totaal", "prestaties", show=["toewijzing_nummer", "debet_credit", "geleverd_volume"])

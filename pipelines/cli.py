@@ -93,7 +93,7 @@ def cmd_calibration(args) -> int:
     import json
 
     folder = Path(args.dir)
-    tables = read_dataset(folder, ["gemeenten", "jeugdigen", "trajecten", "prestaties"])
+    tables = read_dataset(folder, ["gemeenten", "jeugdigen", "trajecten", "prestaties", "toewijzingen"])
     config = json.loads((folder / "manifest.json").read_text())["config"]
     year = int(str(config["years"]).split("-")[-1]) if args.year is None else args.year
     bad = 0

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from .ijw import latest_toewijzing
 from .model import DAYS_PER_MONTH
 from .reference import calibration
 
@@ -30,17 +31,20 @@ def _shares(df: pl.DataFrame, col: str) -> dict[str, float]:
 def measure(tables: dict[str, pl.DataFrame], year: int, scale: float = 1.0) -> list[Measure]:
     """Generated value, target and tolerance of every calibration metric for one generated year."""
     cal = calibration()
-    t = tables["trajecten"]
+    t_all = tables["trajecten"]
     y0, y1 = pl.date(year, 1, 1), pl.date(year, 12, 31)
+    active_all = t_all.filter((pl.col("begindatum") <= y1) & (pl.col("einddatum") >= y0))
+    # issue 12: JB/JR maatregelen count for the prevalence (jeugdzorg) but not in the CBS jeugdhulp shares
+    t = t_all.filter(~pl.col("hulpvorm").is_in(DOMAIN_HULPVORMEN))
     active = t.filter((pl.col("begindatum") <= y1) & (pl.col("einddatum") >= y0))
     started = t.filter(pl.col("begindatum").is_between(y0, y1))
     ended = t.filter(pl.col("einddatum").is_between(y0, y1) & (pl.col("einde_reden") != "verhuizing"))
     g = tables["gemeenten"]
     youth = (g["jeugd_0_14"] + g["jeugd_15_19"] + g["jeugd_20_22"]).sum() * scale
-    persons = active.select("client_id").n_unique()
+    persons = active_all.select("client_id").n_unique()
     out = [
         Measure("prevalence_lt23", persons / youth, cal["prevalence_lt23"]["value"], cal["prevalence_lt23"]["tolerance"]),
-        Measure("trajecten_per_youth_per_year", active.height / persons,
+        Measure("trajecten_per_youth_per_year", active.height / active.select("client_id").n_unique(),
                 cal["trajecten_per_youth_per_year"]["value"], cal["trajecten_per_youth_per_year"]["tolerance"]),
     ]
     for block, col, frame in [("started_trajecten_by_hulpvorm", "hulpvorm", started),
@@ -57,7 +61,7 @@ def measure(tables: dict[str, pl.DataFrame], year: int, scale: float = 1.0) -> l
         out.append(Measure(f"duration.{label}", float(((months >= lo) & (months < hi)).mean()), v, dur["tolerance"]))
     out.append(Measure("duration.share_lt_1y", float((months < 12).mean()), dur["share_lt_1y"], dur["tolerance"]))
     # Sex and age of the youth in care in the year.
-    people = tables["jeugdigen"].join(active.select("gemeente_code", "client_id").unique(), on=["gemeente_code", "client_id"])
+    people = tables["jeugdigen"].join(active_all.select("gemeente_code", "client_id").unique(), on=["gemeente_code", "client_id"])
     sex = cal["sex_share_boys"]
     out.append(Measure("sex_share_boys", float((people["geslacht"] == "1").mean()), sex["value"], sex["tolerance"]))
     # Spending: net claimed eurocents in the year per youth in care.
@@ -66,4 +70,44 @@ def measure(tables: dict[str, pl.DataFrame], year: int, scale: float = 1.0) -> l
     spend = cal["spending_per_youth_in_care_eur"]
     lo, hi = spend["range"]
     out.append(Measure("spending_per_youth_in_care_eur", net / 100 / persons, spend["value"], (hi - lo) / 2))
+    out += domain_measures(tables, year)
+    return out
+
+
+# --- issue 12: domains
+DOMAIN_HULPVORMEN = ["jeugdbescherming", "jeugdreclassering"]
+
+
+def domain_shares(tables: dict[str, pl.DataFrame], year: int) -> dict[str, float]:
+    """Share of youth in care in `year` (distinct BSN with an active trajectory) with a JB, JR, crisis, vervoer or
+    landelijk trajectory or toewijzing, and the boys' share among youth with JR."""
+    y0, y1 = pl.date(year, 1, 1), pl.date(year, 12, 31)
+    t = tables["trajecten"].filter((pl.col("begindatum") <= y1) & (pl.col("einddatum") >= y0))
+    n = t.select("bsn").n_unique()
+    tw = latest_toewijzing(tables["toewijzingen"]).filter(
+        (pl.col("ingangsdatum") <= y1) & (pl.col("einddatum") >= y0) & pl.col("reden_wijziging").ne_missing(pl.lit("13")))
+
+    def share(frame: pl.DataFrame, cond: pl.Expr) -> float:
+        return frame.filter(cond).select("bsn").n_unique() / max(n, 1)
+    jr = t.filter(pl.col("hulpvorm") == "jeugdreclassering").select("gemeente_code", "client_id").unique()
+    boys = tables["jeugdigen"].join(jr, on=["gemeente_code", "client_id"])
+    return {
+        "jeugdbescherming": share(t, pl.col("hulpvorm") == "jeugdbescherming"),
+        "jeugdreclassering": share(t, pl.col("hulpvorm") == "jeugdreclassering"),
+        "crisis": share(t, pl.col("product_categorie") == "46"),
+        "vervoer": share(tw, pl.col("product_code") == "42A03"),
+        "landelijk": share(t, pl.col("product_categorie") == "55"),
+        "boys_jeugdreclassering": float((boys["geslacht"] == "1").mean()) if boys.height else 0.0,
+    }
+
+
+def domain_measures(tables: dict[str, pl.DataFrame], year: int) -> list[Measure]:
+    cal = calibration()
+    got = domain_shares(tables, year)
+    out = []
+    for d in ("jeugdbescherming", "jeugdreclassering", "crisis", "vervoer", "landelijk"):
+        c = cal[f"share_of_youth_in_care_{d}"]
+        out.append(Measure(f"share_of_youth_in_care_{d}", got[d], c["value"], c["tolerance"]))
+    c = cal["sex_share_boys_jeugdreclassering"]
+    out.append(Measure("sex_share_boys_jeugdreclassering", got["boys_jeugdreclassering"], c["value"], c["tolerance"]))
     return out

@@ -13,7 +13,8 @@ from .config import GeneratorConfig
 from .errors import ConfigError
 from .dictionary import conform
 from .people import person_ids, persons_frame, verwijzers
-from .providers import aanbieders, producten
+from .domains import finish_lines, pool, with_second_products
+from .providers import producten
 from .reference import gemeenten_all
 from .simulate import simulate_gemeente
 
@@ -72,7 +73,7 @@ REFERENCE_TABLES = ("gemeenten", "aanbieders", "producten")
 def _reference(config: GeneratorConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     gem = gemeenten_all().filter(pl.col("gemeente_code").is_in(config.gemeenten))
     regios = sorted(gem["inkoopregio"].unique().to_list())
-    pools = pl.concat([aanbieders(config.seed, r) for r in regios])
+    pools = pl.concat([pool(config.seed, r) for r in regios])   # issue 12: with GIs and landelijke aanbieders
     contracts = pl.concat([producten(config.seed, r) for r in regios])
     return gem, pools, contracts
 
@@ -106,11 +107,13 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     out["trajecten"] = conform("trajecten", msg.trajecten(df))
     out["verzoeken"] = conform("verzoeken", msg.verzoeken(df, out["jeugdigen"], verwijzers(seed, gem)))
     out["antwoorden"] = conform("antwoorden", msg.antwoorden(df))
+    # issue 12: a second ToegewezenProduct (vervoer) next to dagbehandeling: its own toewijzing, start, stop, claims
+    df, second = with_second_products(seed, df, contracts)
     out["toewijzingen"] = conform("toewijzingen", msg.toewijzingen(df))
     out["zorgstarts"] = conform("zorgstarts", msg.zorgstarts(df))
     out["zorgstops"] = conform("zorgstops", msg.zorgstops(df))
     # Claims are the bulk of the rows: build them in slices of gemeenten to bound the intermediate frames.
-    lines = _in_slices(df, lambda part: msg.prestaties(seed, part))
+    lines = finish_lines(_in_slices(df, lambda part: msg.prestaties(seed, part)), second)
     del df
     decl, decl_answer = msg.declaraties(seed, lines)
     out["declaraties"] = conform("declaraties", decl)

@@ -137,6 +137,14 @@ def toewijzingen(df: pl.DataFrame) -> pl.DataFrame:
         .then((pl.col("_vol") * (pl.col("_vol_eind") - pl.col("begin") + 1) / 28).ceil().cast(pl.Int64))
         .otherwise("_vol").alias("volume"),
         "eenheid", "frequentie", "reden_wijziging",
+        # --- issue 12: domains. An aspecifiek toewijzing (eenheid 83, landelijk ingekochte zorg) carries a Budget in
+        # eurocent over the whole toewijzing (its monthly amount `_vol` x months, 28-day months so the claims fit)
+        # and no Omvang (CD077-CD079, CD080).
+        pl.when(pl.col("eenheid") == "83")
+        .then((pl.col("_vol") * (pl.col("_vol_eind") - pl.col("begin") + 1) / 28).ceil().cast(pl.Int64))
+        .alias("budget"),
+    ).with_columns(
+        pl.when(pl.col("eenheid") != "83").then(pl.col(c)).alias(c) for c in ("volume", "eenheid", "frequentie")
     )
 
 

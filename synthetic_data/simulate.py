@@ -11,10 +11,10 @@ from functools import cache
 import numpy as np
 import polars as pl
 
-from .model import DAYS_PER_MONTH, model, products_by_hulpvorm
+from . import domains
+from .model import DAYS_PER_MONTH, model
 from .people import FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR, birth_dates, cohort_sizes
 from .privacy import D_TOEWIJZING, D_VERZOEK, REFERENTIE_AANBIEDER, TOEWIJZING_NUMMER_RANGE, opaque_code, opaque_number
-from .providers import aanbieder_choice
 from .reference import calibration, care_model, gemeenten_all, producten_catalogus
 
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -38,17 +38,25 @@ def _gemeente(code: str) -> dict:
     return {**g, "cohort_size": c["cohort_size"], "youth": g["jeugd_0_14"] + g["jeugd_15_19"] + g["jeugd_20_22"]}
 
 
-def _new_persons(rng, seed: int, gm: dict, scale: float, begin: np.ndarray):
-    """Draw fresh persons of the gemeente's pool for starts at `begin`: age band, age, sex, then the person index."""
+def _new_persons(rng, seed: int, gm: dict, scale: float, begin: np.ndarray, band_p: np.ndarray | None = None,
+                 boy_p: np.ndarray | None = None):
+    """Draw fresh persons of the gemeente's pool for starts at `begin`: age band, age, sex, then the person index.
+
+    `band_p` (rows x bands) draws each row's age band from its own distribution (the band given the care form,
+    issue 12), `boy_p` (per row) its sex; without them the CBS age and sex shares apply to every row."""
     m = model()
     n = len(begin)
-    band = rng.choice(len(m.age_p), n, p=m.age_p)
+    if band_p is None:
+        band = rng.choice(len(m.age_p), n, p=m.age_p)
+    else:   # one uniform per row, as rng.choice draws
+        cdf = np.cumsum(band_p, 1)
+        band = np.minimum((cdf < rng.random(n)[:, None] * cdf[:, -1:]).sum(1), len(m.age_p) - 1)
     lo = np.array([b[0] for b in m.age_bands])[band]
     # The birthday comes from the person's hash and can add up to a year: draw the oldest band below 22 so nobody
     # starts care at 23 or older (the Jeugdwet ends there).
     hi = np.minimum(np.array([b[1] for b in m.age_bands])[band], 22)
     age_days = ((lo + rng.random(n) * (hi - lo)) * 365.25).astype(np.int64)
-    girl = rng.random(n) >= m.boy_p[band]
+    girl = rng.random(n) >= (m.boy_p[band] if boy_p is None else boy_p)
     size = gm["cohort_size"]
     scaled = max(2, int(size * scale) // 2 * 2)
     k = rng.integers(0, scaled // 2, n) * 2 + girl
@@ -105,24 +113,28 @@ def _end_reasons(rng, n: int, no_switch: bool = False):
     return c, reden
 
 
-def _care(rng, seed: int, regio: str, n: int, cells: np.ndarray):
-    """Product and aanbieder for each start, given its (hulpvorm, verwijzer) cell."""
+def _care(rng, seed: int, regio: str, n: int, cells: np.ndarray, age: np.ndarray, girl: np.ndarray):
+    """Product and aanbieder for each start, given its (hulpvorm, verwijzer) cell, age in years and sex (issue 12:
+    products by age and sex, domains.draw_products); landelijk ingekochte zorg (55) goes to a national aanbieder."""
     m = model()
     hv = cells // len(m.verwijzers)
     product = np.full(n, -1, dtype=np.int64)
     aanbieder = np.full(n, -1, dtype=np.int64)
-    prods = products_by_hulpvorm()
-    choice = aanbieder_choice(seed, regio)
+    prods = domains.product_weights()
+    choice = domains.all_choices(seed, regio)
     for h_i, h in enumerate(m.hulpvormen):     # fixed order keeps the stream deterministic
         sel = np.nonzero(hv == h_i)[0]
         if not len(sel):
             continue
         if h in prods:
-            idx, p = prods[h]
-            product[sel] = idx[rng.choice(len(idx), len(sel), p=p)]
+            product[sel] = domains.draw_products(rng, h, age[sel], girl[sel])
         if h in choice:
             idx, p = choice[h]
             aanbieder[sel] = idx[rng.choice(len(idx), len(sel), p=p)]
+    lta = np.nonzero(domains.is_category(product, domains.LANDELIJK))[0]
+    if len(lta):
+        idx, p = choice["landelijk"]
+        aanbieder[lta] = idx[rng.choice(len(idx), len(lta), p=p)]
     return product, aanbieder
 
 
@@ -195,7 +207,8 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
     repeat_share = calibration()["repeat_use_share_of_started"]["value"]
     is_repeat = role < repeat_share
     is_companion = (role >= repeat_share) & (role < repeat_share + p["companion_share"])
-    person, birth, girl = _new_persons(rng, seed, gm, scale, begin)
+    person, birth, girl = _new_persons(rng, seed, gm, scale, begin,
+                                       band_p=m.band_given_hulpvorm[cells // len(m.verwijzers)])
     origin = np.full(n, code, dtype=np.int64)
     oorsprong = np.zeros(n, dtype=np.int64)
 
@@ -223,7 +236,7 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
             arr[comp] = arr[host]
         oorsprong[comp] = 2
 
-    product, aanbieder = _care(rng, seed, gm["inkoopregio"], n, cells)
+    product, aanbieder = _care(rng, seed, gm["inkoopregio"], n, cells, (begin - birth) / 365.25, girl)
     duration = _durations(rng, cells)
     end = begin + duration - 1
     cat, reden = _end_reasons(rng, n)
@@ -242,15 +255,22 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
         "reden": reden, "oorsprong": oorsprong, "rejected": rejected,
         "reden_afwijzing": reden_afwijzing, **_message_params(rng, n, product),
     }
+    domains.crisis(seed, code, year, out)   # issue 12: crisis is short, never rejected, often backdated
+    reden = out["reden"]
 
     # Provider switch (reden 38): care goes on at another aanbieder from the next day.
     sw = np.nonzero((reden == 38) & ~rejected)[0]
+    jbjr = domains.domain_starts(seed, scale, gm, year, out)   # issue 12: JB/JR trajectories, own stream
+    if jbjr is not None:
+        out_all = {c: np.concatenate([out[c], jbjr[c]]) for c in out}
+    else:
+        out_all = out
     if not len(sw):
-        return out
+        return out_all
     k = len(sw)
     f_rng = _rng(seed, code, year, _FOLLOW_UP_TAG)
-    _, new_aanbieder = _care(f_rng, seed, gm["inkoopregio"], k, cells[sw])
-    choice = aanbieder_choice(seed, gm["inkoopregio"])
+    _, new_aanbieder = _care(f_rng, seed, gm["inkoopregio"], k, cells[sw], (end[sw] + 1 - birth[sw]) / 365.25, girl[sw])
+    choice = domains.all_choices(seed, gm["inkoopregio"])
     for i in np.nonzero(new_aanbieder == aanbieder[sw])[0]:   # few rows: move to the next provider of that care form
         idx = choice.get(m.hulpvormen[cells[sw][i] // len(m.verwijzers)], (np.array([]),))[0]
         if len(idx) > 1:
@@ -266,7 +286,7 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
         "oorsprong": np.full(k, 3), "rejected": np.zeros(k, dtype=bool), "reden_afwijzing": np.zeros(k, dtype=np.int64),
         **_message_params(f_rng, k, product[sw]),
     }
-    return {c: np.concatenate([out[c], follow[c]]) for c in out}
+    return {c: np.concatenate([out_all[c], follow[c]]) for c in out}
 
 
 @cache
@@ -308,8 +328,10 @@ def move_stream(seed: int, scale: float, origin: str, year: int) -> dict[str, np
     begin = move - rng.integers(30, 366, n)
     # Only care that travels as iJw (the destination takes over a toewijzing) is modelled as moving.
     cells = rng.choice(len(_ijw_cells_p()), n, p=_ijw_cells_p())
-    person, birth, girl = _new_persons(rng, seed, gm, scale, begin)
-    product, aanbieder = _care(rng, seed, gm["inkoopregio"], n, cells)
+    m = model()
+    person, birth, girl = _new_persons(rng, seed, gm, scale, begin,
+                                       band_p=m.band_given_hulpvorm[cells // len(m.verwijzers)])
+    product, aanbieder = _care(rng, seed, gm["inkoopregio"], n, cells, (begin - birth) / 365.25, girl)
     o_params = _message_params(rng, n, product)
     d_end = move + _durations(rng, cells)   # the destination trajectory starts at move + 1
     d_cat, d_reden = _end_reasons(rng, n, no_switch=True)
@@ -377,7 +399,7 @@ def _avoid_stacking(seed: int, regio: str, df: pl.DataFrame, passes: int = 6) ->
     """
     m = model()
     nv = len(m.verwijzers)
-    choice = aanbieder_choice(seed, regio)
+    choice = domains.all_choices(seed, regio)
     key = ["origin_code", "person_index", "product", "aanbieder"]
     # the toewijzing can run past an early end until the gemeente shortens it: use its unshortened end
     tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * ((pl.col("end") - pl.col("begin")) // 365 + 1) - 1)

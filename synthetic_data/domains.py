@@ -1,0 +1,332 @@
+"""Care domains beyond the CBS jeugdhulp hulpvormen (issue 12): jeugdbescherming (48) and jeugdreclassering (47) by a
+gecertificeerde instelling, crisis (46, short and often backdated), vervoer (42A03, a second ToegewezenProduct next to
+dagbehandeling) and landelijk ingekochte zorg (55, aspecifiek with a Budget, at aanbieders outside the inkoopregio).
+
+The parameters are in care_model.yaml (`domains`, with a source or "estimate" line each); the shares are calibration
+targets (calibration.yaml `share_of_youth_in_care_*`). JB/JR starts use their own numpy stream per (seed, gemeente,
+year); per-row draws after the simulation use keyed hashes (tags 350-399).
+"""
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import polars as pl
+
+from .model import AGE_BANDS, DAYS_PER_MONTH, model, product_weights
+from .privacy import AGB_AANBIEDER_PREFIX, D_TOEWIJZING, TOEWIJZING_NUMMER_RANGE, keyed_uniform, opaque_number
+from .providers import aanbieder_choice, aanbieders, region_index
+from .reference import care_model, gemeenten_all, producten_catalogus
+
+H_VERVOER, H_DOMAIN_STREAM = 350, 351      # keyed-hash tags / stream tag of this module
+_DOMAIN_SEQ = 500_000                      # JB/JR trajectories count from here in their (gemeente, year)
+_SECOND_SEQ = 5_000_000                    # `_tw_seq` offset of a second product (keys of its claim lines)
+_GI_K, _LANDELIJK_K = 9000, 9500           # AGB sequence numbers of the appended aanbieders (98RRKKKK)
+_BAND_EDGES = np.array([b[0] for b in AGE_BANDS.values()][1:])
+CRISIS, VERVOER, LANDELIJK = "46", "42A03", "55"
+
+
+def _dm() -> dict:
+    return care_model()["domains"]
+
+
+# ------------------------------------------------------------------------------------------------------ aanbieders
+
+@cache
+def extra_aanbieders(seed: int, regio: str) -> pl.DataFrame:
+    """Gecertificeerde instellingen and national (LTA) aanbieders appended to the region's pool, after its own rows."""
+    dm = _dm()
+    ri = region_index(regio)
+    inside = set(gemeenten_all().filter(pl.col("inkoopregio") == regio)["gemeente_naam"].to_list())
+    places = [p for p in dm["landelijk_vestigingen"] if p not in inside]
+    first = aanbieders(seed, regio)["vestiging"][0]
+    n_gi, n_l = dm["gi_per_regio"], dm["landelijk_per_regio"]
+    gi = [f"Gecertificeerde Instelling Jeugdbescherming {regio}" if k == 0 else f"Jeugdbescherming en Reclassering {first}"
+          for k in range(n_gi)]
+    w = keyed_uniform(seed, H_VERVOER + 1, ri, np.arange(n_gi + n_l))
+    return pl.DataFrame({
+        "agb_code": [f"{AGB_AANBIEDER_PREFIX}{ri:02d}{_GI_K + k:04d}" for k in range(n_gi)]
+        + [f"{AGB_AANBIEDER_PREFIX}{ri:02d}{_LANDELIJK_K + k:04d}" for k in range(n_l)],
+        "naam": gi + [f"Landelijk Expertisecentrum Jeugd {places[k % len(places)]}" for k in range(n_l)],
+        "soort": ["gecertificeerde_instelling"] * n_gi + ["landelijk"] * n_l,
+        "vestiging": [first] * n_gi + [places[k % len(places)] for k in range(n_l)],
+        "inkoopregio": regio,
+        "hulpvormen": ["jeugdbescherming,jeugdreclassering"] * n_gi + ["landelijk"] * n_l,
+        "_gewicht": 0.5 + w,
+        "landelijk": [False] * n_gi + [True] * n_l,
+    })
+
+
+def pool(seed: int, regio: str) -> pl.DataFrame:
+    """The region's whole aanbieder pool: its own (position = the simulation's aanbieder index), then the extra ones."""
+    return pl.concat([aanbieders(seed, regio).with_columns(pl.lit(False).alias("landelijk")),
+                      extra_aanbieders(seed, regio)], how="diagonal_relaxed")
+
+
+@cache
+def domain_choice(seed: int, regio: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """JB/JR hulpvorm or 'landelijk' -> (pool indices, probabilities), indices after the region's own aanbieders."""
+    off = aanbieders(seed, regio).height
+    extra = extra_aanbieders(seed, regio)
+    out = {}
+    for key in ("jeugdbescherming", "jeugdreclassering", "landelijk"):
+        idx = np.nonzero(extra["hulpvormen"].str.split(",").list.contains(key).to_numpy())[0]
+        w = extra["_gewicht"].to_numpy()[idx]
+        out[key] = (idx + off, w / w.sum())
+    return out
+
+
+def all_choices(seed: int, regio: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {**aanbieder_choice(seed, regio), **domain_choice(seed, regio)}
+
+
+# ------------------------------------------------------------------------------------------ products by age and sex
+
+def age_band(age_years: np.ndarray) -> np.ndarray:
+    return np.searchsorted(_BAND_EDGES, age_years, side="right")
+
+
+def draw_products(rng, h: str, age_years: np.ndarray, girl: np.ndarray) -> np.ndarray:
+    """Product index per row of hulpvorm `h` given age and sex: weights per band and sex, zero outside the product's
+    age limits (every hulpvorm keeps a product open to all ages, so a row always has one)."""
+    pw = product_weights()[h]
+    band = age_band(age_years)
+    w = np.where(girl[:, None], pw["girl_w"].T[band], pw["boy_w"].T[band])
+    years = np.floor(age_years).astype(np.int64)[:, None]
+    w = np.where((years >= pw["lo"][None, :]) & (years <= pw["hi"][None, :]), w, 0.0)
+    empty = w.sum(1) == 0
+    w[empty] = pw["p"]             # defensive: never happens with the shipped catalogue (a test checks the limits)
+    cdf = np.cumsum(w, 1)
+    u = rng.random(len(band)) * cdf[:, -1]
+    return pw["index"][np.minimum((cdf < u[:, None]).sum(1), w.shape[1] - 1)]
+
+
+@cache
+def _product_attr() -> dict[str, np.ndarray]:
+    cat = producten_catalogus()
+    return {"categorie": np.append(cat["product_categorie"].to_numpy(), ""),
+            "code": np.append(cat["product_code"].fill_null("").to_numpy(), "")}
+
+
+def is_category(product: np.ndarray, cat: str) -> np.ndarray:
+    return _product_attr()["categorie"][product] == cat
+
+
+def product_index(code: str) -> int:
+    return int(np.nonzero(_product_attr()["code"] == code)[0][0])
+
+
+# ------------------------------------------------------------------------------------------- JB / JR trajectories
+
+def _months(rng, spec: dict, n: int) -> np.ndarray:
+    bins = np.array([[float(x) for x in k.split("-")] for k in spec])
+    p = np.array(list(spec.values()), dtype=float)
+    b = rng.choice(len(p), n, p=p / p.sum())
+    return bins[b, 0] + rng.random(n) * (bins[b, 1] - bins[b, 0])
+
+
+@cache
+def _domain_rate(d: str) -> float:
+    """JB/JR starts per youth 0-22 per year so that the youth with the maatregel make the target share of youth in care:
+    steady state, youth with it in a year = starts x (1 + mean duration in years)."""
+    from .reference import calibration
+    cal = calibration()
+    pw = product_weights()[d]
+    codes = producten_catalogus()["product_code"].to_numpy()[pw["index"]]
+    dur = _dm()["duration_months"]
+    mean = sum(p * sum((np.mean([float(x) for x in k.split("-")]) * v) for k, v in dur[c].items()) / sum(dur[c].values())
+               for c, p in zip(codes, pw["p"])) / 12
+    # JB stops at 18 and older youth leave: about a fifth of the nominal duration is cut off (estimate, measured)
+    mean *= 0.8
+    return cal[f"share_of_youth_in_care_{d}"]["value"] * cal["prevalence_lt23"]["value"] / (1 + mean)
+
+
+def domain_starts(seed: int, scale: float, gm: dict, year: int, base: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """JB and JR trajectories of one (gemeente, year): most for youth who start jeugdhulp that year (same person), the
+    rest for fresh persons. Own numpy stream, so the jeugdhulp draws do not change."""
+    from . import simulate as sim
+    m, dm = model(), _dm()
+    nv = len(m.verwijzers)
+    code = int(gm["gemeente_code"])
+    rng = sim._rng(seed, code, year, H_DOMAIN_STREAM)
+    jan1, next1 = sim._day(f"{year}-01-01"), sim._day(f"{year + 1}-01-01")
+    parts = []
+    for d in m.domain_hulpvormen:
+        n = int(rng.poisson(_domain_rate(d) * gm["youth"] * scale))
+        if n == 0:
+            continue
+        bands = np.array(dm["age_bands"][d], dtype=float)
+        boys = float(dm["boys_share"][d])
+        hosted = rng.random(n) < dm["with_jeugdhulp_share"]
+        begin = jan1 + rng.integers(0, next1 - jan1, n)
+        person = np.zeros(n, dtype=np.int64)
+        birth = np.zeros(n, dtype=np.int64)
+        girl = np.zeros(n, dtype=bool)
+        origin = np.full(n, code, dtype=np.int64)
+        oorsprong = np.zeros(n, dtype=np.int64)
+        # hosts: fresh jeugdhulp starts of the year, weighted to the maatregel's age bands and sex
+        cand = np.nonzero((base["oorsprong"] == 0) & ~base["rejected"] & ~base["follow_up"])[0]
+        h = np.nonzero(hosted)[0]
+        if len(cand) and len(h):
+            c_band = age_band((base["begin"][cand] - base["birth"][cand]) / 365.25)
+            c_girl = base["girl"][cand]
+            cnt = np.zeros((len(bands), 2))
+            np.add.at(cnt, (c_band, c_girl.astype(int)), 1)
+            target = bands[:, None] * np.array([boys, 1 - boys])[None, :]
+            w = np.where(cnt > 0, target / np.maximum(cnt, 1), 0.0)[c_band, c_girl.astype(int)]
+            if w.sum() > 0:
+                pick = cand[rng.choice(len(cand), len(h), p=w / w.sum())]
+                for arr, src in ((person, "person"), (birth, "birth"), (girl, "girl"), (origin, "origin")):
+                    arr[h] = base[src][pick]
+                begin[h] = base["begin"][pick] + rng.integers(0, 31, len(h))
+                oorsprong[h] = 2
+            else:
+                hosted[:] = False
+        f = np.nonzero(oorsprong == 0)[0]
+        if len(f):
+            band_p = np.tile(bands / bands.sum(), (len(f), 1))
+            pf, bf, gf = sim._new_persons(rng, seed, gm, scale, begin[f], band_p=band_p,
+                                          boy_p=np.full(len(f), boys))
+            person[f], birth[f], girl[f] = pf, bf, gf
+        age = (begin - birth) / 365.25
+        ok = (age >= 12) & (age < 23) if d == "jeugdreclassering" else (age >= 0) & (age < 17.9)
+        keep = np.nonzero(ok)[0]
+        if not len(keep):
+            continue
+        k = len(keep)
+        begin, person, birth, girl, origin, oorsprong, age = (
+            a[keep] for a in (begin, person, birth, girl, origin, oorsprong, age))
+        product = draw_products(rng, d, age, girl)
+        vp = dm["verwijzer"][d]
+        vw = rng.choice(list(vp), k, p=np.array(list(vp.values())) / sum(vp.values()))
+        cells = m.hulpvormen.index(d) * nv + np.array([m.verwijzers.index(v) for v in vw])
+        idx, p = domain_choice(seed, gm["inkoopregio"])[d]
+        aanbieder = idx[rng.choice(len(idx), k, p=p)]
+        codes = _product_attr()["code"][product]
+        months = np.zeros(k)
+        for c in np.unique(codes):
+            sel = codes == c
+            months[sel] = _months(rng, dm["duration_months"][c], int(sel.sum()))
+        end = begin + np.maximum(1, (months * DAYS_PER_MONTH).round().astype(np.int64)) - 1
+        if d == "jeugdbescherming":     # a JB maatregel ends at 18
+            end = np.minimum(end, birth + int(18 * 365.25) - 1)
+        end = np.maximum(end, begin)
+        cat, reden = sim._end_reasons(rng, k, no_switch=True)
+        parts.append({
+            "year": np.full(k, year), "seq": np.zeros(k, dtype=np.int64), "follow_up": np.zeros(k, dtype=bool),
+            "origin": origin, "person": person, "birth": birth, "girl": girl, "cell": cells, "product": product,
+            "aanbieder": aanbieder, "begin": begin, "end": end, "planned_end": sim._planned_end(rng, end, cat),
+            "einde_cat": cat, "reden": reden, "oorsprong": oorsprong, "rejected": np.zeros(k, dtype=bool),
+            "reden_afwijzing": np.zeros(k, dtype=np.int64), **sim._message_params(rng, k, product),
+        })
+    if not parts:
+        return None
+    out = {c: np.concatenate([pt[c] for pt in parts]) for c in parts[0]}
+    out["seq"] = _DOMAIN_SEQ + np.arange(len(out["seq"]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------- crisis
+
+def crisis(seed: int, code: int, year: int, out: dict[str, np.ndarray]) -> None:
+    """Crisis starts (categorie 46): short, never rejected, no provider switch, and mostly backdated: the JW301 (and
+    the JW315 before it) comes days after the ingangsdatum, the JW305 after the JW301. Keyed hashes per trajectory."""
+    from . import simulate as sim
+    sel = np.nonzero(is_category(out["product"], CRISIS))[0]
+    if not len(sel):
+        return
+    dm, m = _dm(), model()
+    nv = len(m.verwijzers)
+    u = [keyed_uniform(seed, H_VERVOER + 2 + j, code, year, out["seq"][sel]) for j in range(4)]
+    codes = _product_attr()["code"][out["product"][sel]]
+    months = np.zeros(len(sel))
+    for c in np.unique(codes):
+        spec = dm["duration_months"][c]
+        bins = np.array([[float(x) for x in k.split("-")] for k in spec])
+        cdf = np.cumsum(list(spec.values())) / sum(spec.values())
+        s = codes == c
+        b = np.minimum(np.searchsorted(cdf, u[0][s], side="right"), len(cdf) - 1)
+        months[s] = bins[b, 0] + u[1][s] * (bins[b, 1] - bins[b, 0])
+    begin = out["begin"][sel]
+    end = begin + np.maximum(1, (months * DAYS_PER_MONTH).round().astype(np.int64)) - 1
+    out["planned_end"][sel] = end + (out["planned_end"][sel] - out["end"][sel])
+    out["end"][sel] = end
+    out["rejected"][sel] = False
+    out["reden"][sel] = np.where(out["reden"][sel] == 38, 31, out["reden"][sel])
+    lo, hi = dm["crisis_backdate_days"]
+    back = u[2] < dm["crisis_backdated_share"]
+    lag = np.where(back, lo + (u[3] * (hi - lo + 1)).astype(np.int64), 0)
+    # the JW301 comes in the year care began (a claim line of December needs its toewijzing in the same year's data)
+    dec31 = (begin.astype("datetime64[D]").astype("datetime64[Y]") + 1).astype("datetime64[D]").astype(np.int64) - 1
+    back &= begin + lag + 10 <= dec31
+    lag = np.where(back, lag, 0)
+    jw315 = np.array([m.path[c % nv] == "jw315" for c in out["cell"][sel]])
+    out["_tw_lead"][sel] = np.where(back & ~jw315, -lag, out["_tw_lead"][sel])
+    out["_req_lead"][sel] = np.where(back & jw315, -lag, out["_req_lead"][sel])
+    out["_onderzoek"][sel] = np.where(back, False, out["_onderzoek"][sel])
+    # the JW305 stays within 5 werkdagen of the start (OP271 is a WARN rule kept at zero here; lateness is modelled
+    # by the message timing)
+
+
+# -------------------------------------------------------------------------------------- several-product toewijzing
+
+def with_second_products(seed: int, df: pl.DataFrame, contracts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Vervoer (42A03) as a second ToegewezenProduct in the same JW301 as a dagbehandeling toewijzing: same client,
+    aanbieder, dates and decision time, its own ToewijzingNummer. Returns the enriched frame with these rows added and
+    the map (gemeente, nummer) -> the dagbehandeling's nummer (its claims follow the days of dagbehandeling)."""
+    share = _dm()["vervoer_share_of_dagbehandeling"]
+    host = df.filter((pl.col("hulpvorm") == "daghulp") & pl.col("in_ijw") & ~pl.col("rejected")
+                     & pl.col("_tw_seq").is_not_null())
+    if host.height:
+        u = keyed_uniform(seed, H_VERVOER, host["gemeente_code"].cast(pl.Int64).to_numpy(), host["_tw_seq"].to_numpy())
+        age = (host["begin"] - host["birth"]).to_numpy() / 365.25
+        host = host.filter(pl.Series((u < share) & (age < 18)))
+    vp = product_index(VERVOER)
+    lo, hi = TOEWIJZING_NUMMER_RANGE
+    size = hi - lo
+    prod_cols = ["product_categorie", "product_code", "eenheid", "frequentie", "tarief", "levering_min", "levering_max"]
+    seq = host["_tw_seq"].to_numpy() - 1_000_001
+    nummer = lo + opaque_number(seed, D_TOEWIJZING, size - 1 - seq, host["gemeente_code"].cast(pl.Int64).to_numpy(),
+                                size=size) if host.height else np.zeros(0, dtype=np.int64)
+    prod = contracts.select("inkoopregio", pl.col("product_index").cast(pl.Int64).alias("product"), *prod_cols)
+    extra = host.drop(prod_cols).with_columns(
+        pl.col("toewijzing_nummer").alias("_second_of"),
+        pl.Series("toewijzing_nummer", nummer, dtype=pl.Int64),
+        (pl.col("_tw_seq") + _SECOND_SEQ).alias("_tw_seq"),
+        pl.lit(vp, dtype=pl.Int64).alias("product"),
+        pl.min_horizontal("_vol", 5).alias("_vol"),
+        pl.lit(None, dtype=pl.String).alias("_ref_aanbieder"),
+    ).join(prod, on=["inkoopregio", "product"], how="left")
+    # no gestapelde vervoer (OP259): of two overlapping dagbehandelingen at one aanbieder only the first gets it
+    key = ["gemeente_code", "bsn", "agb_code"]
+    tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * ((pl.col("end") - pl.col("begin")) // 365 + 1) - 1)
+    extra = extra.sort(*key, "begin", "toewijzing_nummer").filter(
+        ~(pl.col("begin") <= tw_end.cum_max().shift(1).over(key)).fill_null(False))
+    both = pl.concat([df, extra.select(df.columns + ["_second_of"])], how="diagonal_relaxed")
+    return both, extra.select("gemeente_code", "toewijzing_nummer", "_second_of")
+
+
+def finish_lines(lines: pl.DataFrame, second: pl.DataFrame) -> pl.DataFrame:
+    """Claim lines of the domains: eenheid 83 (budget) lines claim euro's (IngediendBedrag = GeleverdVolume in
+    eurocent, no ProductTarief, CD087); a vervoer line claims one day per dagbehandeling dagdeel of its host in the
+    same product period (a credit equals its debet because both follow the same host volume)."""
+    euro = pl.col("eenheid") == "83"
+    lines = lines.with_columns(
+        pl.when(euro).then(None).otherwise("product_tarief").alias("product_tarief"),
+        pl.when(euro).then("geleverd_volume").otherwise("ingediend_bedrag").alias("ingediend_bedrag"),
+    )
+    if not second.height:
+        return lines
+    host_vol = lines.filter(pl.col("debet_credit") == "D").group_by(
+        "gemeente_code", pl.col("toewijzing_nummer").alias("_second_of"), "begindatum").agg(
+        pl.col("geleverd_volume").max().alias("_host_vol"))
+    v = lines.join(second, on=["gemeente_code", "toewijzing_nummer"], how="left").join(
+        host_vol, on=["gemeente_code", "_second_of", "begindatum"], how="left")
+    vol = pl.min_horizontal("geleverd_volume", pl.col("_host_vol").fill_null(0))
+    is_second = pl.col("_second_of").is_not_null()
+    return v.with_columns(
+        pl.when(is_second).then(vol).otherwise("geleverd_volume").alias("geleverd_volume"),
+    ).with_columns(
+        pl.when(is_second).then(pl.col("geleverd_volume") * pl.col("product_tarief")).otherwise("ingediend_bedrag")
+        .alias("ingediend_bedrag"),
+    ).filter(~is_second | (pl.col("geleverd_volume") > 0)).drop("_second_of", "_host_vol")
