@@ -636,3 +636,33 @@ def een_registratie_per_bsn(tables: Tables) -> pl.DataFrame:
          .join(in_care, on=["gemeente_code", "client_id"], how="left").with_columns(pl.col("in_zorg").fill_null(False))
          .sort("gemeente_code", "bsn", pl.col("in_zorg"), "client_id", descending=[False, False, True, False]))
     return j.filter(pl.int_range(pl.len()).over("gemeente_code", "bsn") > 0)
+
+
+# --- issue 12: domains (aspecifiek toewijzingen with a Budget)
+
+@derived("omvang_of_budget", "toewijzingen", show=["product_categorie", "volume", "budget"])
+def omvang_of_budget(tables: Tables) -> pl.DataFrame:
+    both = pl.col("volume").is_not_null() & pl.col("budget").is_not_null()
+    no_product = pl.col("budget").is_null() & pl.col("product_categorie").is_null()
+    return _where(tables, "toewijzingen", pl.col("omvang_en_budget") | pl.col("geen_product"),
+                  omvang_en_budget=both, geen_product=no_product)
+
+
+@derived("omvang_bij_productcode", "toewijzingen", show=["product_code", "volume"])
+def omvang_bij_productcode(tables: Tables) -> pl.DataFrame:
+    return _where(tables, "toewijzingen", pl.col("product_code").is_null() != pl.col("volume").is_null(),
+                  heeft_omvang=pl.col("volume").is_not_null())
+
+
+@derived("einddatum_bij_budget", "toewijzingen", show=["budget", "einddatum"])
+def einddatum_bij_budget(tables: Tables) -> pl.DataFrame:
+    return _where(tables, "toewijzingen", pl.col("budget").is_not_null() & pl.col("einddatum").is_null(),
+                  heeft_budget=pl.col("budget").is_not_null())
+
+
+@derived("som_binnen_budget", "prestaties", show=["toewijzing_nummer", "debet_credit", "ingediend_bedrag"])
+def som_binnen_budget(tables: Tables) -> pl.DataFrame:
+    tw = _tw_cols(tables, budget="tw_budget").filter(pl.col("tw_budget").is_not_null())
+    j = _rows(tables, "prestaties").join(tw, on=TOEWIJZING, how="inner").with_columns(
+        signed("ingediend_bedrag").sum().over(TOEWIJZING).alias("netto_bedrag"))
+    return j.filter(pl.col("netto_bedrag") > pl.col("tw_budget"))

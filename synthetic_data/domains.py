@@ -76,6 +76,11 @@ def domain_choice(seed: int, regio: str) -> dict[str, tuple[np.ndarray, np.ndarr
     return out
 
 
+def care_key(hulpvorm: str, product: int) -> str:
+    """The key of `all_choices` for a trajectory: landelijk ingekochte zorg stays with the national aanbieders."""
+    return "landelijk" if is_category(np.array([product]), LANDELIJK)[0] else hulpvorm
+
+
 def all_choices(seed: int, regio: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {**aanbieder_choice(seed, regio), **domain_choice(seed, regio)}
 

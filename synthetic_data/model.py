@@ -104,6 +104,22 @@ def model() -> Model:
     only_domain = (1 - dm["with_jeugdhulp_share"]) * sum(
         cal[f"share_of_youth_in_care_{d}"]["value"] for d in dom if f"share_of_youth_in_care_{d}" in cal)
     starts *= 1 - only_domain
+    # crisis (categorie 46) is short (domains.crisis): the other trajectories of its care forms take the rest of the
+    # CBS duration bins, so the durations of all trajectories together still meet them (crisis lasts < 3 months)
+    cat = producten_catalogus()
+    crisis_w = lambda h: float(cat.filter((pl.col("hulpvorm") == h) & (pl.col("product_categorie") == "46"))["gewicht"].sum()
+                               / max(cat.filter(pl.col("hulpvorm") == h)["gewicht"].sum(), 1e-12))  # noqa: E731
+    shares = rows / rows.sum()
+    c_v = sum(sh * crisis_w(h) for h, sh, v in zip(hv, shares, verblijf) if v) / max(shares[verblijf[:len(hv)]].sum(), 1e-12)
+    nonv = ~verblijf[:len(hv)]
+    c_a = sum(sh * crisis_w(h) for h, sh, n in zip(hv, shares, nonv) if n) / max(shares[nonv].sum(), 1e-12)
+    pv = pv / pv.sum()
+
+    def _rest(p: np.ndarray, c: float) -> np.ndarray:
+        q = p.copy()
+        q[0] = max(q[0] - c, 0.0)
+        return q / q.sum()
+    probs_rest, pv_rest = _rest(probs, c_a), _rest(pv, c_v)
     hv = hv + dom
     return Model(
         domain_hulpvormen=dom,
@@ -115,8 +131,8 @@ def model() -> Model:
         path=[cm["verwijzers"][v]["path"] for v in vw],
         verwijzer_code=[cm["verwijzers"][v]["code"] for v in vw],
         duration_bins=bins,
-        duration_p=probs,
-        duration_p_verblijf=pv / pv.sum(),
+        duration_p=probs_rest,
+        duration_p_verblijf=pv_rest,
         verblijf_hulpvorm=verblijf,
         mean_duration_years=mean_years,
         einde=list(einde),
@@ -140,7 +156,7 @@ def product_weights() -> dict[str, dict[str, np.ndarray]]:
     """hulpvorm -> product index, base probability, weight per age band (boys, girls: products x bands) and age bounds
     (issue 12: products by age and sex; care_model.yaml `product_age_weights`, producten.csv leeftijd_min/_max)."""
     cat = producten_catalogus()
-    aw = care_model()["product_age_weights"]
+    aw = {str(k): v for k, v in care_model()["product_age_weights"].items()}   # 54001 parses as an int
     nb = len(AGE_BANDS)
     out = {}
     for h in model().hulpvormen:

@@ -271,8 +271,13 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
     f_rng = _rng(seed, code, year, _FOLLOW_UP_TAG)
     _, new_aanbieder = _care(f_rng, seed, gm["inkoopregio"], k, cells[sw], (end[sw] + 1 - birth[sw]) / 365.25, girl[sw])
     choice = domains.all_choices(seed, gm["inkoopregio"])
+    lta = np.nonzero(domains.is_category(product[sw], domains.LANDELIJK))[0]
+    if len(lta):   # landelijk ingekochte zorg goes on at another national aanbieder
+        idx, pl_ = choice["landelijk"]
+        new_aanbieder[lta] = idx[f_rng.choice(len(idx), len(lta), p=pl_)]
     for i in np.nonzero(new_aanbieder == aanbieder[sw])[0]:   # few rows: move to the next provider of that care form
-        idx = choice.get(m.hulpvormen[cells[sw][i] // len(m.verwijzers)], (np.array([]),))[0]
+        idx = choice.get(domains.care_key(m.hulpvormen[cells[sw][i] // len(m.verwijzers)], product[sw][i]),
+                         (np.array([]),))[0]
         if len(idx) > 1:
             new_aanbieder[i] = idx[(np.searchsorted(idx, new_aanbieder[i]) + 1) % len(idx)]
     f_begin = end[sw] + 1
@@ -420,8 +425,9 @@ def _avoid_stacking(seed: int, regio: str, df: pl.DataFrame, passes: int = 6) ->
             break
         aanbieder = sub["aanbieder"].to_numpy().copy()
         cells = sub["cell"].to_numpy()
+        product = sub["product"].to_numpy()
         for r in rows:   # few rows: the next provider of the same care form
-            idx = choice[m.hulpvormen[cells[r] // nv]][0]
+            idx = choice[domains.care_key(m.hulpvormen[cells[r] // nv], product[r])][0]
             aanbieder[r] = idx[(np.searchsorted(idx, aanbieder[r]) + 1) % len(idx)]
         sub = sub.with_columns(pl.Series("aanbieder", aanbieder))
     if len(stacked):

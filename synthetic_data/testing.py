@@ -486,6 +486,64 @@ def _(t):
     return new, "jeugdigen", row
 
 
+# --- issue 12: domains (aspecifiek toewijzingen with a Budget)
+
+def _aspecifiek(t: Tables, idx: int, **extra) -> tuple[Tables, dict]:
+    """Row `idx` of toewijzingen made an aspecifiek toewijzing with a Budget (no code, no Omvang), plus `extra`."""
+    changes = dict(product_code=None, volume=None, eenheid=None, frequentie=None, budget=500_000)
+    return edit(t, "toewijzingen", idx, **{**changes, **extra})
+
+
+@breaker("CD077_CD078_CD079_omvang_of_budget")
+def _(t):
+    """A specifiek toewijzing that also gets a Budget."""
+    idx = first_index(t["toewijzingen"], pl.col("volume").is_not_null())
+    new, row = edit(t, "toewijzingen", idx, budget=100_000)
+    return new, "toewijzingen", row
+
+
+@breaker("CD041_CD080_omvang_bij_productcode")
+def _(t):
+    """A toewijzing with a ProductCode whose Omvang is left out."""
+    idx = first_index(t["toewijzingen"], pl.col("product_code").is_not_null() & pl.col("volume").is_not_null())
+    new, row = edit(t, "toewijzingen", idx, volume=None, eenheid=None, frequentie=None)
+    return new, "toewijzingen", row
+
+
+@breaker("CD075_einddatum_bij_budget")
+def _(t):
+    """An aspecifiek toewijzing with a Budget and no Einddatum."""
+    tw = t["toewijzingen"]
+    has = tw["budget"].is_not_null().any()
+    idx = first_index(tw, pl.col("budget").is_not_null() if has else pl.col("volume").is_not_null())
+    new, row = _aspecifiek(t, idx, einddatum=None) if not has else edit(t, "toewijzingen", idx, einddatum=None)
+    return new, "toewijzingen", row
+
+
+@breaker("TR369_som_binnen_budget")
+def _(t):
+    """A debet line of a Budget toewijzing that claims more than the whole budget (eenheid 83: bedrag = volume)."""
+    lt = latest_toewijzing(t["toewijzingen"]).select(*TOEWIJZING, pl.col("budget").alias("_budget"))
+    p = t["prestaties"].join(lt, on=TOEWIJZING, how="left", maintain_order="left")
+    debet = pl.col("debet_credit") == "D"
+    if not p.filter(pl.col("_budget").is_not_null() & debet).height:
+        # no Budget toewijzing with claims in this dataset: give the first claimed toewijzing a budget of one cent
+        first = p.filter(debet).row(0, named=True)
+        tw = t["toewijzingen"].with_columns(
+            pl.when((pl.col("gemeente_code") == first["gemeente_code"])
+                    & (pl.col("toewijzing_nummer") == first["toewijzing_nummer"]))
+            .then(pl.lit(1, dtype=pl.Int64)).otherwise(pl.col("budget")).alias("budget"))
+        t = dict(t, toewijzingen=tw)
+        p = p.with_columns(pl.when((pl.col("gemeente_code") == first["gemeente_code"])
+                                   & (pl.col("toewijzing_nummer") == first["toewijzing_nummer"]))
+                           .then(pl.lit(1, dtype=pl.Int64)).otherwise("_budget").alias("_budget"))
+    idx = first_index(p, pl.col("_budget").is_not_null() & debet)
+    extra = p["_budget"][idx] + 1
+    new, row = edit(t, "prestaties", idx, geleverd_volume=pl.col("geleverd_volume") + extra,
+                    ingediend_bedrag=pl.col("ingediend_bedrag") + extra)
+    return new, "prestaties", row
+
+
 # ------------------------------------------------------------------------------------------ Hypothesis strategies
 
 def _st():

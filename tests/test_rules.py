@@ -18,7 +18,7 @@ from synthetic_data.testing import BREAKERS, break_rule
 RULES = load_rules()
 # Rules about a group of records report every member of the violating group: all versions of a reused toewijzing
 # number, all claim lines of a toewijzing over its total, both active debets.
-GROUP_RULES = {"TR332_toewijzing_nummer_uniek_per_gemeente", "TR322_som_volume_binnen_totaal",
+GROUP_RULES = {"TR332_toewijzing_nummer_uniek_per_gemeente", "TR322_som_volume_binnen_totaal", "TR369_som_binnen_budget",
                "TR389_een_actieve_debet"}
 
 
