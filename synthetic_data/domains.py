@@ -146,89 +146,101 @@ def _domain_rate(d: str) -> float:
     return cal[f"share_of_youth_in_care_{d}"]["value"] * cal["prevalence_lt23"]["value"] / (1 + mean)
 
 
+@cache
+def _domain_spec() -> dict:
+    """Per JB/JR hulpvorm: age band weights, boys' share, referrer codes and shares, as arrays (computed once)."""
+    m, dm = model(), _dm()
+    out = {}
+    for d in m.domain_hulpvormen:
+        vp = dm["verwijzer"][d]
+        out[d] = {"bands": np.array(dm["age_bands"][d], dtype=float), "boys": float(dm["boys_share"][d]),
+                  "vw": np.array([m.verwijzers.index(v) for v in vp]),
+                  "vw_p": np.array(list(vp.values()), dtype=float) / sum(vp.values()),
+                  "hv": m.hulpvormen.index(d), "rate": _domain_rate(d)}
+    return out
+
+
 def domain_starts(seed: int, scale: float, gm: dict, year: int, base: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
     """JB and JR trajectories of one (gemeente, year): most for youth who start jeugdhulp that year (same person), the
-    rest for fresh persons. Own numpy stream, so the jeugdhulp draws do not change."""
+    rest for fresh persons. Own numpy stream, so the jeugdhulp draws do not change. One vectorised pass for both."""
     from . import simulate as sim
-    m, dm = model(), _dm()
+    m, dm, spec = model(), _dm(), _domain_spec()
     nv = len(m.verwijzers)
     code = int(gm["gemeente_code"])
     rng = sim._rng(seed, code, year, H_DOMAIN_STREAM)
-    jan1, next1 = sim._day(f"{year}-01-01"), sim._day(f"{year + 1}-01-01")
-    parts = []
-    for d in m.domain_hulpvormen:
-        n = int(rng.poisson(_domain_rate(d) * gm["youth"] * scale))
-        if n == 0:
-            continue
-        bands = np.array(dm["age_bands"][d], dtype=float)
-        boys = float(dm["boys_share"][d])
-        hosted = rng.random(n) < dm["with_jeugdhulp_share"]
-        begin = jan1 + rng.integers(0, next1 - jan1, n)
-        person = np.zeros(n, dtype=np.int64)
-        birth = np.zeros(n, dtype=np.int64)
-        girl = np.zeros(n, dtype=bool)
-        origin = np.full(n, code, dtype=np.int64)
-        oorsprong = np.zeros(n, dtype=np.int64)
-        # hosts: fresh jeugdhulp starts of the year, weighted to the maatregel's age bands and sex
-        cand = np.nonzero((base["oorsprong"] == 0) & ~base["rejected"] & ~base["follow_up"])[0]
-        h = np.nonzero(hosted)[0]
-        if len(cand) and len(h):
-            c_band = age_band((base["begin"][cand] - base["birth"][cand]) / 365.25)
-            c_girl = base["girl"][cand]
-            cnt = np.zeros((len(bands), 2))
-            np.add.at(cnt, (c_band, c_girl.astype(int)), 1)
-            target = bands[:, None] * np.array([boys, 1 - boys])[None, :]
-            w = np.where(cnt > 0, target / np.maximum(cnt, 1), 0.0)[c_band, c_girl.astype(int)]
-            if w.sum() > 0:
-                pick = cand[rng.choice(len(cand), len(h), p=w / w.sum())]
-                for arr, src in ((person, "person"), (birth, "birth"), (girl, "girl"), (origin, "origin")):
-                    arr[h] = base[src][pick]
-                begin[h] = base["begin"][pick] + rng.integers(0, 31, len(h))
-                oorsprong[h] = 2
-            else:
-                hosted[:] = False
-        f = np.nonzero(oorsprong == 0)[0]
-        if len(f):
-            band_p = np.tile(bands / bands.sum(), (len(f), 1))
-            pf, bf, gf = sim._new_persons(rng, seed, gm, scale, begin[f], band_p=band_p,
-                                          boy_p=np.full(len(f), boys))
-            person[f], birth[f], girl[f] = pf, bf, gf
-        age = (begin - birth) / 365.25
-        ok = (age >= 12) & (age < 23) if d == "jeugdreclassering" else (age >= 0) & (age < 17.9)
-        keep = np.nonzero(ok)[0]
-        if not len(keep):
-            continue
-        k = len(keep)
-        begin, person, birth, girl, origin, oorsprong, age = (
-            a[keep] for a in (begin, person, birth, girl, origin, oorsprong, age))
-        product = draw_products(rng, d, age, girl)
-        vp = dm["verwijzer"][d]
-        vw = rng.choice(list(vp), k, p=np.array(list(vp.values())) / sum(vp.values()))
-        cells = m.hulpvormen.index(d) * nv + np.array([m.verwijzers.index(v) for v in vw])
-        idx, p = domain_choice(seed, gm["inkoopregio"])[d]
-        aanbieder = idx[rng.choice(len(idx), k, p=p)]
-        codes = _product_attr()["code"][product]
-        months = np.zeros(k)
-        for c in np.unique(codes):
-            sel = codes == c
-            months[sel] = _months(rng, dm["duration_months"][c], int(sel.sum()))
-        end = begin + np.maximum(1, (months * DAYS_PER_MONTH).round().astype(np.int64)) - 1
-        if d == "jeugdbescherming":     # a JB maatregel ends at 18
-            end = np.minimum(end, birth + int(18 * 365.25) - 1)
-        end = np.maximum(end, begin)
-        cat, reden = sim._end_reasons(rng, k, no_switch=True)
-        parts.append({
-            "year": np.full(k, year), "seq": np.zeros(k, dtype=np.int64), "follow_up": np.zeros(k, dtype=bool),
-            "origin": origin, "person": person, "birth": birth, "girl": girl, "cell": cells, "product": product,
-            "aanbieder": aanbieder, "begin": begin, "end": end, "planned_end": sim._planned_end(rng, end, cat),
-            "einde_cat": cat, "reden": reden, "oorsprong": oorsprong, "rejected": np.zeros(k, dtype=bool),
-            "reden_afwijzing": np.zeros(k, dtype=np.int64), **sim._message_params(rng, k, product),
-        })
-    if not parts:
+    doms = list(spec)
+    counts = rng.poisson([spec[d]["rate"] * gm["youth"] * scale for d in doms])
+    n = int(counts.sum())
+    if n == 0:
         return None
-    out = {c: np.concatenate([pt[c] for pt in parts]) for c in parts[0]}
-    out["seq"] = _DOMAIN_SEQ + np.arange(len(out["seq"]))
-    return out
+    dom = np.repeat(np.arange(len(doms)), counts)
+    bands = np.stack([spec[d]["bands"] for d in doms])[dom]
+    boys = np.array([spec[d]["boys"] for d in doms])[dom]
+    jan1, next1 = sim._day(f"{year}-01-01"), sim._day(f"{year + 1}-01-01")
+    hosted = rng.random(n) < dm["with_jeugdhulp_share"]
+    begin = jan1 + rng.integers(0, next1 - jan1, n)
+    person = np.zeros(n, dtype=np.int64)
+    birth = np.zeros(n, dtype=np.int64)
+    girl = np.zeros(n, dtype=bool)
+    origin = np.full(n, code, dtype=np.int64)
+    oorsprong = np.zeros(n, dtype=np.int64)
+    # hosts: fresh jeugdhulp starts of the year, weighted to the maatregel's age bands and sex
+    cand = np.nonzero((base["oorsprong"] == 0) & ~base["rejected"] & ~base["follow_up"])[0]
+    if len(cand):
+        c_band = age_band((base["begin"][cand] - base["birth"][cand]) / 365.25)
+        c_girl = base["girl"][cand].astype(int)
+        cnt = np.zeros((bands.shape[1], 2))
+        np.add.at(cnt, (c_band, c_girl), 1)
+        for j, d in enumerate(doms):
+            h = np.nonzero(hosted & (dom == j))[0]
+            target = spec[d]["bands"][:, None] * np.array([spec[d]["boys"], 1 - spec[d]["boys"]])[None, :]
+            w = np.where(cnt > 0, target / np.maximum(cnt, 1), 0.0)[c_band, c_girl]
+            if not len(h) or w.sum() <= 0:
+                continue
+            pick = cand[rng.choice(len(cand), len(h), p=w / w.sum())]
+            person[h], birth[h], girl[h], origin[h] = (base[c][pick] for c in ("person", "birth", "girl", "origin"))
+            begin[h] = base["begin"][pick] + rng.integers(0, 31, len(h))
+            oorsprong[h] = 2
+    f = np.nonzero(oorsprong == 0)[0]
+    if len(f):
+        person[f], birth[f], girl[f] = sim._new_persons(rng, seed, gm, scale, begin[f], band_p=bands[f] / bands[f].sum(1, keepdims=True),
+                                                        boy_p=boys[f])
+    age = (begin - birth) / 365.25
+    is_jr = np.array([doms[j] == "jeugdreclassering" for j in range(len(doms))])[dom]
+    keep = np.nonzero(np.where(is_jr, (age >= 12) & (age < 23), (age >= 0) & (age < 17.9)))[0]
+    k = len(keep)
+    if not k:
+        return None
+    dom, begin, person, birth, girl, origin, oorsprong, age = (
+        a[keep] for a in (dom, begin, person, birth, girl, origin, oorsprong, age))
+    product = np.zeros(k, dtype=np.int64)
+    cells = np.zeros(k, dtype=np.int64)
+    aanbieder = np.zeros(k, dtype=np.int64)
+    choice = domain_choice(seed, gm["inkoopregio"])
+    for j, d in enumerate(doms):
+        sel = np.nonzero(dom == j)[0]
+        if not len(sel):
+            continue
+        product[sel] = draw_products(rng, d, age[sel], girl[sel])
+        cells[sel] = spec[d]["hv"] * nv + spec[d]["vw"][rng.choice(len(spec[d]["vw"]), len(sel), p=spec[d]["vw_p"])]
+        idx, p = choice[d]
+        aanbieder[sel] = idx[rng.choice(len(idx), len(sel), p=p)]
+    codes = _product_attr()["code"][product]
+    months = np.zeros(k)
+    for c in np.unique(codes):
+        sel = codes == c
+        months[sel] = _months(rng, dm["duration_months"][c], int(sel.sum()))
+    end = begin + np.maximum(1, (months * DAYS_PER_MONTH).round().astype(np.int64)) - 1
+    end = np.where(is_jr[keep], end, np.minimum(end, birth + int(18 * 365.25) - 1))   # a JB maatregel ends at 18
+    end = np.maximum(end, begin)
+    cat, reden = sim._end_reasons(rng, k, no_switch=True)
+    return {
+        "year": np.full(k, year), "seq": _DOMAIN_SEQ + np.arange(k), "follow_up": np.zeros(k, dtype=bool),
+        "origin": origin, "person": person, "birth": birth, "girl": girl, "cell": cells, "product": product,
+        "aanbieder": aanbieder, "begin": begin, "end": end, "planned_end": sim._planned_end(rng, end, cat),
+        "einde_cat": cat, "reden": reden, "oorsprong": oorsprong, "rejected": np.zeros(k, dtype=bool),
+        "reden_afwijzing": np.zeros(k, dtype=np.int64), **sim._message_params(rng, k, product),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------- crisis
