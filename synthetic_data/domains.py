@@ -91,6 +91,22 @@ def age_band(age_years: np.ndarray) -> np.ndarray:
     return np.searchsorted(_BAND_EDGES, age_years, side="right")
 
 
+def pick_by_age(rng, cand_age: np.ndarray, row_hv: np.ndarray) -> np.ndarray:
+    """Positions in the candidates (repeat users, hosts of a companion) for rows of care forms `row_hv`: weighted by
+    P(band | hulpvorm) / P(band), so the care form's age pattern shows while the candidates' own age mix is kept
+    overall (the band shares of model().band_given_hulpvorm average to P(band))."""
+    m = model()
+    ratio = m.band_given_hulpvorm / m.age_p[None, :]
+    band = age_band(cand_age)
+    out = np.zeros(len(row_hv), dtype=np.int64)
+    for h in np.unique(row_hv):
+        rows = np.nonzero(row_hv == h)[0]
+        w = ratio[h, band]
+        out[rows] = (rng.choice(len(band), len(rows), p=w / w.sum()) if w.sum() > 0
+                     else rng.integers(0, len(band), len(rows)))
+    return out
+
+
 def draw_products(rng, h: str, age_years: np.ndarray, girl: np.ndarray) -> np.ndarray:
     """Product index per row of hulpvorm `h` given age and sex: weights per band and sex, zero outside the product's
     age limits (every hulpvorm keeps a product open to all ages, so a row always has one)."""

@@ -220,7 +220,9 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
             hist["birth"] > jan1 - int(18 * 365.25))
         cand = np.nonzero(ok)[0]
         if len(cand):
-            pick = cand[rng.integers(0, len(cand), len(rep))]
+            # issue 12: weighted by how the care form's age pattern favours the candidate's age band
+            pick = cand[domains.pick_by_age(rng, (jan1 + 182 - hist["birth"][cand]) / 365.25,
+                                            cells[rep] // len(m.verwijzers))]
             for name, arr in (("person", person), ("birth", birth), ("girl", girl), ("origin", origin)):
                 arr[rep] = hist[name][pick]
             oorsprong[rep] = 1
@@ -231,7 +233,7 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
     fresh = np.nonzero(oorsprong == 0)[0]
     fresh = fresh[~np.isin(fresh, comp)]
     if len(comp) and len(fresh):
-        host = fresh[rng.integers(0, len(fresh), len(comp))]
+        host = fresh[domains.pick_by_age(rng, (begin[fresh] - birth[fresh]) / 365.25, cells[comp] // len(m.verwijzers))]
         for arr in (person, birth, girl, origin, begin):
             arr[comp] = arr[host]
         oorsprong[comp] = 2
