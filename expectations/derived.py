@@ -337,12 +337,13 @@ def geen_overlap(tables: Tables) -> pl.DataFrame:
     """Flags the latest version row of a toewijzing that starts while another one for the same client, aanbieder
     and product runs (withdrawn ones excluded)."""
     tw = _rows(tables, "toewijzingen")
-    same = ["gemeente_code", "bsn", "agb_code", "product_code"]
+    # issue 12: an aspecifiek toewijzing (no ProductCode) stacks on one of the same categorie: null codes match
+    same = ["gemeente_code", "bsn", "agb_code", "product_categorie", "product_code"]
     lt = latest_toewijzing(tw).filter(pl.col("reden_wijziging").ne_missing(pl.lit("13"))).with_columns(
         pl.col("einddatum").fill_null(FAR_FUTURE).alias("_eind"))
     other = lt.select(*same, pl.col("toewijzing_nummer").alias("ander_nummer"),
                       pl.col("ingangsdatum").alias("ander_ingangsdatum"), pl.col("_eind").alias("ander_einddatum"))
-    pairs = lt.join(other, on=same, how="inner")
+    pairs = lt.join(other, on=same, how="inner", nulls_equal=True)
     # the stacked one is the toewijzing that starts later (on equal starts: the higher number), not the one it lands on
     later = (pl.col("ingangsdatum") > pl.col("ander_ingangsdatum")) | (
         (pl.col("ingangsdatum") == pl.col("ander_ingangsdatum")) & (pl.col("toewijzing_nummer") > pl.col("ander_nummer")))

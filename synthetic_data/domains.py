@@ -18,7 +18,9 @@ from .privacy import AGB_AANBIEDER_PREFIX, D_TOEWIJZING, TOEWIJZING_NUMMER_RANGE
 from .providers import aanbieder_choice, aanbieders, region_index
 from .reference import care_model, gemeenten_all, producten_catalogus
 
-H_VERVOER, H_DOMAIN_STREAM = 350, 351      # keyed-hash tags / stream tag of this module
+# keyed-hash tags of this module (350-399): vervoer 350, crisis 352-355, aanbieder weights 356, further second
+# products 360+, their volumes 370+; 351 keys the numpy stream of the JB/JR starts
+H_VERVOER, H_DOMAIN_STREAM, H_CRISIS, H_AANBIEDER, H_SECOND, H_SECOND_VOL = 350, 351, 352, 356, 360, 370
 _DOMAIN_SEQ = 500_000                      # JB/JR trajectories count from here in their (gemeente, year)
 _SECOND_SEQ = 5_000_000                    # `_tw_seq` offset of a second product (keys of its claim lines)
 _GI_K, _LANDELIJK_K = 9000, 9500           # AGB sequence numbers of the appended aanbieders (98RRKKKK)
@@ -43,7 +45,7 @@ def extra_aanbieders(seed: int, regio: str) -> pl.DataFrame:
     n_gi, n_l = dm["gi_per_regio"], dm["landelijk_per_regio"]
     gi = [f"Gecertificeerde Instelling Jeugdbescherming {regio}" if k == 0 else f"Jeugdbescherming en Reclassering {first}"
           for k in range(n_gi)]
-    w = keyed_uniform(seed, H_VERVOER + 1, ri, np.arange(n_gi + n_l))
+    w = keyed_uniform(seed, H_AANBIEDER, ri, np.arange(n_gi + n_l))
     return pl.DataFrame({
         "agb_code": [f"{AGB_AANBIEDER_PREFIX}{ri:02d}{_GI_K + k:04d}" for k in range(n_gi)]
         + [f"{AGB_AANBIEDER_PREFIX}{ri:02d}{_LANDELIJK_K + k:04d}" for k in range(n_l)],
@@ -270,7 +272,7 @@ def crisis(seed: int, code: int, year: int, out: dict[str, np.ndarray]) -> None:
         return
     dm, m = _dm(), model()
     nv = len(m.verwijzers)
-    u = [keyed_uniform(seed, H_VERVOER + 2 + j, code, year, out["seq"][sel]) for j in range(4)]
+    u = [keyed_uniform(seed, H_CRISIS + j, code, year, out["seq"][sel]) for j in range(4)]
     codes = _product_attr()["code"][out["product"][sel]]
     months = np.zeros(len(sel))
     for c in np.unique(codes):
@@ -303,40 +305,75 @@ def crisis(seed: int, code: int, year: int, out: dict[str, np.ndarray]) -> None:
 
 # -------------------------------------------------------------------------------------- several-product toewijzing
 
+def _second_specs() -> list[dict]:
+    """(host product indices, second product index, share, follows host volume) per kind of second product."""
+    dm = _dm()
+    specs = [{"with": [product_index(c) for c in ("41A00", "41A03")], "product": product_index(VERVOER),
+              "share": dm["vervoer_share_of_dagbehandeling"], "follows": True}]
+    for sp in dm.get("second_products", []):
+        specs.append({"with": [product_index(str(c)) for c in sp["with"]], "product": product_index(str(sp["product"])),
+                      "share": float(sp["share"]), "follows": False})
+    return specs
+
+
 def with_second_products(seed: int, df: pl.DataFrame, contracts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Vervoer (42A03) as a second ToegewezenProduct in the same JW301 as a dagbehandeling toewijzing: same client,
-    aanbieder, dates and decision time, its own ToewijzingNummer. Returns the enriched frame with these rows added and
-    the map (gemeente, nummer) -> the dagbehandeling's nummer (its claims follow the days of dagbehandeling)."""
-    share = _dm()["vervoer_share_of_dagbehandeling"]
-    host = df.filter((pl.col("hulpvorm") == "daghulp") & pl.col("in_ijw") & ~pl.col("rejected")
-                     & pl.col("_tw_seq").is_not_null())
-    if host.height:
-        u = keyed_uniform(seed, H_VERVOER, host["gemeente_code"].cast(pl.Int64).to_numpy(), host["_tw_seq"].to_numpy())
-        age = (host["begin"] - host["birth"]).to_numpy() / 365.25
-        host = host.filter(pl.Series((u < share) & (age < 18)))
-    vp = product_index(VERVOER)
+    """Second ToegewezenProducten in the same JW301 as a host toewijzing: same client, aanbieder, dates and decision
+    time, their own ToewijzingNummer. Vervoer (42A03) goes with dagbehandeling and claims one day per dagdeel of it;
+    the other kinds (care_model.yaml `second_products`) claim their own volume. Returns the enriched frame with these
+    rows added and the map (gemeente, nummer) -> the host's nummer of the kinds whose claims follow the host."""
     lo, hi = TOEWIJZING_NUMMER_RANGE
     size = hi - lo
+    cat = producten_catalogus()
     prod_cols = ["product_categorie", "product_code", "eenheid", "frequentie", "tarief", "levering_min", "levering_max"]
-    seq = host["_tw_seq"].to_numpy() - 1_000_001
-    nummer = lo + opaque_number(seed, D_TOEWIJZING, size - 1 - seq, host["gemeente_code"].cast(pl.Int64).to_numpy(),
-                                size=size) if host.height else np.zeros(0, dtype=np.int64)
     prod = contracts.select("inkoopregio", pl.col("product_index").cast(pl.Int64).alias("product"), *prod_cols)
-    extra = host.drop(prod_cols).with_columns(
-        pl.col("toewijzing_nummer").alias("_second_of"),
-        pl.Series("toewijzing_nummer", nummer, dtype=pl.Int64),
-        (pl.col("_tw_seq") + _SECOND_SEQ).alias("_tw_seq"),
-        pl.lit(vp, dtype=pl.Int64).alias("product"),
-        pl.min_horizontal("_vol", 5).alias("_vol"),
-        pl.lit(None, dtype=pl.String).alias("_ref_aanbieder"),
-    ).join(prod, on=["inkoopregio", "product"], how="left")
-    # no gestapelde vervoer (OP259): of two overlapping dagbehandelingen at one aanbieder only the first gets it
     key = ["gemeente_code", "bsn", "agb_code"]
     tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * ((pl.col("end") - pl.col("begin")) // 365 + 1) - 1)
-    extra = extra.sort(*key, "begin", "toewijzing_nummer").filter(
-        ~(pl.col("begin") <= tw_end.cum_max().shift(1).over(key)).fill_null(False))
-    both = pl.concat([df, extra.select(df.columns + ["_second_of"])], how="diagonal_relaxed")
-    return both, extra.select("gemeente_code", "toewijzing_nummer", "_second_of")
+    given = pl.col("in_ijw") & ~pl.col("rejected") & pl.col("_tw_seq").is_not_null()
+    extras, follows = [], []
+    for j, sp in enumerate(_second_specs()):
+        host = df.filter(given & pl.col("product").is_in(sp["with"]))
+        if not host.height:
+            continue
+        gm = host["gemeente_code"].cast(pl.Int64).to_numpy()
+        u = keyed_uniform(seed, H_SECOND + j if j else H_VERVOER, gm, host["_tw_seq"].to_numpy())
+        years = np.floor((host["begin"] - host["birth"]).to_numpy() / 365.25)
+        row = cat.row(sp["product"], named=True)
+        ok = (u < sp["share"]) & (years >= row["leeftijd_min"]) & (years <= row["leeftijd_max"])
+        host = host.filter(pl.Series(ok))
+        if not host.height:
+            continue
+        gm = host["gemeente_code"].cast(pl.Int64).to_numpy()
+        seq = host["_tw_seq"].to_numpy() - 1_000_001
+        nummer = lo + opaque_number(seed, D_TOEWIJZING, size - 1 - seq - j * 20_000_000, gm, size=size)
+        uv = keyed_uniform(seed, H_SECOND_VOL + j, gm, host["_tw_seq"].to_numpy())
+        vol = row["volume_min"] + np.floor(uv * (row["volume_max"] - row["volume_min"] + 1)).astype(np.int64)
+        extra = host.drop(prod_cols).with_columns(
+            pl.col("toewijzing_nummer").alias("_second_of"),
+            pl.Series("toewijzing_nummer", nummer, dtype=pl.Int64),
+            (pl.col("_tw_seq") + _SECOND_SEQ + j * 2_000_000).alias("_tw_seq"),
+            pl.lit(sp["product"], dtype=pl.Int64).alias("product"),
+            (pl.min_horizontal("_vol", row["volume_max"]) if sp["follows"] else pl.Series("_vol", vol)).alias("_vol"),
+            pl.lit(None, dtype=pl.String).alias("_ref_aanbieder"),
+        ).join(prod, on=["inkoopregio", "product"], how="left")
+        # no gestapelde toewijzing (OP259): not next to a running toewijzing of the same product at that aanbieder,
+        # and of two overlapping hosts only the first gets it
+        same = df.filter(given & (pl.col("product") == sp["product"])).select(
+            *key, pl.col("begin").alias("_b"), tw_end.alias("_e"))
+        clash = extra.select(*key, "toewijzing_nummer", "begin", tw_end.alias("_end")).join(same, on=key).filter(
+            (pl.col("_b") <= pl.col("_end")) & (pl.col("begin") <= pl.col("_e")))
+        extra = extra.join(clash.select("gemeente_code", "toewijzing_nummer").unique(),
+                           on=["gemeente_code", "toewijzing_nummer"], how="anti")
+        extra = extra.sort(*key, "begin", "toewijzing_nummer").filter(
+            ~(pl.col("begin") <= tw_end.cum_max().shift(1).over(key)).fill_null(False))
+        extras.append(extra.select(df.columns + ["_second_of"]))
+        if sp["follows"]:
+            follows.append(extra.select("gemeente_code", "toewijzing_nummer", "_second_of"))
+    if not extras:
+        return df, pl.DataFrame(schema={"gemeente_code": pl.String, "toewijzing_nummer": pl.Int64, "_second_of": pl.Int64})
+    both = pl.concat([df, *extras], how="diagonal_relaxed")
+    second = pl.concat(follows) if follows else pl.DataFrame(
+        schema={"gemeente_code": pl.String, "toewijzing_nummer": pl.Int64, "_second_of": pl.Int64})
+    return both, second
 
 
 def finish_lines(lines: pl.DataFrame, second: pl.DataFrame) -> pl.DataFrame:

@@ -111,3 +111,14 @@ def test_crisis_is_short_and_often_backdated(tw):
                                & ~pl.col("traject_id").str.contains("-M"))
     days = (t["einddatum"] - t["begindatum"]).dt.total_days()
     assert days.median() < 40 and days.max() <= 95
+
+
+def test_ambulant_with_begeleiding_in_one_jw301(tw):
+    # a second product of another kind (care_model.yaml second_products): its own nummer and claims, same decision
+    tz = tw["toewijzingen"].filter(pl.col("versie") == 1)
+    same = ["gemeente_code", "bsn", "agb_code", "toewijzingsdatum", "toewijzingstijd", "ingangsdatum", "einddatum"]
+    host = tz.filter(pl.col("product_code").is_in(["45A48", "54001"])).select(*same, pl.col("toewijzing_nummer").alias("host"))
+    pair = tz.filter(pl.col("product_code") == "45A50").join(host, on=same, how="inner")
+    assert pair.height > 50 and (pair["host"] != pair["toewijzing_nummer"]).all()
+    claimed = tw["prestaties"].join(pair.select("gemeente_code", "toewijzing_nummer"), on=["gemeente_code", "toewijzing_nummer"])
+    assert claimed.height > 100 and (claimed["product_code"] == "45A50").all()
