@@ -135,9 +135,10 @@ def _aanbieder_factors(seed: int, regio: str) -> pl.DataFrame:
         return pl.DataFrame(schema={"agb_code": pl.String, "product_index": pl.UInt32, "_factor": pl.Float64})
     u = keyed_uniform(seed, _F_TARIEF_AANBIEDER, region_index(regio), x["_k"].to_numpy())   # one factor per aanbieder
     spread = tm["per_aanbieder"]["spread"]
-    own = pl.when(pl.col("hulpvorm").is_in(list(per))).then(1 - spread + 2 * spread * pl.Series(u)).otherwise(1.0)
-    mf = pl.when(pl.col("micro_aanbieder") & micro).then(tm["micro"]["factor"]).otherwise(1.0)
-    return x.select("agb_code", "product_index", (own * mf).alias("_factor")).unique(
+    # a product contracted per aanbieder has the aanbieder's own tariff (within the spread); otherwise a micro-aanbieder's
+    factor = (pl.when(pl.col("hulpvorm").is_in(list(per))).then(1 - spread + 2 * spread * pl.Series(u))
+              .otherwise(tm["micro"]["factor"]))
+    return x.select("agb_code", "product_index", factor.alias("_factor")).unique(
         ["agb_code", "product_index"], keep="first", maintain_order=True)
 
 
