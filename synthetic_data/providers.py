@@ -1,5 +1,8 @@
 """Synthetic aanbieders and the regional product contract, one pool per inkoopregio.
 
+The market has a few large aanbieders and a long tail (Zipf sizes); the contract holds one tariff period per
+calendar year, indexed yearly, with per-aanbieder tariffs where the region contracts that way (tarieven.yaml).
+
 The pool depends only on (seed, inkoopregio), never on which gemeenten were asked for, so a single-gemeente run
 sees the same aanbieders as a region or national run.
 """
