@@ -29,6 +29,7 @@ from synthetic_data.ijw import (
     POSTCODE_PATTERN,
     STARTKEY,
     TOEWIJZING,
+    contract_tarief,
     key_expr,
     latest_toewijzing,
     signed,
@@ -516,12 +517,9 @@ def credit_niet_in_zelfde(tables: Tables) -> pl.DataFrame:
 
 @derived("tarief_is_contracttarief", "prestaties", show=["gemeente_code", "product_code", "eenheid", "product_tarief"])
 def contracttarief(tables: Tables) -> pl.DataFrame:
-    regio = tables["gemeenten"].select("gemeente_code", "inkoopregio")
-    lijst = tables["producten"].select("inkoopregio", "product_categorie", "product_code",
-                                       pl.col("tarief").alias("contract_tarief"))
-    j = (_rows(tables, "prestaties").filter(pl.col("eenheid").ne_missing(pl.lit("83")))
-         .join(regio, on="gemeente_code", how="left")
-         .join(lijst, on=["inkoopregio", "product_categorie", "product_code"], how="left"))
+    # issue 12: the tarief of the contract period that holds the begindatum, the aanbieder's own where it has one
+    j = contract_tarief(_rows(tables, "prestaties").filter(pl.col("eenheid").ne_missing(pl.lit("83"))),
+                        tables["producten"], tables["gemeenten"])
     return j.filter(pl.col("product_tarief").ne_missing(pl.col("contract_tarief")))
 
 

@@ -71,6 +71,7 @@ def measure(tables: dict[str, pl.DataFrame], year: int, scale: float = 1.0) -> l
     lo, hi = spend["range"]
     out.append(Measure("spending_per_youth_in_care_eur", net / 100 / persons, spend["value"], (hi - lo) / 2))
     out += domain_measures(tables, year)
+    out += _prevalence_spread(active, g, cal["prevalence_spread_twente"])   # issue 12: market
     return out
 
 
@@ -111,3 +112,19 @@ def domain_measures(tables: dict[str, pl.DataFrame], year: int) -> list[Measure]
     c = cal["sex_share_boys_jeugdreclassering"]
     out.append(Measure("sex_share_boys_jeugdreclassering", got["boys_jeugdreclassering"], c["value"], c["tolerance"]))
     return out
+
+
+def _prevalence_spread(active: pl.DataFrame, gemeenten: pl.DataFrame, target: dict) -> list[Measure]:
+    """Prevalence of each sourced gemeente relative to the youth-weighted mean of the sourced ones in the run (only
+    when all of them are in the run)."""
+    codes = list(target["relative"])
+    g = gemeenten.filter(pl.col("gemeente_code").is_in(codes))
+    if g.height < len(codes):
+        return []
+    n = active.filter(pl.col("gemeente_code").is_in(codes)).group_by("gemeente_code").agg(
+        pl.col("client_id").n_unique().alias("_n"))
+    g = g.join(n, on="gemeente_code", how="left").with_columns(
+        (pl.col("jeugd_0_14") + pl.col("jeugd_15_19") + pl.col("jeugd_20_22")).alias("_youth"), pl.col("_n").fill_null(0))
+    mean = g["_n"].sum() / g["_youth"].sum()
+    got = dict(zip(g["gemeente_code"], (g["_n"] / g["_youth"] / mean).to_list()))
+    return [Measure(f"prevalence_spread_twente.{c}", got[c], v, target["tolerance"]) for c, v in target["relative"].items()]

@@ -14,7 +14,7 @@ from .errors import ConfigError
 from .dictionary import conform
 from .people import person_ids, persons_frame, verwijzers
 from .domains import finish_lines, pool, with_second_products
-from .providers import producten
+from .providers import producten_perioden, regional_producten
 from .reference import gemeenten_all
 from .simulate import simulate_gemeente
 
@@ -74,7 +74,8 @@ def _reference(config: GeneratorConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.
     gem = gemeenten_all().filter(pl.col("gemeente_code").is_in(config.gemeenten))
     regios = sorted(gem["inkoopregio"].unique().to_list())
     pools = pl.concat([pool(config.seed, r) for r in regios])   # issue 12: with GIs and landelijke aanbieders
-    contracts = pl.concat([producten(config.seed, r) for r in regios])
+    first, last = config.year_range
+    contracts = pl.concat([producten_perioden(config.seed, r, first, last) for r in regios])   # issue 12: market
     return gem, pools, contracts
 
 
@@ -96,7 +97,7 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
         raise ConfigError("--scale", f"'{config.scale}' simulates nobody in care in region '{config.region}' "
                           f"({len(config.gemeenten)} gemeente(n))", "a larger scale for this region, e.g. 0.05")
     traj = pl.concat([traj, person_ids(seed, traj)], how="horizontal")
-    df = msg.enrich(traj, contracts, pools, gem.select("gemeente_code", "inkoopregio"), first, last)
+    df = msg.enrich(traj, regional_producten(contracts), pools, gem.select("gemeente_code", "inkoopregio"), first, last)
 
     # simulate_gemeente keeps only rows that touch the years asked for (care in them, or a request sent in them),
     # so every person in `df` is registered
@@ -108,7 +109,7 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     out["verzoeken"] = conform("verzoeken", msg.verzoeken(df, out["jeugdigen"], verwijzers(seed, gem)))
     out["antwoorden"] = conform("antwoorden", msg.antwoorden(df))
     # issue 12: a second ToegewezenProduct (vervoer) next to dagbehandeling: its own toewijzing, start, stop, claims
-    df, second = with_second_products(seed, df, contracts)
+    df, second = with_second_products(seed, df, regional_producten(contracts))
     out["toewijzingen"] = conform("toewijzingen", msg.toewijzingen(df))
     out["zorgstarts"] = conform("zorgstarts", msg.zorgstarts(df))
     out["zorgstops"] = conform("zorgstops", msg.zorgstops(df))

@@ -14,7 +14,7 @@ from .dictionary import key as dictionary_key
 from .privacy import POSTCODE_PATTERN
 
 __all__ = ["TOEWIJZING", "STARTKEY", "DECLARATIE", "FAR_FUTURE", "POSTCODE_PATTERN", "key_expr", "record_key",
-           "latest_toewijzing", "signed", "werkdagen", "period_days", "volume_cap"]
+           "latest_toewijzing", "signed", "werkdagen", "period_days", "volume_cap", "contract_tarief"]
 
 TOEWIJZING = ["gemeente_code", "toewijzing_nummer"]                          # one toewijzing (all its versions)
 STARTKEY = ["gemeente_code", "agb_code", "toewijzing_nummer", "begindatum"]   # one JW305 and the JW307 that stops it
@@ -24,12 +24,13 @@ FAR_FUTURE = dt.date(9999, 12, 31)                                          # an
 
 def key_expr(table: str) -> pl.Expr:
     """The table's dictionary key as one string, e.g. "0147|1000243|2" (dates as YYYY-MM-DD)."""
-    return pl.concat_str([pl.col(c).cast(pl.String) for c in dictionary_key(table)], separator="|")
+    # a null key column (producten.agb_code of a regional tarief) is an empty field
+    return pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in dictionary_key(table)], separator="|")
 
 
 def record_key(table: str, row: dict) -> str:
     """The same key for one record given as a dict (as `DataFrame.row(i, named=True)` returns it)."""
-    return "|".join(str(row[c]) for c in dictionary_key(table))
+    return "|".join("" if row[c] is None else str(row[c]) for c in dictionary_key(table))
 
 
 def latest_toewijzing(toewijzingen: pl.DataFrame) -> pl.DataFrame:
@@ -71,3 +72,25 @@ def volume_cap(volume: str = "tw_volume", frequentie: str = "tw_frequentie") -> 
         .when(f == "1").then(v * dagen).when(f == "2").then(v * dagen / 7)
         .when(f == "4").then(v * dagen / dim).when(f == "6").then(v.cast(pl.Float64))
     ).cast(pl.Float64)
+
+
+# --- issue 12: market
+def contract_tarief(lines: pl.DataFrame, producten: pl.DataFrame, gemeenten: pl.DataFrame, date: str = "begindatum",
+                    name: str = "contract_tarief", product_code: str = "product_code") -> pl.DataFrame:
+    """`lines` with column `name`: the contract tarief of the line's product valid on `date` (TR418): the aanbieder's
+    own row of `producten` (agb_code) where the region contracts it per aanbieder, else the regional row (agb_code
+    null); null when no contract period of the gemeente's inkoopregio covers the date. Keeps order and columns."""
+    keys = ["inkoopregio", "product_categorie", "product_code"]
+    p = producten.select(*keys, "agb_code", "geldig_van", "geldig_tot", "tarief")
+    x = lines.with_row_index("_ct_i").select("_ct_i", "gemeente_code", "product_categorie",
+                                             pl.col(product_code).alias("product_code"), "agb_code", date)
+    x = x.join(gemeenten.select("gemeente_code", "inkoopregio"), on="gemeente_code", how="left")
+    found = []
+    for own in (True, False):
+        rows = p.filter(pl.col("agb_code").is_not_null() if own else pl.col("agb_code").is_null())
+        on = [*keys, "agb_code"] if own else keys
+        j = x.join(rows.drop([] if own else ["agb_code"]), on=on, how="inner").filter(
+            pl.col(date).is_between(pl.col("geldig_van"), pl.col("geldig_tot")))
+        found.append(j.select("_ct_i", pl.col("tarief").alias(f"_ct_{int(own)}")).unique("_ct_i", keep="first"))
+    got = x.select("_ct_i").join(found[0], on="_ct_i", how="left").join(found[1], on="_ct_i", how="left").sort("_ct_i")
+    return lines.with_columns(pl.coalesce(got["_ct_1"], got["_ct_0"]).alias(name))

@@ -11,6 +11,7 @@ import polars as pl
 
 from .model import model
 from .privacy import D_DECLARATIE, D_PRESTATIE, DECLARATIE_NUMMER, REFERENTIE_NUMMER, keyed_uniform, opaque_code, opaque_number
+from .providers import with_claim_tarief
 from .reference import care_model
 
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -261,6 +262,7 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
         pl.min_horizontal(pl.col("_m1") - 1, "end").alias("_pe"),
         (pl.col("_m1") - pl.col("_m0")).alias("_dim"),
     ).with_columns((pl.col("_pe") - pl.col("_pb") + 1).alias("_days"))
+    t = with_claim_tarief(seed, t, "_pb")   # issue 12: the tariff of the contract period (and aanbieder) of the line
     u = keyed_uniform(seed, H_LEVERING, t["gemeente_code"].cast(pl.Int64).to_numpy(),
                       t["_tw_seq"].to_numpy(), t["_m0"].to_numpy())
     t = t.with_columns(

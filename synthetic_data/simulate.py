@@ -15,7 +15,8 @@ from . import domains
 from .model import DAYS_PER_MONTH, model
 from .people import FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR, birth_dates, cohort_sizes
 from .privacy import D_TOEWIJZING, D_VERZOEK, REFERENTIE_AANBIEDER, TOEWIJZING_NUMMER_RANGE, opaque_code, opaque_number
-from .reference import calibration, care_model, gemeenten_all, producten_catalogus
+from .providers import aanbieder_choice
+from .reference import calibration, care_model, gemeenten_all, prevalence_factors, producten_catalogus
 
 _EPOCH = np.datetime64("1970-01-01", "D")
 _MOVE_STREAM = 7
@@ -194,7 +195,8 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
     code = int(gm["gemeente_code"])
     rng = _rng(seed, code, year)
     season = np.array(p["seasonality"]) / np.mean(p["seasonality"])
-    lam = m.starts_per_youth * gm["youth"] * scale / 12 * season
+    # issue 12: the gemeente's relative prevalence (CBS spread; mean 1 in every inkoopregio)
+    lam = m.starts_per_youth * gm["youth"] * prevalence_factors()[gm["gemeente_code"]] * scale / 12 * season
     per_month = rng.poisson(lam)
     n = int(per_month.sum())
     month = np.repeat(np.arange(12), per_month)
@@ -326,6 +328,7 @@ def move_stream(seed: int, scale: float, origin: str, year: int) -> dict[str, np
         return None
     rng = _rng(seed, int(origin), year, _MOVE_STREAM)
     prevalence = calibration()["prevalence_lt23"]["value"]
+    prevalence *= prevalence_factors()[origin]   # issue 12: youth in care in the origin follow its prevalence
     n = int(rng.poisson(p["move_share_per_year"] * prevalence * gm["youth"] * scale))
     if n == 0:
         return None

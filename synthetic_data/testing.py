@@ -410,10 +410,20 @@ def _(t):
 
 @breaker("TR418_tarief_is_contracttarief")
 def _(t):
-    """Another tariff, with the amount following it (so only the tariff rule fires)."""
-    idx = first_index(t["prestaties"], pl.col("eenheid") != "83")
-    new, row = edit(t, "prestaties", idx, product_tarief=pl.col("product_tarief") + 1,
-                    ingediend_bedrag=pl.col("geleverd_volume") * (pl.col("product_tarief") + 1))
+    """The product's regional tarief of the previous contract year (a tariff list not updated for the indexation),
+    with the amount following it (so only the tariff rule fires). issue 12: market."""
+    p = t["prestaties"]
+    regio = t["gemeenten"].select("gemeente_code", "inkoopregio")
+    vorig = t["producten"].filter(pl.col("agb_code").is_null()).select(
+        "inkoopregio", "product_code", (pl.col("geldig_van").dt.year() + 1).alias("_jaar"),
+        pl.col("tarief").alias("_vorig"))
+    x = p.with_row_index("_n").join(regio, on="gemeente_code", how="left").with_columns(
+        pl.col("begindatum").dt.year().alias("_jaar")).join(
+        vorig, on=["inkoopregio", "product_code", "_jaar"], how="left").sort("_n").drop("_n")
+    idx = first_index(x, (pl.col("eenheid") != "83") & pl.col("_vorig").is_not_null()
+                      & (pl.col("_vorig") != pl.col("product_tarief")))
+    old = x["_vorig"][idx]
+    new, row = edit(t, "prestaties", idx, product_tarief=old, ingediend_bedrag=pl.col("geleverd_volume") * old)
     return new, "prestaties", row
 
 

@@ -135,7 +135,7 @@ def test_dirty_tables_keep_schema_and_key_order(clean, demo, stress):
         for name, df in clean.items():
             assert dirty[name].schema == df.schema, name
             k = dictionary_key(name)
-            assert_frame_equal(dirty[name].select(k), dirty[name].select(k).sort(k, nulls_last=True, maintain_order=True))
+            assert_frame_equal(dirty[name].select(k), dirty[name].select(k).sort(k, nulls_last=True, maintain_order=True))  # as conform sorts
 
 
 def test_truth_frame(demo):

@@ -37,7 +37,7 @@ import polars as pl
 import yaml
 
 from ..dictionary import key as dictionary_key
-from ..ijw import key_expr, latest_toewijzing
+from ..ijw import contract_tarief, key_expr, latest_toewijzing
 from ..ijw import signed as _signed
 from ..ijw import volume_cap as _cap_expr
 from ..privacy import CLIENT_ID, REFERENTIE_NUMMER, TOEWIJZING_NUMMER_RANGE, elfproef_valid, fresh_numbers, opaque_code
@@ -758,18 +758,26 @@ def _over_volume(ctx, fault, n, spec, rng):
 
 
 def _contract(ctx: _Ctx) -> pl.DataFrame:
+    """The products each gemeente's inkoopregio contracts (one row per product; tariffs vary per period, aanbieder)."""
     regio = ctx.get("gemeenten").select("gemeente_code", "inkoopregio")
-    lijst = ctx.get("producten").select("inkoopregio", "product_categorie", "product_code", "eenheid", "tarief")
+    lijst = ctx.get("producten").select("inkoopregio", "product_categorie", "product_code", "eenheid").unique(
+        maintain_order=True)
     return regio.join(lijst, on="inkoopregio", how="inner")
+
+
+def _with_contract_tarief(ctx: _Ctx, lines: pl.DataFrame, name: str, product_code: str = "product_code") -> pl.DataFrame:
+    # issue 12: the tarief valid on the line's begindatum for its aanbieder (what TR418 checks)
+    return contract_tarief(lines, ctx.get("producten"), ctx.get("gemeenten"), name=name, product_code=product_code)
 
 
 @injector("product_mismatch", 4)
 def _product_mismatch(ctx, fault, n, spec, rng):
-    alt = _contract(ctx).select("gemeente_code", "product_categorie", "eenheid", pl.col("product_code").alias("_alt"),
-                                pl.col("tarief").alias("_alt_tarief"))
+    alt = _contract(ctx).select("gemeente_code", "product_categorie", "eenheid", pl.col("product_code").alias("_alt"))
     options = _plain_lines(ctx).filter(pl.col("eenheid") != "83").join(
         alt, on=["gemeente_code", "product_categorie", "eenheid"], how="inner").filter(
         pl.col("_alt") != pl.col("product_code"))
+    options = _with_contract_tarief(ctx, options, "_alt_tarief", product_code="_alt").filter(
+        pl.col("_alt_tarief").is_not_null())
     per_line = options.group_by("_i").agg(pl.col("_alt").sort_by("_alt"), pl.col("_alt_tarief").sort_by("_alt"))
     cands = _plain_lines(ctx).join(per_line, on="_i", how="inner")
     targets = _pick(cands, n, spec, rng)
@@ -787,10 +795,7 @@ TARIEF_FACTORS = [0.96, 0.97, 0.98, 1.02, 1.03, 1.05, 1.10]
 
 @injector("tarief_differs_from_contract", 4)
 def _tarief(ctx, fault, n, spec, rng):
-    contract = _contract(ctx).select("gemeente_code", "product_categorie", "product_code",
-                                     pl.col("tarief").alias("_ct"))
-    cands = _plain_lines(ctx).filter(pl.col("eenheid") != "83").join(
-        contract, on=["gemeente_code", "product_categorie", "product_code"], how="inner").filter(
+    cands = _with_contract_tarief(ctx, _plain_lines(ctx).filter(pl.col("eenheid") != "83"), "_ct").filter(
         (pl.col("product_tarief") == pl.col("_ct")) & (pl.col("product_tarief") >= 50))
     targets = _pick(cands, n, spec, rng)
     tarief, bedrag = [], []
