@@ -588,7 +588,8 @@ def _late(ctx: _Ctx, table: str, date_col: str, fault, n, spec, rng, limit: pl.D
 
 @injector("start_reported_late", 3)
 def _start_late(ctx, fault, n, spec, rng):
-    limit = ctx.get("zorgstops").select(*STARTKEY, pl.col("dagtekening").alias("_limit"))
+    # a start can have two stops (a temporary one, then the definitive): the first one sent is the limit
+    limit = ctx.get("zorgstops").group_by(STARTKEY).agg(pl.col("dagtekening").min().alias("_limit"))
     _late(ctx, "zorgstarts", "begindatum", fault, n, spec, rng, limit)
 
 
