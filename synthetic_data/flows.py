@@ -200,6 +200,11 @@ def plan_vow(seed: int, df: pl.DataFrame, producten: pl.DataFrame) -> pl.DataFra
         .otherwise(pl.col("_D") <= pl.col("end") - 30)
     )
     b = b.filter(eligible & (pl.col("_V") >= pl.col("_ws")) & (pl.col("_V") <= pl.col("_we")) & (pl.col("_V") > pl.col("begin")))
+    # a new product the youth already gets at that aanbieder would stack (OP259): not asked
+    taken = df.select("gemeente_code", "bsn", "agb_code", pl.col("product").alias("_new_product")).unique()
+    b = pl.concat([b.filter(pl.col("_kind") != "nieuw_product"),
+                   b.filter(pl.col("_kind") == "nieuw_product").join(
+                       taken, on=["gemeente_code", "bsn", "agb_code", "_new_product"], how="anti")])
     if not b.height:
         return b
     key = (_int(b["gemeente_code"]), b["_tw_seq"].to_numpy())
@@ -341,6 +346,16 @@ def apply_vow(seed: int, df: pl.DataFrame, plan: pl.DataFrame, producten: pl.Dat
         pl.when(pl.col("_split").is_not_null()).then(pl.lit("37")).otherwise("reden_beeindiging").alias("reden_beeindiging"),
     ).drop("_split")
     return pl.concat([out, rows], how="vertical_relaxed")
+
+
+def answerable(plan: pl.DataFrame, toewijzingen: pl.DataFrame) -> pl.DataFrame:
+    """The JW317s whose answer is a new version only where that answer comes after every version so far (else the
+    version order would not follow the dates); applied whatever the decision, so the kept ones are no biased sample."""
+    last = toewijzingen.group_by("gemeente_code", "toewijzing_nummer").agg(
+        pl.col("toewijzingsdatum").max().cast(pl.Int32).cast(pl.Int64).alias("_last_date"))
+    p = plan.join(last, on=["gemeente_code", "toewijzing_nummer"], how="left")
+    return p.filter((pl.col("_route") != "versie") | (pl.col("_A2") > pl.col("_last_date")).fill_null(False)).drop(
+        "_last_date")
 
 
 def vow_versions(seed: int, plan: pl.DataFrame, toewijzingen: pl.DataFrame, zorgstops: pl.DataFrame) -> pl.DataFrame:

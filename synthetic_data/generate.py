@@ -111,8 +111,8 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     out["trajecten"] = conform("trajecten", msg.trajecten(df))
     out["verzoeken"] = conform("verzoeken", msg.verzoeken(df, out["jeugdigen"], verwijzers(seed, gem)))
     # --- issue 12: flows (the answers to JW317s; granted changes of Omvang or product become new toewijzingen)
-    out["antwoorden"] = conform("antwoorden", pl.concat(
-        [flows.antwoorden_columns(msg.antwoorden(df), df), flows.vow_antwoorden(vow)], how="diagonal_relaxed"))
+    antwoorden = flows.antwoorden_columns(msg.antwoorden(df), df)
+    out["antwoorden"] = out["wijzigingsverzoeken"] = None   # filled below, after the toewijzingen (dictionary order)
     df = flows.apply_vow(seed, df, vow, contracts)
     # --- end issue 12: flows
     out["toewijzingen"] = conform("toewijzingen", msg.toewijzingen(df))
@@ -120,6 +120,8 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     out["zorgstops"] = conform("zorgstops", msg.zorgstops(df))
     # --- issue 12: flows (new versions answering JW317s; temporary stops and restarts)
     we = int((np.datetime64(f"{last}-12-31") - np.datetime64("1970-01-01")).astype(np.int64))
+    vow = flows.answerable(vow, out["toewijzingen"])
+    out["antwoorden"] = conform("antwoorden", pl.concat([antwoorden, flows.vow_antwoorden(vow)], how="diagonal_relaxed"))
     out["toewijzingen"] = conform("toewijzingen", pl.concat(
         [out["toewijzingen"], flows.vow_versions(seed, vow, out["toewijzingen"], out["zorgstops"])]))
     out["wijzigingsverzoeken"] = conform("wijzigingsverzoeken",
