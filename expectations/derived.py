@@ -52,7 +52,7 @@ AGB_PATTERN = r"^\d{8}$"
 # Findings are one row per failing record; these are the key columns of every table, as text.
 FINDING_KEYS = ["gemeente_code", "client_id", "traject_id", "agb_code", "referentie_aanbieder", "dagtekening",
                 "toewijzing_nummer", "versie", "begindatum", "inkoopregio", "product_code", "declaratie_nummer",
-                "referentie_nummer"]
+                "referentie_nummer", "einddatum"]   # einddatum: zorgstops (a start can have a temporary and a definitive stop)
 FINDINGS_SCHEMA = {"table": pl.String, "rule_id": pl.String, "rule_code": pl.String, "severity": pl.String,
                    "key": pl.String, **{k: pl.String for k in FINDING_KEYS}}
 

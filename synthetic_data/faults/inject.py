@@ -52,7 +52,7 @@ FAULT_TAG = 0x0FA0_17ED
 # Key columns of all tables, in the order of the ground-truth frame.
 KEY_COLUMNS = ["gemeente_code", "client_id", "traject_id", "agb_code", "referentie_aanbieder", "dagtekening",
                "toewijzing_nummer", "versie", "begindatum", "inkoopregio", "product_code", "declaratie_nummer",
-               "referentie_nummer"]
+               "referentie_nummer", "einddatum"]   # einddatum: zorgstops (a start can have a temporary and a definitive stop)
 
 TRUTH_SCHEMA: dict[str, pl.DataType] = {
     "table": pl.String, "key": pl.String, **{c: pl.String for c in KEY_COLUMNS},
