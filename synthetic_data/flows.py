@@ -106,13 +106,14 @@ def after_move_requests(seed: int, df: pl.DataFrame) -> pl.DataFrame:
     # the new gemeente's side: its request goes out after the rejection
     news = sel.filter(pl.col("gemeente_code") != pl.col("origin_code")).select("_i", "_next")
     if news.height:
-        d = df.with_row_index("_i").join(news, on="_i", how="left").with_columns(
-            pl.max_horizontal("_req_date", pl.col("_next").fill_null(0)).alias("_req_date"))
-        changed = d["_next"].is_not_null().to_numpy()
+        hit = pl.int_range(pl.len()).is_in(news["_i"].implode())
+        d = df.with_row_index("_i").filter(hit).join(news, on="_i", how="left").with_columns(
+            pl.max_horizontal("_req_date", "_next").alias("_req_date"))
         ans = _busday(d["_req_date"].to_numpy(), d["_ans_delay"].to_numpy())
-        ans = np.where(changed, ans, d["_ans_date"].to_numpy())
-        ans2 = np.where(changed, _busday(ans, d["_onderzoek_delay"].to_numpy()), d["_ans2_date"].to_numpy())
-        df = d.with_columns(pl.Series("_ans_date", ans), pl.Series("_ans2_date", ans2)).drop("_i", "_next")
+        ans2 = _busday(ans, d["_onderzoek_delay"].to_numpy())
+        d = d.with_columns(pl.Series("_ans_date", ans), pl.Series("_ans2_date", ans2)).drop("_i", "_next")
+        # the tables are sorted by their key when they are built, so the row order here does not matter
+        df = pl.concat([df.filter(~hit), d], how="vertical_relaxed")
     return pl.concat([df, pseudo.select(df.columns)], how="vertical_relaxed")
 
 
@@ -341,11 +342,11 @@ def apply_vow(seed: int, df: pl.DataFrame, plan: pl.DataFrame, producten: pl.Dat
     rows = pl.concat([rows.filter(~is_new),
                       rows.filter(is_new).join(taken, on=["gemeente_code", "bsn", "agb_code", "product"], how="anti")])
     split = g.filter(pl.col("_kind") == "volume").select("traject_id", pl.col("_D").alias("_split"))
-    out = df.join(split, on="traject_id", how="left").with_columns(
-        pl.when(pl.col("_split").is_not_null()).then(pl.col("_split") - 1).otherwise("end").alias("end"),
-        pl.when(pl.col("_split").is_not_null()).then(pl.lit("37")).otherwise("reden_beeindiging").alias("reden_beeindiging"),
-    ).drop("_split")
-    return pl.concat([out, rows], how="vertical_relaxed")
+    hit = pl.col("traject_id").is_in(split["traject_id"].implode())
+    parents = df.filter(hit).join(split, on="traject_id", how="left").with_columns(
+        (pl.col("_split") - 1).alias("end"), pl.lit("37").alias("reden_beeindiging")).drop("_split")
+    # the tables are sorted by their key when they are built, so the row order here does not matter
+    return pl.concat([df.filter(~hit), parents, rows], how="vertical_relaxed")
 
 
 def answerable(plan: pl.DataFrame, toewijzingen: pl.DataFrame) -> pl.DataFrame:
@@ -476,6 +477,9 @@ def cut_lines(lines: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:
     p = plan.select("gemeente_code", "toewijzing_nummer", _to_date(pl.col("_S")).alias("_ps"),
                     _to_date(pl.col("_R")).alias("_pr"))
     cols = lines.columns
+    # only the lines of paused toewijzingen change (the tables are sorted by their key afterwards)
+    hit = pl.struct("gemeente_code", "toewijzing_nummer").is_in(p.select(pl.struct("gemeente_code", "toewijzing_nummer")).to_series().implode())
+    rest, lines = lines.filter(~hit), lines.filter(hit)
     j = lines.join(p, on=["gemeente_code", "toewijzing_nummer"], how="left")
     b, e = pl.col("begindatum"), pl.col("einddatum")
     far = pl.date(9999, 12, 31)
@@ -495,4 +499,4 @@ def cut_lines(lines: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:
         .alias("ingediend_bedrag"),
         pl.col("_nv").alias("geleverd_volume"), pl.col("_nb").alias("begindatum"), pl.col("_ne").alias("einddatum"),
     )
-    return j.filter(pl.col("geleverd_volume") > 0).select(cols)
+    return pl.concat([rest, j.filter(pl.col("geleverd_volume") > 0).select(cols)])
