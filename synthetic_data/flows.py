@@ -234,7 +234,7 @@ def plan_vow(seed: int, df: pl.DataFrame, producten: pl.DataFrame) -> pl.DataFra
         pl.when(pl.col("_kind") == "volume").then((pl.col("_vol") * (1 + pl.col("_increase"))).ceil().cast(pl.Int64))
         .when(pl.col("_kind") == "nieuw_product").then("_new_vol").otherwise("_vol").alias("_ask_vol"),
         pl.when(pl.col("_kind") == "einddatum").then(pl.col("end") + (pl.col("_months") * 30.4375).round().cast(pl.Int64))
-        .otherwise("_cur_eind").alias("_ask_eind"),
+        .otherwise(_version_end((pl.col("_D") - pl.col("begin")) // 365)).alias("_ask_eind"),
     )
     # the route of a granted answer: a new version of the toewijzing, or new toewijzing rows through the builders
     return b.with_columns(

@@ -491,6 +491,8 @@ def _(t):
 
 breaker("CS002_bsn_elfproef_wijzigingsverzoeken")(_set("wijzigingsverzoeken", "bsn", _bump_last_digit()))
 breaker("WJ758_codelist_reden_verzoek")(_set("wijzigingsverzoeken", "reden_verzoek", "X9"))
+breaker("CS003_wijzigingsverzoek_einddatum_ge_ingangsdatum")(
+    _end_before_start("wijzigingsverzoeken", "gewenste_ingangsdatum", "einddatum"))
 
 
 @breaker("TR347_referentie_aanbieder_uniek_wijzigingsverzoeken")
