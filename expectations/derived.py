@@ -53,7 +53,7 @@ AGB_PATTERN = r"^\d{8}$"
 # Findings are one row per failing record; these are the key columns of every table, as text.
 FINDING_KEYS = ["gemeente_code", "client_id", "traject_id", "agb_code", "referentie_aanbieder", "dagtekening",
                 "toewijzing_nummer", "versie", "begindatum", "inkoopregio", "product_code", "declaratie_nummer",
-                "referentie_nummer"]
+                "referentie_nummer", "einddatum"]   # einddatum: zorgstops (a start can have a temporary and a definitive stop)
 FINDINGS_SCHEMA = {"table": pl.String, "rule_id": pl.String, "rule_code": pl.String, "severity": pl.String,
                    "key": pl.String, **{k: pl.String for k in FINDING_KEYS}}
 
@@ -266,11 +266,14 @@ def productperiode_maand(tables: Tables) -> pl.DataFrame:
 @derived("productperiode_grenzen", "prestaties", show=["toewijzing_nummer", "begindatum", "einddatum"])
 def productperiode_grenzen(tables: Tables) -> pl.DataFrame:
     stops = tables["zorgstops"].group_by(TOEWIJZING).agg(pl.col("einddatum").alias("stop_einddata"))
+    # issue 12 (flows): care restarted after a temporary stop (reden 20) is claimed from the restart's Begindatum
+    starts = tables["zorgstarts"].group_by(TOEWIJZING).agg(pl.col("begindatum").alias("start_begindata"))
     j = (_rows(tables, "prestaties")
          .join(_tw_cols(tables, ingangsdatum="tw_ingangsdatum", einddatum="tw_einddatum"), on=TOEWIJZING, how="left")
-         .join(stops, on=TOEWIJZING, how="left"))
+         .join(stops, on=TOEWIJZING, how="left").join(starts, on=TOEWIJZING, how="left"))
     b, e = pl.col("begindatum"), pl.col("einddatum")
-    start_ok = (b.dt.day() == 1) | (b == pl.col("tw_ingangsdatum")).fill_null(False)
+    start_ok = ((b.dt.day() == 1) | (b == pl.col("tw_ingangsdatum")).fill_null(False)
+                | pl.col("start_begindata").list.contains(b).fill_null(False))
     end_ok = (
         (e == e.dt.month_end())
         | (e == pl.col("tw_einddatum")).fill_null(False)
@@ -355,7 +358,9 @@ def geen_overlap(tables: Tables) -> pl.DataFrame:
 
 @derived("toewijzing_referentie_bestaat", "toewijzingen", show=["agb_code", "referentie_aanbieder", "bsn"])
 def toewijzing_referentie(tables: Tables) -> pl.DataFrame:
-    v = tables["verzoeken"].select("gemeente_code", "agb_code", "referentie_aanbieder", "bsn").unique()
+    k = ["gemeente_code", "agb_code", "referentie_aanbieder", "bsn"]
+    # issue 12 (flows): a JW301 honours a JW315 (verzoeken) or a JW317 (wijzigingsverzoeken)
+    v = pl.concat([tables["verzoeken"].select(k), tables["wijzigingsverzoeken"].select(k)]).unique()
     return _rows(tables, "toewijzingen").filter(pl.col("referentie_aanbieder").is_not_null()).join(
         v, on=["gemeente_code", "agb_code", "referentie_aanbieder", "bsn"], how="anti")
 
@@ -557,23 +562,33 @@ def stop_tijdig(tables: Tables) -> pl.DataFrame:
 
 @derived("antwoord_op_verzoek_binnen_5_werkdagen", "verzoeken", show=["dagtekening"])
 def antwoord_tijdig(tables: Tables) -> pl.DataFrame:
-    """The first answer (JW319, or the first JW301 honouring the verzoek) within 5 werkdagen; after an "in onderzoek"
-    JW319 the next answer within 5 more. Verzoeken without any answer in the data are not judged."""
+    """The first answer (JW319, or the first JW301 honouring the verzoek) within 5 werkdagen (a rejection on the
+    woonplaatsbeginsel within 2 weeks, OP359); after an "in onderzoek" JW319 the next answer within 5 more. Verzoeken
+    without any answer in the data are not judged."""
+    return _antwoord_te_laat(tables, "verzoeken")
+
+
+def _antwoord_te_laat(tables: Tables, table: str) -> pl.DataFrame:
+    """Requests of `table` (verzoeken or wijzigingsverzoeken) answered late (OP274 / OP346)."""
     k = ["gemeente_code", "agb_code", "referentie_aanbieder"]
     a319 = tables["antwoorden"].select(
-        *k, pl.col("dagtekening").alias("antwoord_datum"), (pl.lit("JW319-") + pl.col("verzoek_antwoord")).alias("antwoord"))
+        *k, pl.col("dagtekening").alias("antwoord_datum"), (pl.lit("JW319-") + pl.col("verzoek_antwoord")).alias("antwoord"),
+        pl.col("reden_afwijzing").alias("_reden"))
     a301 = tables["toewijzingen"].filter(pl.col("referentie_aanbieder").is_not_null()).group_by(k).agg(
-        pl.col("toewijzingsdatum").min().alias("antwoord_datum")).with_columns(pl.lit("JW301").alias("antwoord"))
+        pl.col("toewijzingsdatum").min().alias("antwoord_datum")).with_columns(
+        pl.lit("JW301").alias("antwoord"), pl.lit(None, pl.String).alias("_reden"))
     answers = pl.concat([a319, a301], how="vertical_relaxed").with_columns(
         (pl.col("antwoord") != "JW319-2").alias("_rank")).sort(*k, "antwoord_datum", "_rank")
     firsts = answers.group_by(k, maintain_order=True).agg(
         pl.col("antwoord_datum").first().alias("antwoord1_datum"), pl.col("antwoord").first().alias("antwoord1"),
+        pl.col("_reden").first().alias("_reden1"),
         pl.col("antwoord_datum").slice(1, 1).first().alias("antwoord2_datum"),
     )
-    j = _rows(tables, "verzoeken").join(firsts, on=k, how="inner")
+    j = _rows(tables, table).join(firsts, on=k, how="inner")
     j = j.with_columns(werkdagen(j, "dagtekening", "antwoord1_datum").alias("werkdagen1"),
                        werkdagen(j, "antwoord1_datum", "antwoord2_datum").alias("werkdagen2"))
-    late1 = (pl.col("antwoord1_datum") < pl.col("dagtekening")) | (pl.col("werkdagen1") > 5)
+    limit1 = pl.when(pl.col("_reden1") == "8").then(10).otherwise(5)
+    late1 = (pl.col("antwoord1_datum") < pl.col("dagtekening")) | (pl.col("werkdagen1") > limit1)
     late2 = (pl.col("antwoord1") == "JW319-2") & (pl.col("werkdagen2") > 5).fill_null(False)
     return j.filter(late1 | late2)
 
@@ -665,3 +680,68 @@ def som_binnen_budget(tables: Tables) -> pl.DataFrame:
     j = _rows(tables, "prestaties").join(tw, on=TOEWIJZING, how="inner").with_columns(
         signed("ingediend_bedrag").sum().over(TOEWIJZING).alias("netto_bedrag"))
     return j.filter(pl.col("netto_bedrag") > pl.col("tw_budget"))
+
+
+# ------------------------------------------------------------------------- issue 12: flows (JW317, 307(20), WPB)
+
+@derived("antwoord_op_wijzigingsverzoek_binnen_5_werkdagen", "wijzigingsverzoeken", show=["dagtekening"])
+def antwoord_vow_tijdig(tables: Tables) -> pl.DataFrame:
+    """OP346: the first answer to a JW317 (JW319, or the JW301 carrying its ReferentieAanbieder) within 5 werkdagen,
+    after an "in onderzoek" JW319 the next within 5 more; unanswered JW317s are not judged."""
+    return _antwoord_te_laat(tables, "wijzigingsverzoeken")
+
+
+@derived("reden_afwijzing_alleen_bij_afwijzing", "antwoorden", show=["verzoek_antwoord", "reden_afwijzing"])
+def reden_afwijzing_bij_afwijzing(tables: Tables) -> pl.DataFrame:
+    return _where(tables, "antwoorden",
+                  (pl.col("verzoek_antwoord") == "1") != pl.col("reden_afwijzing").is_not_null())
+
+
+@derived("woonplaatsbeginsel_bij_reden_8", "antwoorden",
+         show=["gemeente_code", "reden_afwijzing", "woonplaatsbeginsel_gemeente"])
+def woonplaatsbeginsel_bij_reden_8(tables: Tables) -> pl.DataFrame:
+    wpg = pl.col("woonplaatsbeginsel_gemeente")
+    return _where(tables, "antwoorden", (pl.col("reden_afwijzing") == "8")
+                  & (wpg.is_null() | (wpg == pl.col("gemeente_code"))).fill_null(True))
+
+
+@derived("geen_woonplaatsbeginsel_zonder_reden_8", "antwoorden", show=["reden_afwijzing", "woonplaatsbeginsel_gemeente"])
+def geen_woonplaatsbeginsel(tables: Tables) -> pl.DataFrame:
+    return _where(tables, "antwoorden", pl.col("reden_afwijzing").ne_missing(pl.lit("8"))
+                  & pl.col("woonplaatsbeginsel_gemeente").is_not_null())
+
+
+@derived("woonplaatsbeginsel_binnen_2_weken", "antwoorden", show=["dagtekening"])
+def woonplaatsbeginsel_tijdig(tables: Tables) -> pl.DataFrame:
+    k = ["gemeente_code", "agb_code", "referentie_aanbieder"]
+    v = tables["verzoeken"].select(*k, pl.col("dagtekening").alias("verzoek_dagtekening"))
+    j = _rows(tables, "antwoorden").filter(pl.col("reden_afwijzing") == "8").join(v, on=k, how="inner")
+    j = j.with_columns(werkdagen(j, "verzoek_dagtekening", "dagtekening"))
+    return j.filter((pl.col("dagtekening") < pl.col("verzoek_dagtekening")) | (pl.col("werkdagen") > 10))
+
+
+def _stop_sequence(tables: Tables) -> pl.DataFrame:
+    """The first submissions of the JW307s per start key in the order they were sent, with what came before."""
+    tijdelijk = pl.col("reden_beeindiging") == "20"
+    s = _rows(tables, "zorgstops").filter(pl.col("status_aanlevering") == "1").sort(
+        *STARTKEY, "dagtekening", "einddatum", ROW)
+    return s.with_columns(
+        tijdelijk.cast(pl.Int64).cum_sum().shift(1).over(STARTKEY).fill_null(0).alias("eerdere_tijdelijke_stops"),
+        (~tijdelijk).cast(pl.Int64).cum_sum().shift(1).over(STARTKEY).fill_null(0).alias("eerdere_definitieve_stops"),
+        pl.col("einddatum").cum_max().shift(1).over(STARTKEY).alias("eerdere_einddatum"),
+    )
+
+
+@derived("geen_tweede_tijdelijke_stop", "zorgstops", show=["reden_beeindiging", "dagtekening"])
+def geen_tweede_tijdelijke_stop(tables: Tables) -> pl.DataFrame:
+    return _stop_sequence(tables).filter((pl.col("reden_beeindiging") == "20") & (pl.col("eerdere_tijdelijke_stops") > 0))
+
+
+@derived("geen_stop_na_definitieve_stop", "zorgstops", show=["reden_beeindiging", "dagtekening"])
+def geen_stop_na_definitieve(tables: Tables) -> pl.DataFrame:
+    return _stop_sequence(tables).filter(pl.col("eerdere_definitieve_stops") > 0)
+
+
+@derived("einddatum_volgende_stop_niet_eerder", "zorgstops", show=["einddatum", "dagtekening"])
+def einddatum_volgende_stop(tables: Tables) -> pl.DataFrame:
+    return _stop_sequence(tables).filter(pl.col("einddatum") < pl.col("eerdere_einddatum"))

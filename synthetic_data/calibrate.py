@@ -72,6 +72,25 @@ def measure(tables: dict[str, pl.DataFrame], year: int, scale: float = 1.0) -> l
     out.append(Measure("spending_per_youth_in_care_eur", net / 100 / persons, spend["value"], (hi - lo) / 2))
     out += domain_measures(tables, year)
     out += _prevalence_spread(active, g, cal["prevalence_spread_twente"])   # issue 12: market
+    out += _flow_measures(tables, cal, y0, y1)   # --- issue 12: flows
+    return out
+
+
+def _flow_measures(tables: dict[str, pl.DataFrame], cal: dict, y0: pl.Expr, y1: pl.Expr) -> list[Measure]:
+    """issue 12 (flows): the share of decided JW317s that the gemeente grants, and the temporary stops per start."""
+    out = []
+    k = ["gemeente_code", "agb_code", "referentie_aanbieder"]
+    w = tables["wijzigingsverzoeken"].filter(pl.col("dagtekening").is_between(y0, y1))
+    granted = w.join(tables["toewijzingen"].select(k).unique(), on=k, how="semi").height
+    rejected = w.join(tables["antwoorden"].filter((pl.col("verzoek_antwoord") == "1")
+                                                  & (pl.col("verzoek_soort") == "JW317")).select(k), on=k, how="semi").height
+    c = cal["jw317_granted_share"]
+    out.append(Measure("jw317_granted_share", granted / max(1, granted + rejected), c["value"], c["tolerance"]))
+    stops = tables["zorgstops"].filter(pl.col("einddatum").is_between(y0, y1))
+    starts = tables["zorgstarts"].filter(pl.col("begindatum").is_between(y0, y1)).height
+    c = cal["temporary_stops_per_start"]
+    out.append(Measure("temporary_stops_per_start", stops.filter(pl.col("reden_beeindiging") == "20").height
+                       / max(1, starts), c["value"], c["tolerance"]))
     return out
 
 

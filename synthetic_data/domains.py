@@ -22,7 +22,7 @@ from .reference import care_model, gemeenten_all, producten_catalogus
 # products 360+, their volumes 370+; 351 keys the numpy stream of the JB/JR starts
 H_VERVOER, H_DOMAIN_STREAM, H_CRISIS, H_AANBIEDER, H_SECOND, H_SECOND_VOL = 350, 351, 352, 356, 360, 370
 _DOMAIN_SEQ = 500_000                      # JB/JR trajectories count from here in their (gemeente, year)
-_SECOND_SEQ = 5_000_000                    # `_tw_seq` offset of a second product (keys of its claim lines)
+_SECOND_SEQ = 7_000_000   # `_tw_seq` offset of a second product (keys of its claim lines; flows.SEQ_OFFSET is 5M)
 _GI_K, _LANDELIJK_K = 9000, 9500           # AGB sequence numbers of the appended aanbieders (98RRKKKK)
 _BAND_EDGES = np.array([b[0] for b in AGE_BANDS.values()][1:])
 CRISIS, VERVOER, LANDELIJK = "46", "42A03", "55"
@@ -328,7 +328,9 @@ def with_second_products(seed: int, df: pl.DataFrame, contracts: pl.DataFrame) -
     prod = contracts.select("inkoopregio", pl.col("product_index").cast(pl.Int64).alias("product"), *prod_cols)
     key = ["gemeente_code", "bsn", "agb_code"]
     tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * ((pl.col("end") - pl.col("begin")) // 365 + 1) - 1)
-    given = pl.col("in_ijw") & ~pl.col("rejected") & pl.col("_tw_seq").is_not_null()
+    # a toewijzing made in answer to a JW317 (synthetic_data.flows, traject id "-W") gets no second product
+    given = (pl.col("in_ijw") & ~pl.col("rejected") & pl.col("_tw_seq").is_not_null()
+             & ~pl.col("traject_id").str.ends_with("-W"))
     extras, follows = [], []
     for j, sp in enumerate(_second_specs()):
         host = df.filter(given & pl.col("product").is_in(sp["with"]))

@@ -6,8 +6,10 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable
 
+import numpy as np
 import polars as pl
 
+from . import flows
 from . import messages as msg
 from .config import GeneratorConfig
 from .errors import ConfigError
@@ -97,7 +99,11 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
         raise ConfigError("--scale", f"'{config.scale}' simulates nobody in care in region '{config.region}' "
                           f"({len(config.gemeenten)} gemeente(n))", "a larger scale for this region, e.g. 0.05")
     traj = pl.concat([traj, person_ids(seed, traj)], how="horizontal")
-    df = msg.enrich(traj, regional_producten(contracts), pools, gem.select("gemeente_code", "inkoopregio"), first, last)
+    regional = regional_producten(contracts)   # issue 12: one row per product (the periods are in `contracts`)
+    df = msg.enrich(traj, regional, pools, gem.select("gemeente_code", "inkoopregio"), first, last)
+    # --- issue 12: flows (JW315s to the old gemeente after a move, the JW317s planned on the care as simulated)
+    df = flows.after_move_requests(seed, df)
+    vow = flows.plan_vow(seed, df, regional)
 
     # simulate_gemeente keeps only rows that touch the years asked for (care in them, or a request sent in them),
     # so every person in `df` is registered
@@ -107,15 +113,35 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     out["jeugdigen"] = conform("jeugdigen", persons_frame(seed, persons))
     out["trajecten"] = conform("trajecten", msg.trajecten(df))
     out["verzoeken"] = conform("verzoeken", msg.verzoeken(df, out["jeugdigen"], verwijzers(seed, gem)))
-    out["antwoorden"] = conform("antwoorden", msg.antwoorden(df))
+    # --- issue 12: flows (the answers to JW317s; granted changes of Omvang or product become new toewijzingen)
+    antwoorden = flows.antwoorden_columns(msg.antwoorden(df), df)
+    out["antwoorden"] = out["wijzigingsverzoeken"] = None   # filled below, after the toewijzingen (dictionary order)
     # issue 12: a second ToegewezenProduct (vervoer) next to dagbehandeling: its own toewijzing, start, stop, claims
-    df, second = with_second_products(seed, df, regional_producten(contracts))
+    df = flows.apply_vow(seed, df, vow, regional)
+    df, second = with_second_products(seed, df, regional)
+    # --- end issue 12: flows
     out["toewijzingen"] = conform("toewijzingen", msg.toewijzingen(df))
     out["zorgstarts"] = conform("zorgstarts", msg.zorgstarts(df))
     out["zorgstops"] = conform("zorgstops", msg.zorgstops(df))
+    # --- issue 12: flows (new versions answering JW317s; temporary stops and restarts)
+    we = int((np.datetime64(f"{last}-12-31") - np.datetime64("1970-01-01")).astype(np.int64))
+    vow = flows.answerable(vow, out["toewijzingen"])
+    out["antwoorden"] = conform("antwoorden", pl.concat([antwoorden, flows.vow_antwoorden(vow)], how="diagonal_relaxed"))
+    out["toewijzingen"] = conform("toewijzingen", pl.concat(
+        [out["toewijzingen"], flows.vow_versions(seed, vow, out["toewijzingen"], out["zorgstops"])]))
+    out["wijzigingsverzoeken"] = conform("wijzigingsverzoeken",
+                                         flows.wijzigingsverzoeken(vow, regional, out["toewijzingen"]))
+    pauses = flows.plan_pauses(seed, out["zorgstarts"], out["zorgstops"], we)
+    starts, stops = flows.apply_pauses(pauses, out["zorgstarts"], out["zorgstops"], we)
+    out["zorgstarts"], out["zorgstops"] = conform("zorgstarts", starts), conform("zorgstops", stops)
+    del vow
+    # --- end issue 12: flows
     # Claims are the bulk of the rows: build them in slices of gemeenten to bound the intermediate frames.
-    lines = finish_lines(_in_slices(df, lambda part: msg.prestaties(seed, part)), second)
+    lines = _in_slices(df, lambda part: msg.prestaties(seed, part))
     del df
+    lines = flows.cut_lines(lines, pauses)   # --- issue 12: flows (no claims in a pause)
+    # issue 12: domains (euro claims of budget toewijzingen; vervoer follows its host's days, after the pauses)
+    lines = finish_lines(lines, second)
     decl, decl_answer = msg.declaraties(seed, lines)
     out["declaraties"] = conform("declaraties", decl)
     out["prestaties"] = conform("prestaties", lines)

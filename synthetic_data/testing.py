@@ -362,7 +362,8 @@ def _(t):
 @breaker("TR308_prestatie_niet_na_zorgstop")
 def _(t):
     """The last claim line runs a day past the stop (a stop that is not on a month end)."""
-    stops = t["zorgstops"].select("gemeente_code", "agb_code", "toewijzing_nummer", pl.col("einddatum").alias("_stop"))
+    stops = t["zorgstops"].filter(pl.col("reden_beeindiging") != "20").select(   # a definitive stop
+        "gemeente_code", "agb_code", "toewijzing_nummer", pl.col("einddatum").alias("_stop"))
     p = t["prestaties"].join(stops, on=["gemeente_code", "agb_code", "toewijzing_nummer"], how="left",
                              maintain_order="left")
     idx = first_index(p, (pl.col("einddatum") == pl.col("_stop")) & (pl.col("einddatum") != pl.col("einddatum").dt.month_end()))
@@ -552,6 +553,102 @@ def _(t):
     new, row = edit(t, "prestaties", idx, geleverd_volume=pl.col("geleverd_volume") + extra,
                     ingediend_bedrag=pl.col("ingediend_bedrag") + extra)
     return new, "prestaties", row
+
+
+# --------------------------------------------------------------------------- issue 12: flows (JW317, 307(20), WPB)
+
+breaker("CS002_bsn_elfproef_wijzigingsverzoeken")(_set("wijzigingsverzoeken", "bsn", _bump_last_digit()))
+breaker("WJ758_codelist_reden_verzoek")(_set("wijzigingsverzoeken", "reden_verzoek", "X9"))
+breaker("CS003_wijzigingsverzoek_einddatum_ge_ingangsdatum")(
+    _end_before_start("wijzigingsverzoeken", "gewenste_ingangsdatum", "einddatum"))
+
+
+@breaker("TR347_referentie_aanbieder_uniek_wijzigingsverzoeken")
+def _(t):
+    """A second JW317 of the same aanbieder reuses a reference (another client)."""
+    w = t["wijzigingsverzoeken"]
+    dup = w.head(1).with_columns(pl.lit(_other_bsn(t["toewijzingen"], w["bsn"][0])).alias("bsn"))
+    new, row = append(t, "wijzigingsverzoeken", dup)
+    return new, "wijzigingsverzoeken", row
+
+
+@breaker("OP346_antwoord_op_wijzigingsverzoek_binnen_5_werkdagen")
+def _(t):
+    """A JW317 sent a month before its answer."""
+    answered = pl.concat([t["antwoorden"]["referentie_aanbieder"], t["toewijzingen"]["referentie_aanbieder"]])
+    idx = first_index(t["wijzigingsverzoeken"], pl.col("referentie_aanbieder").is_in(answered.drop_nulls().implode()))
+    new, row = edit(t, "wijzigingsverzoeken", idx, dagtekening=pl.col("dagtekening") - pl.duration(days=30))
+    return new, "wijzigingsverzoeken", row
+
+
+breaker("CD085_CD086_reden_afwijzing_alleen_bij_afwijzing")(
+    _set("antwoorden", "reden_afwijzing", None, pl.col("verzoek_antwoord") == "1"))
+
+
+@breaker("TR377_OP359_woonplaatsbeginsel_bij_reden_8")
+def _(t):
+    """A rejection turned into one for the woonplaatsbeginsel that names the answering gemeente itself."""
+    idx = first_index(t["antwoorden"], pl.col("verzoek_antwoord") == "1")
+    new, row = edit(t, "antwoorden", idx, reden_afwijzing="8", woonplaatsbeginsel_gemeente=pl.col("gemeente_code"))
+    return new, "antwoorden", row
+
+
+breaker("TR409_geen_woonplaatsbeginsel_zonder_reden_8")(
+    _set("antwoorden", "woonplaatsbeginsel_gemeente", "0153",
+         (pl.col("verzoek_antwoord") == "1") & (pl.col("reden_afwijzing") != "8")))
+
+
+@breaker("OP359_woonplaatsbeginsel_binnen_2_weken")
+def _(t):
+    """A rejection of a JW315 turned into one for the woonplaatsbeginsel, sent five weeks after the request."""
+    v = t["verzoeken"].select("gemeente_code", "agb_code", "referentie_aanbieder", pl.col("dagtekening").alias("_vd"))
+    a = t["antwoorden"].join(v, on=["gemeente_code", "agb_code", "referentie_aanbieder"], how="left",
+                             maintain_order="left")
+    idx = first_index(a, (pl.col("verzoek_antwoord") == "1") & pl.col("_vd").is_not_null())
+    other = "0153" if a["gemeente_code"][idx] != "0153" else "0147"
+    new, row = edit(t, "antwoorden", idx, reden_afwijzing="8", woonplaatsbeginsel_gemeente=other,
+                    dagtekening=pl.lit(a["_vd"][idx] + dt.timedelta(days=35)))
+    return new, "antwoorden", row
+
+
+def _definitive_stop(t: Tables) -> dict:
+    """The first definitive JW307 that is the only stop of its start."""
+    return t["zorgstops"].filter((pl.col("reden_beeindiging") != "20") & (pl.col("status_aanlevering") == "1")
+                                 & (pl.len().over(STARTKEY) == 1)).row(0, named=True)
+
+
+@breaker("TR413_geen_tweede_tijdelijke_stop")
+def _(t):
+    """Two temporary stops of one start before its definitive stop: the second is flagged."""
+    stop = _definitive_stop(t)
+    e, d = stop["einddatum"], stop["dagtekening"]
+    first = pl.DataFrame([{**stop, "reden_beeindiging": "20", "einddatum": e - dt.timedelta(days=20),
+                           "dagtekening": d - dt.timedelta(days=20)}], schema=t["zorgstops"].schema)
+    second = first.with_columns(pl.lit(e - dt.timedelta(days=10)).alias("einddatum"),
+                                pl.lit(d - dt.timedelta(days=10)).alias("dagtekening"))
+    new, _ = append(t, "zorgstops", first)
+    new, row = append(new, "zorgstops", second)
+    return new, "zorgstops", row
+
+
+@breaker("TR415_geen_stop_na_definitieve_stop")
+def _(t):
+    """A further stop after the definitive stop of a start."""
+    stop = _definitive_stop(t)
+    later = pl.DataFrame([{**stop, "einddatum": stop["einddatum"] + dt.timedelta(days=10),
+                           "dagtekening": stop["dagtekening"] + dt.timedelta(days=10)}], schema=t["zorgstops"].schema)
+    new, row = append(t, "zorgstops", later)
+    return new, "zorgstops", row
+
+
+@breaker("TR414_einddatum_volgende_stop_niet_eerder")
+def _(t):
+    """A temporary stop sent before the definitive stop but ending after it: the definitive stop is flagged."""
+    stop = _definitive_stop(t)
+    temp = pl.DataFrame([{**stop, "reden_beeindiging": "20", "einddatum": stop["einddatum"] + dt.timedelta(days=5),
+                          "dagtekening": stop["dagtekening"] - dt.timedelta(days=5)}], schema=t["zorgstops"].schema)
+    new, _ = append(t, "zorgstops", temp)
+    return new, "zorgstops", stop
 
 
 # ------------------------------------------------------------------------------------------ Hypothesis strategies

@@ -70,7 +70,15 @@ def test_jb_jr_referred_by_gi_or_court_and_jb_stops_at_18(tw):
 def test_vervoer_only_with_dagbehandeling_in_the_same_jw301(tw):
     tz = tw["toewijzingen"].filter(pl.col("versie") == 1)
     same = ["gemeente_code", "bsn", "agb_code", "toewijzingsdatum", "toewijzingstijd", "ingangsdatum", "einddatum"]
-    v = tz.filter(pl.col("product_code") == "42A03")
+    vervoer = tz.filter(pl.col("product_code") == "42A03")
+    # vervoer asked for later in a JW317 (synthetic_data.flows) comes on its own JW301, next to running dagbehandeling
+    asked = vervoer.filter(pl.col("referentie_aanbieder").is_not_null())
+    running = tw["toewijzingen"].filter(pl.col("product_categorie") == "41").select(
+        "gemeente_code", "bsn", "agb_code", pl.col("ingangsdatum").alias("_b"), pl.col("einddatum").alias("_e"))
+    alongside = asked.join(running, on=["gemeente_code", "bsn", "agb_code"]).filter(
+        pl.col("ingangsdatum").is_between("_b", "_e")).select("toewijzing_nummer").unique()
+    assert alongside.height == asked.select("toewijzing_nummer").n_unique()
+    v = vervoer.filter(pl.col("referentie_aanbieder").is_null())
     day = tz.filter(pl.col("product_categorie") == "41").select(*same, pl.col("toewijzing_nummer").alias("host"))
     j = v.join(day, on=same, how="left")
     assert v.height > 100 and j["host"].is_not_null().all()

@@ -1,7 +1,7 @@
 """Task declaratie_controle: accept or reject every claim line (JW323 prestatie) of a dirty dataset.
 
 Hands over: the dirty tables of `inject_faults` as the gemeente holds them: reference tables, jeugdigen, verzoeken,
-antwoorden, toewijzingen, zorgstarts, zorgstops, declaraties and prestaties. Hidden: `trajecten` (the simulation's own
+antwoorden, wijzigingsverzoeken, toewijzingen, zorgstarts, zorgstops, declaraties and prestaties. Hidden: `trajecten` (the simulation's own
 view), `declaratie_antwoorden` (the gemeente's answer: what is being decided) and the fault ground truth.
 `prestaties` gets a column `regel` (1..n, the order of receipt): an exact duplicate shares its ReferentieNummer with
 the original, so `regel` is what a prediction refers to. `to_predict` lists regel, agb_code and referentie_nummer.
@@ -41,8 +41,8 @@ PREDICTION_SCHEMA = {"regel": pl.Int64, "besluit": pl.String, "retourcode": pl.S
 BESLUIT = ["accept", "reject"]
 HIDDEN = ("trajecten", "declaratie_antwoorden")
 DEFAULTS = {"region": "twente", "years": "2024", "scale": 0.3, "profile": "realistic"}
-HANDED_OVER = ("gemeenten", "aanbieders", "producten", "jeugdigen", "verzoeken", "antwoorden", "toewijzingen",
-               "zorgstarts", "zorgstops", "declaraties", "prestaties", "to_predict")
+HANDED_OVER = ("gemeenten", "aanbieders", "producten", "jeugdigen", "verzoeken", "antwoorden", "wijzigingsverzoeken",
+               "toewijzingen", "zorgstarts", "zorgstops", "declaraties", "prestaties", "to_predict")
 # The body of the function `zandbak experiment new` writes: a working start, ready to be improved.
 STARTER = '''\
     """Accept or reject every claim line: one row per regel with besluit and retourcode."""

@@ -52,7 +52,7 @@ FAULT_TAG = 0x0FA0_17ED
 # Key columns of all tables, in the order of the ground-truth frame.
 KEY_COLUMNS = ["gemeente_code", "client_id", "traject_id", "agb_code", "referentie_aanbieder", "dagtekening",
                "toewijzing_nummer", "versie", "begindatum", "inkoopregio", "product_code", "declaratie_nummer",
-               "referentie_nummer"]
+               "referentie_nummer", "einddatum"]   # einddatum: zorgstops (a start can have a temporary and a definitive stop)
 
 TRUTH_SCHEMA: dict[str, pl.DataType] = {
     "table": pl.String, "key": pl.String, **{c: pl.String for c in KEY_COLUMNS},
@@ -588,7 +588,8 @@ def _late(ctx: _Ctx, table: str, date_col: str, fault, n, spec, rng, limit: pl.D
 
 @injector("start_reported_late", 3)
 def _start_late(ctx, fault, n, spec, rng):
-    limit = ctx.get("zorgstops").select(*STARTKEY, pl.col("dagtekening").alias("_limit"))
+    # a start can have two stops (a temporary one, then the definitive): the first one sent is the limit
+    limit = ctx.get("zorgstops").group_by(STARTKEY).agg(pl.col("dagtekening").min().alias("_limit"))
     _late(ctx, "zorgstarts", "begindatum", fault, n, spec, rng, limit)
 
 
