@@ -106,7 +106,7 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     out["trajecten"] = conform("trajecten", msg.trajecten(df))
     out["verzoeken"] = conform("verzoeken", msg.verzoeken(df, out["jeugdigen"], verwijzers(seed, gem)))
     out["antwoorden"] = conform("antwoorden", msg.antwoorden(df))
-    out["toewijzingen"] = conform("toewijzingen", msg.toewijzingen(df))
+    out["toewijzingen"] = conform("toewijzingen", msg.toewijzingen(df, seed))
     out["zorgstarts"] = conform("zorgstarts", msg.zorgstarts(df))
     out["zorgstops"] = conform("zorgstops", msg.zorgstops(df))
     # Claims are the bulk of the rows: build them in slices of gemeenten to bound the intermediate frames.
