@@ -19,7 +19,7 @@ _EPOCH = np.datetime64("1970-01-01", "D")
 # keyed-hash field tags
 H_LEVERING, H_CORRECTIE, H_DECL_DAY, H_ANTW_DAY = 101, 102, 103, 104
 # --- issue 12: timing (utilisation, month noise, etmaal absence, declaratie and correction lags, correction size)
-H_UTIL, H_MONTH_NOISE, H_ABSENT, H_ABSENT_DAYS, H_DECL_LAG, H_CORR_LAG, H_CORR_UP, H_CORR_SIZE = range(200, 208)
+H_UTIL, H_MONTH_NOISE, H_ABSENT, H_ABSENT_DAYS, H_DECL_LAG, H_CORR_LAG, H_CORR_UP, H_CORR_SIZE, H_ROUND = range(200, 209)
 
 
 def _to_date(days: pl.Expr) -> pl.Expr:
@@ -347,8 +347,10 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
     util = tm["utilisation"]
     by_cat = tm["utilisation_by_categorie"]
     cat = t["product_categorie"].to_numpy()
-    ka = np.array([by_cat.get(c, util)["a"] for c in cat], dtype=float) if len(by_cat) else np.full(len(cat), util["a"])
-    kb = np.array([by_cat.get(c, util)["b"] for c in cat], dtype=float) if len(by_cat) else np.full(len(cat), util["b"])
+    spec = [by_cat.get(c, util) for c in cat]
+    totaal = t["frequentie"].to_numpy() == "6"
+    ka = np.where(totaal, tm["utilisation_totaal"]["a"], np.array([s["a"] for s in spec], dtype=float))
+    kb = np.where(totaal, tm["utilisation_totaal"]["b"], np.array([s["b"] for s in spec], dtype=float))
     level = (1 - (1 - keyed_uniform(seed, H_UTIL, g, seq)) ** (1 / kb)) ** (1 / ka)
     month = t["_month"].dt.month().to_numpy() - 1
     nlo, nhi = tm["month_noise"]
@@ -357,7 +359,9 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
     alo, ahi = tm["etmaal_absent_days"]
     absent = np.where(keyed_uniform(seed, H_ABSENT, g, seq, m0) < tm["etmaal_absent_share"],
                       alo + (keyed_uniform(seed, H_ABSENT_DAYS, g, seq, m0) * (ahi - alo + 1)).astype(np.int64), 0)
-    t = t.with_columns(pl.Series("_u", u), pl.Series("_absent", absent))
+    # stochastic rounding (unbiased, unlike the floor), never above the cap
+    t = t.with_columns(pl.Series("_u", u), pl.Series("_absent", absent),
+                       pl.Series("_round", keyed_uniform(seed, H_ROUND, g, seq, m0)))
     cap = (
         pl.when(pl.col("eenheid") == "14").then(pl.col("_days"))               # an etmaal is a day in care
         .when(pl.col("frequentie") == "2").then(pl.col("_vol") * pl.col("_days") / 7)
@@ -369,7 +373,7 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
         .when((pl.col("eenheid") == "82") & (pl.col("frequentie") == "6"))     # one arrangement, claimed at the start
         .then(((pl.col("_m0") <= pl.col("begin")) & (pl.col("begin") < pl.col("_m1"))).cast(pl.Int64))
         .when(pl.col("eenheid") == "82").then(cap.floor().cast(pl.Int64))       # an arrangement per whole month
-        .otherwise((cap * pl.col("_u")).floor().cast(pl.Int64))
+        .otherwise(pl.min_horizontal((cap * pl.col("_u") + pl.col("_round")).floor(), cap.floor()).cast(pl.Int64))
     )
     single = (pl.col("eenheid") == "82") & (pl.col("frequentie") == "6")
     t = t.with_columns(volume.alias("geleverd_volume"),

@@ -175,7 +175,8 @@ def _message_params(rng, n: int, product: np.ndarray) -> dict:
     out["_req_lead"] = out["_req_lead"] + out["_wait"]
     # The gemeente assigns more hours than the expected use (headroom); etmaal and arrangement counts stay as they are.
     eenheid = np.append(cat["eenheid"].to_numpy(), "14")[product]
-    room = ~np.isin(eenheid, ["14", "82"])
+    frequentie = np.append(cat["frequentie"].to_numpy(), "4")[product]
+    room = ~np.isin(eenheid, ["14", "82"]) & (frequentie != "6")   # a totaal is a package, assigned as needed
     out["_vol"] = np.where(room, np.ceil(out["_vol"] * tm["toegewezen_ruimte"]), out["_vol"]).astype(np.int64)
     # Backdating (the share depends on the path, applied in messages.toewijzingen), a stop past the first plan, the
     # gemeente's choice to shorten after an early stop, and a toewijzing withdrawn before care (reden 13).
