@@ -130,7 +130,9 @@ def inject(fault_type: str, tables: Tables, n: int = 3, seed: int = 7) -> tuple[
     if fault_type not in known:
         raise ValueError(f"unknown fault type {fault_type!r}; allowed: {', '.join(known)}")
     profile = {"default": {"count": 0}, "faults": {fault_type: {"count": int(n)}}}
-    return inject_faults(tables, profile=profile, seed=seed)
+    dirty, truth = inject_faults(tables, profile=profile, seed=seed)
+    # the clean data's own late messages (labelled normal process) are no record this fault dirtied
+    return dirty, truth.filter(pl.col("fault_type") == fault_type)
 
 
 # ------------------------------------------------------------------------------------- breakers per check kind
