@@ -11,7 +11,7 @@ import polars as pl
 
 from .model import model
 from .privacy import (D_DECLARATIE, D_PRESTATIE, D_TOEWIJZING, DECLARATIE_NUMMER, REFERENTIE_NUMMER,
-                      TOEWIJZING_NUMMER_RANGE, keyed_uniform, opaque_code, opaque_number)
+                      TOEWIJZING_NUMMER_RANGE, keyed_hash, keyed_uniform, opaque_code, opaque_number)
 from .reference import care_model
 from .simulate import _TW_SEQ_BASE
 
@@ -19,7 +19,7 @@ _EPOCH = np.datetime64("1970-01-01", "D")
 # keyed-hash field tags
 H_LEVERING, H_CORRECTIE, H_DECL_DAY, H_ANTW_DAY = 101, 102, 103, 104
 # --- issue 12: timing (utilisation, month noise, etmaal absence, declaratie and correction lags, correction size)
-H_UTIL, H_MONTH_NOISE, H_ABSENT, H_ABSENT_DAYS, H_DECL_LAG, H_CORR_LAG, H_CORR_UP, H_CORR_SIZE, H_ROUND = range(200, 209)
+H_UTIL, H_MONTH_NOISE, H_DECL_LAG, H_CORR_LAG, H_CORR_UP, H_CORR_SIZE = range(200, 206)
 
 
 def _to_date(days: pl.Expr) -> pl.Expr:
@@ -311,12 +311,24 @@ def _ref(seed: int, key: pl.Series, kind: int) -> pl.Series:
                        REFERENTIE_NUMMER)
 
 
-def _months(seed: int, tag: int, dist: dict, *key) -> np.ndarray:
-    """A month lag ("1mo" offsets as strings) drawn from {months: share} by a keyed uniform of the row's key."""
+def _months(seed: int, tag: int, dist: dict, *key) -> pl.Series:
+    """A lag in months drawn from {months: share} by a keyed uniform of the row's key."""
     months = np.array([int(k) for k in dist])
     cum = np.cumsum(np.array(list(dist.values()), dtype=float))
     pick = np.minimum(np.searchsorted(cum / cum[-1], keyed_uniform(seed, tag, *key), side="right"), len(months) - 1)
-    return np.char.add(months[pick].astype(str), "mo")
+    return pl.Series(months[pick], dtype=pl.Int64)
+
+
+def _add_months(month: pl.Expr, lag: pl.Series) -> pl.Expr:
+    """The first of the month `lag` months after `month` (a first of the month)."""
+    idx = month.dt.year().cast(pl.Int64) * 12 + month.dt.month().cast(pl.Int64) - 1 + pl.lit(lag)
+    return pl.date(idx // 12, idx % 12 + 1, 1)
+
+
+def _split_uniforms(seed: int, tag: int, *key) -> list[np.ndarray]:
+    """Four uniforms [0, 1) of 16 bits each from one keyed hash of the row's key."""
+    h = keyed_hash(seed, tag, *key)
+    return [((h >> np.uint64(16 * i)) & np.uint64(0xFFFF)).astype(np.float64) / 65536.0 for i in range(4)]
 
 
 def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
@@ -326,7 +338,17 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
     t = _ijw(_timing(df)).select(
         "gemeente_code", "agb_code", "bsn", "toewijzing_nummer", "_tw_seq", "product_categorie", "product_code", "eenheid",
         "frequentie", "tarief", "_vol", "_ing", "begin", "end", "_ws", "_we",
-    ).with_columns(
+    )
+    # --- issue 12: timing. Utilisation: a level per toewijzing (Kumaraswamy quantile of a keyed uniform), times the
+    # calendar month's factor and month noise, capped at the toegewezen volume pro-rated to the care days.
+    util, by_cat, totaal = tm["utilisation"], tm["utilisation_by_categorie"], tm["utilisation_totaal"]
+    ab = [pl.when(pl.col("frequentie") == "6").then(pl.lit(float(totaal[x])))
+          .otherwise(pl.col("product_categorie").replace_strict({c: float(v[x]) for c, v in by_cat.items()},
+                                                                default=float(util[x]), return_dtype=pl.Float64))
+          for x in ("a", "b")]
+    u_tw = pl.lit(pl.Series(keyed_uniform(seed, H_UTIL, t["gemeente_code"].cast(pl.Int64).to_numpy(), t["_tw_seq"].to_numpy())))
+    level = (1 - (1 - u_tw) ** (1 / ab[1])) ** (1 / ab[0])
+    t = t.with_columns(level.alias("_level")).with_columns(
         pl.date_ranges(
             _month_floor(pl.max_horizontal("begin", "_ws")), _month_floor(pl.min_horizontal("end", "_we")), "1mo"
         ).alias("_month")
@@ -342,40 +364,30 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
         (pl.col("_m1") - pl.col("_m0")).alias("_dim"),
     ).with_columns((pl.col("_pe") - pl.max_horizontal("_pb", "begin") + 1).alias("_days"))
     g, seq, m0 = t["gemeente_code"].cast(pl.Int64).to_numpy(), t["_tw_seq"].to_numpy(), t["_m0"].to_numpy()
-    # --- issue 12: timing. Utilisation: a level per toewijzing (Kumaraswamy quantile of a keyed uniform), times the
-    # calendar month's factor and month noise, capped at the toegewezen volume pro-rated to the care days.
-    util = tm["utilisation"]
-    by_cat = tm["utilisation_by_categorie"]
-    cat = t["product_categorie"].to_numpy()
-    spec = [by_cat.get(c, util) for c in cat]
-    totaal = t["frequentie"].to_numpy() == "6"
-    ka = np.where(totaal, tm["utilisation_totaal"]["a"], np.array([s["a"] for s in spec], dtype=float))
-    kb = np.where(totaal, tm["utilisation_totaal"]["b"], np.array([s["b"] for s in spec], dtype=float))
-    level = (1 - (1 - keyed_uniform(seed, H_UTIL, g, seq)) ** (1 / kb)) ** (1 / ka)
+    # one keyed hash per line gives four 16-bit uniforms: month noise, etmaal absence and its days, rounding
+    noise_u, absent_u, days_u, round_u = _split_uniforms(seed, H_MONTH_NOISE, g, seq, m0)
     month = t["_month"].dt.month().to_numpy() - 1
     nlo, nhi = tm["month_noise"]
-    noise = nlo + (nhi - nlo) * keyed_uniform(seed, H_MONTH_NOISE, g, seq, m0)
-    u = np.clip(level * np.array(tm["month_factor"])[month] * noise, 0.0, 1.0)
+    factor = np.array(tm["month_factor"])[month] * (nlo + (nhi - nlo) * noise_u)
     alo, ahi = tm["etmaal_absent_days"]
-    absent = np.where(keyed_uniform(seed, H_ABSENT, g, seq, m0) < tm["etmaal_absent_share"],
-                      alo + (keyed_uniform(seed, H_ABSENT_DAYS, g, seq, m0) * (ahi - alo + 1)).astype(np.int64), 0)
+    absent = np.where(absent_u < tm["etmaal_absent_share"], alo + (days_u * (ahi - alo + 1)).astype(np.int64), 0)
     # stochastic rounding (unbiased, unlike the floor), never above the cap
-    t = t.with_columns(pl.Series("_u", u), pl.Series("_absent", absent),
-                       pl.Series("_round", keyed_uniform(seed, H_ROUND, g, seq, m0)))
+    t = t.with_columns((pl.col("_level") * pl.Series(factor)).clip(0.0, 1.0).alias("_u"), pl.Series("_absent", absent),
+                       pl.Series("_round", round_u))
     cap = (
         pl.when(pl.col("eenheid") == "14").then(pl.col("_days"))               # an etmaal is a day in care
         .when(pl.col("frequentie") == "2").then(pl.col("_vol") * pl.col("_days") / 7)
         .when(pl.col("frequentie") == "4").then(pl.col("_vol") * pl.col("_days") / pl.col("_dim"))
         .otherwise(pl.col("_vol") * pl.col("_days") / 28)
     )
+    single = (pl.col("eenheid") == "82") & (pl.col("frequentie") == "6")
     volume = (
         pl.when(pl.col("eenheid") == "14").then(pl.max_horizontal(pl.col("_days") - pl.col("_absent"), 1))
-        .when((pl.col("eenheid") == "82") & (pl.col("frequentie") == "6"))     # one arrangement, claimed at the start
+        .when(single)                                                           # one arrangement, claimed at the start
         .then(((pl.col("_m0") <= pl.col("begin")) & (pl.col("begin") < pl.col("_m1"))).cast(pl.Int64))
         .when(pl.col("eenheid") == "82").then(cap.floor().cast(pl.Int64))       # an arrangement per whole month
         .otherwise(pl.min_horizontal((cap * pl.col("_u") + pl.col("_round")).floor(), cap.floor()).cast(pl.Int64))
     )
-    single = (pl.col("eenheid") == "82") & (pl.col("frequentie") == "6")
     t = t.with_columns(volume.alias("geleverd_volume"),
                        pl.when(single).then(1).otherwise(cap.floor().cast(pl.Int64)).alias("_cap")).filter(
         pl.col("geleverd_volume") > 0)
@@ -389,24 +401,24 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
     debet = t.with_columns(
         _ref(seed, t["_ref_key"], 0).alias("referentie_nummer"),
         pl.lit(None, pl.String).alias("vorig_referentie_nummer"),
-        pl.col("_month").dt.offset_by(pl.Series(_months(seed, H_DECL_LAG, tm["declaratie_lag_months"], g, seq, m0)))
-        .alias("_decl_month"),
+        _add_months(pl.col("_month"), _months(seed, H_DECL_LAG, tm["declaratie_lag_months"], g, seq, m0)).alias("_decl_month"),
         pl.lit("D").alias("debet_credit"),
     )
     # Corrections: a few debets are reversed by a credit and claimed again, 1-6 declaratieperiodes later, with the
     # volume raised or lowered (within the cap; at least 1).
-    uc = keyed_uniform(seed, H_CORRECTIE, g, seq, m0)
-    lag = _months(seed, H_CORR_LAG, tm["correction_lag_months"], g, seq, m0)
+    corr = debet.filter(pl.Series(keyed_uniform(seed, H_CORRECTIE, g, seq, m0) < p["correction_share"]))
+    g, seq, m0 = corr["gemeente_code"].cast(pl.Int64).to_numpy(), corr["_tw_seq"].to_numpy(), corr["_m0"].to_numpy()
     up = keyed_uniform(seed, H_CORR_UP, g, seq, m0) < tm["correction_up_share"]
     slo, shi = tm["correction_size"]
-    vol = debet["geleverd_volume"].to_numpy()
+    vol = corr["geleverd_volume"].to_numpy()
     delta = np.maximum(1, np.round(vol * (slo + (shi - slo) * keyed_uniform(seed, H_CORR_SIZE, g, seq, m0)))).astype(np.int64)
-    cap_n = debet["_cap"].to_numpy()
+    cap_n = corr["_cap"].to_numpy()
     raised, lowered = np.minimum(vol + delta, cap_n), np.maximum(vol - delta, 1)
     new_vol = np.where(up & (raised > vol), raised, np.where(lowered < vol, lowered, np.maximum(raised, vol)))
-    corr = debet.with_columns(
-        pl.col("_decl_month").dt.offset_by(pl.Series(lag)).alias("_decl_month"), pl.Series("_new_vol", new_vol)
-    ).filter(pl.Series(uc < p["correction_share"]) & (pl.col("_decl_month").cast(pl.Int32).cast(pl.Int64) <= pl.col("_we")))
+    corr = corr.with_columns(
+        _add_months(pl.col("_decl_month"), _months(seed, H_CORR_LAG, tm["correction_lag_months"], g, seq, m0))
+        .alias("_decl_month"), pl.Series("_new_vol", new_vol, dtype=pl.Int64)
+    ).filter(pl.col("_decl_month").cast(pl.Int32).cast(pl.Int64) <= pl.col("_we"))
     credit = corr.with_columns(
         _ref(seed, corr["_ref_key"], 1).alias("referentie_nummer"),
         _ref(seed, corr["_ref_key"], 0).alias("vorig_referentie_nummer"),
