@@ -328,12 +328,12 @@ def with_second_products(seed: int, df: pl.DataFrame, contracts: pl.DataFrame) -
     prod = contracts.select("inkoopregio", pl.col("product_index").cast(pl.Int64).alias("product"), *prod_cols)
     key = ["gemeente_code", "bsn", "agb_code"]
     tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * ((pl.col("end") - pl.col("begin")) // 365 + 1) - 1)
+    given = pl.col("in_ijw") & ~pl.col("rejected") & pl.col("_tw_seq").is_not_null()
     # a toewijzing made in answer to a JW317 (synthetic_data.flows, traject id "-W") gets no second product
-    given = (pl.col("in_ijw") & ~pl.col("rejected") & pl.col("_tw_seq").is_not_null()
-             & ~pl.col("traject_id").str.ends_with("-W"))
+    hosts = given & ~pl.col("traject_id").str.ends_with("-W")
     extras, follows = [], []
     for j, sp in enumerate(_second_specs()):
-        host = df.filter(given & pl.col("product").is_in(sp["with"]))
+        host = df.filter(hosts & pl.col("product").is_in(sp["with"]))
         if not host.height:
             continue
         gm = host["gemeente_code"].cast(pl.Int64).to_numpy()

@@ -200,7 +200,10 @@ def plan_vow(seed: int, df: pl.DataFrame, producten: pl.DataFrame) -> pl.DataFra
         .when(pl.col("_kind") == "nieuw_product").then(pl.col("_new_product").is_not_null() & (pl.col("_D") <= pl.col("end") - 30))
         .otherwise(pl.col("_D") <= pl.col("end") - 30)
     )
-    b = b.filter(eligible & (pl.col("_V") >= pl.col("_ws")) & (pl.col("_V") <= pl.col("_we")) & (pl.col("_V") > pl.col("begin")))
+    # Every JW317 of care in the window, also one sent before it: its effect on later care must not depend on the
+    # years asked for. A new product stays inside its request's year (see _new_product); only those are asked in it.
+    in_years = (pl.col("_kind") != "nieuw_product") | (pl.col("_V") >= pl.col("_ws"))
+    b = b.filter(eligible & in_years & (pl.col("_V") <= pl.col("_we")) & (pl.col("_V") > pl.col("begin")))
     # a new product the youth already gets at that aanbieder would stack (OP259): not asked
     taken = df.select("gemeente_code", "bsn", "agb_code", pl.col("product").alias("_new_product")).unique()
     b = pl.concat([b.filter(pl.col("_kind") != "nieuw_product"),
@@ -261,7 +264,11 @@ def _new_product(b: pl.DataFrame, producten: pl.DataFrame) -> pl.DataFrame:
     return b.with_columns(
         (pl.col("volume_min") + (pl.col("_u_vol") * (pl.col("volume_max") - pl.col("volume_min") + 1)).floor()).cast(pl.Int64)
         .alias("_new_vol"),
-        pl.min_horizontal("end", pl.col("_D") + lo + (pl.col("_u_dur") * (hi - lo)).floor().cast(pl.Int64)).alias("_new_end"),
+        # granted for the contract year of the request at most, so a request never reaches into a later year: the
+        # stacking check below reads the youth's other care, which a run of later years alone does not hold
+        pl.min_horizontal("end", pl.col("_D") + lo + (pl.col("_u_dur") * (hi - lo)).floor().cast(pl.Int64),
+                          pl.date(_to_date(pl.col("_V")).dt.year(), 12, 31).cast(pl.Int32).cast(pl.Int64))
+        .alias("_new_end"),
     ).drop("volume_min", "volume_max")
 
 

@@ -120,7 +120,7 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     df = flows.apply_vow(seed, df, vow, regional)
     df, second = with_second_products(seed, df, regional)
     # --- end issue 12: flows
-    out["toewijzingen"] = conform("toewijzingen", msg.toewijzingen(df))
+    out["toewijzingen"] = conform("toewijzingen", msg.toewijzingen(df, seed))
     out["zorgstarts"] = conform("zorgstarts", msg.zorgstarts(df))
     out["zorgstops"] = conform("zorgstops", msg.zorgstops(df))
     # --- issue 12: flows (new versions answering JW317s; temporary stops and restarts)

@@ -139,13 +139,29 @@ def _care(rng, seed: int, regio: str, n: int, cells: np.ndarray, age: np.ndarray
     return product, aanbieder
 
 
+def _tail(rng, n: int, spec: dict) -> np.ndarray:
+    """Lognormal draws with the given median and p90, rounded and capped at max (at least 1)."""
+    sigma = np.log(spec["p90"] / spec["median"]) / 1.2816
+    return np.clip(np.round(spec["median"] * np.exp(sigma * rng.standard_normal(n))), 1, spec["max"]).astype(np.int64)
+
+
+@cache
+def _wait_specs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per catalogue product (and the dummy index -1): zero share, median, p90 and max of the waiting time."""
+    w = care_model()["timing"]["wachttijd_dagen"]
+    cats = producten_catalogus()["product_categorie"].to_list() + [None]
+    specs = [w.get(c, w["default"]) for c in cats]
+    return tuple(np.array([s[k] for s in specs], dtype=float) for k in ("zero_share", "median", "p90", "max"))
+
+
 def _message_params(rng, n: int, product: np.ndarray) -> dict:
-    """Per-trajectory draws that the message tables need (lead times, delays, toegewezen volume)."""
+    """Per-trajectory draws that the message tables need (lead times, delays, waiting time, toegewezen volume)."""
     p = model().params
+    tm = care_model()["timing"]
     cat = producten_catalogus()
     vmin = np.append(cat["volume_min"].to_numpy(), 1)[product]   # index -1 -> the appended dummy
     vmax = np.append(cat["volume_max"].to_numpy(), 1)[product]
-    return {
+    out = {
         "_req_lead": rng.integers(15, 41, n),
         "_ans_delay": rng.integers(*np.add(p["answer_werkdagen"], [0, 1]), n),
         "_onderzoek": rng.random(n) < p["request_in_onderzoek_share"],
@@ -158,13 +174,46 @@ def _message_params(rng, n: int, product: np.ndarray) -> dict:
         "_shorten_delay": rng.integers(1, 11, n),
         "_vol": rng.integers(vmin, vmax + 1),
     }
+    # --- issue 12: timing. Late messages (beyond the 5 werkdagen of OP271/OP272/OP274), a long tail.
+    for key, share, spec in (("_start_delay", "start_late_share", "message_late_werkdagen"),
+                             ("_stop_delay", "stop_late_share", "message_late_werkdagen"),
+                             ("_ans_delay", "answer_late_share", "answer_late_werkdagen")):
+        late = rng.random(n) < tm[share]
+        out[key] = np.where(late, 5 + _tail(rng, n, tm[spec]), out[key])
+    # Waiting time from the toewijzing Ingangsdatum to the first day of care; the JW315 comes before the Ingangsdatum.
+    zero, med, p90, mx = (a[product] for a in _wait_specs())
+    sigma = np.log(p90 / med) / 1.2816
+    wait = np.minimum(np.round(med * np.exp(sigma * rng.standard_normal(n))), mx).astype(np.int64)
+    out["_wait"] = np.where(rng.random(n) < zero, 0, wait)
+    out["_req_lead"] = out["_req_lead"] + out["_wait"]
+    # The gemeente assigns more hours than the expected use (headroom); etmaal and arrangement counts stay as they are.
+    eenheid = np.append(cat["eenheid"].to_numpy(), "14")[product]
+    frequentie = np.append(cat["frequentie"].to_numpy(), "4")[product]
+    room = ~np.isin(eenheid, ["14", "82"]) & (frequentie != "6")   # a totaal is a package, assigned as needed
+    out["_vol"] = np.where(room, np.ceil(out["_vol"] * tm["toegewezen_ruimte"]), out["_vol"]).astype(np.int64)
+    # Backdating (the share depends on the path, applied in messages.toewijzingen), a stop past the first plan, the
+    # gemeente's choice to shorten after an early stop, and a toewijzing withdrawn before care (reden 13).
+    lo, hi = tm["plan_later_days"]
+    out.update({
+        "_bd_u": rng.random(n), "_bd_lag": _tail(rng, n, tm["backdate_days"]),
+        "_ext_u": rng.random(n), "_ext_lag": _tail(rng, n, tm["backdate_days"]),
+        "_later": rng.random(n) < tm["plan_later_share"], "_later_days": rng.integers(lo, hi + 1, n),
+        "_shorten": rng.random(n) < tm["shorten_share"],
+        "_deleted": rng.random(n) < p["deleted_toewijzing_share"], "_del_days": rng.integers(1, 11, n),
+        "_del_shift": rng.integers(7, 31, n),
+    })
+    return out
 
 
 def _planned_end(rng, end: np.ndarray, reden_cat: np.ndarray) -> np.ndarray:
     _, _, voortijdig = _einde_codes()
     lo, hi = model().params["planned_overrun_months"]
     overrun = (rng.integers(lo, hi + 1, len(end)) * DAYS_PER_MONTH).astype(np.int64)
-    return np.where(voortijdig[reden_cat], end + overrun, end)
+    # --- issue 12: timing. Care "volgens plan" sometimes ends a little before the planned Einddatum.
+    tm = care_model()["timing"]
+    elo, ehi = tm["plan_earlier_days"]
+    earlier = np.where(rng.random(len(end)) < tm["plan_earlier_share"], rng.integers(elo, ehi + 1, len(end)), 0)
+    return np.where(voortijdig[reden_cat], end + overrun, end + earlier)
 
 
 def _ids(prefix: str, seq: np.ndarray, width: int, suffix: str = "") -> pl.Series:

@@ -37,7 +37,7 @@ import polars as pl
 import yaml
 
 from ..dictionary import key as dictionary_key
-from ..ijw import contract_tarief, key_expr, latest_toewijzing
+from ..ijw import contract_tarief, key_expr, latest_toewijzing, werkdagen
 from ..ijw import signed as _signed
 from ..ijw import volume_cap as _cap_expr
 from ..privacy import CLIENT_ID, REFERENTIE_NUMMER, TOEWIJZING_NUMMER_RANGE, elfproef_valid, fresh_numbers, opaque_code
@@ -568,6 +568,7 @@ def _start_before(ctx, fault, n, spec, rng):
 
 def _late(ctx: _Ctx, table: str, date_col: str, fault, n, spec, rng, limit: pl.DataFrame | None = None):
     df = ctx.frame(table).filter(pl.col(date_col).is_not_null() & (pl.col("status_aanlevering") == "1"))
+    df = df.filter(~_late_mask(df, date_col))   # only a message that was on time becomes late
     df = ctx.tw_free(ctx.free(df, table), ctx.tw_changed)
     if not df.height:
         return
@@ -1004,4 +1005,55 @@ def inject_faults(tables: Tables, profile: str | dict = "realistic", seed: int =
                 log.info("fault %s: %d of %d records (no more suitable targets)", f["id"], got, n)
     if not recomputed:
         _recompute_headers(ctx)
+    _label_process_lateness(ctx, [f for f in faults if f.get("normal_process")])
     return ctx.finish()
+
+
+# --- issue 12: timing. The clean data's own late messages (normal process behaviour, not faults).
+
+def _late_mask(df: pl.DataFrame, date_col: str, send_col: str = "dagtekening", days: int = 5) -> pl.Series:
+    """Rows sent before `date_col` or more than `days` werkdagen after it (as OP271/OP272 judge them)."""
+    w = werkdagen(df, date_col, send_col)
+    return ((df[send_col] < df[date_col]) | (w > days)).fill_null(False)
+
+
+def _late_answers(tables: Tables) -> pl.DataFrame:
+    """Verzoeken (with `_k`) whose first answer (JW319, or the first JW301 honouring it) comes after 5 werkdagen, or
+    whose answer after an in-onderzoek JW319 comes 5 werkdagen after that (as OP274 judges them)."""
+    k = ["gemeente_code", "agb_code", "referentie_aanbieder"]
+    a319 = tables["antwoorden"].select(*k, pl.col("dagtekening").alias("_a"), (pl.col("verzoek_antwoord") != "2").alias("_r"))
+    a301 = tables["toewijzingen"].filter(pl.col("referentie_aanbieder").is_not_null()).group_by(k).agg(
+        pl.col("toewijzingsdatum").min().alias("_a")).with_columns(pl.lit(True).alias("_r"))
+    first = pl.concat([a319, a301], how="vertical_relaxed").sort(*k, "_a", "_r").group_by(k, maintain_order=True).agg(
+        pl.col("_a").first().alias("_a1"), pl.col("_r").first().alias("_r1"), pl.col("_a").slice(1, 1).first().alias("_a2"))
+    v = tables["verzoeken"].with_columns(key_expr("verzoeken").alias("_k")).join(first, on=k, how="inner")
+    w1, w2 = werkdagen(v, "dagtekening", "_a1"), werkdagen(v, "_a1", "_a2")
+    late = (v["_a1"] < v["dagtekening"]) | (w1 > 5) | (~v["_r1"] & (w2 > 5).fill_null(False))
+    return v.filter(late.fill_null(False))
+
+
+def _label_process_lateness(ctx: _Ctx, faults: list[dict]) -> None:
+    """Label, as debatable, every message that is late in the clean data and still late in the dirty data, unless a
+    fault already owns the record: a finding on it counts for neither side."""
+    dirty = {name: ctx.get(name) if name in ctx.work else ctx.clean[name] for name in ctx.clean}
+    for fault in faults:
+        table = fault["table"]
+        if table == "verzoeken":
+            clean, now = (_late_answers(t).select("_k") for t in (ctx.clean, dirty))
+        else:
+            date_col = "begindatum" if table == "zorgstarts" else "einddatum"
+            clean, now = (t[table].with_columns(key_expr(table).alias("_k")).filter(_late_mask(t[table], date_col))
+                          .select("_k") for t in (ctx.clean, dirty))
+        keys = clean.join(now, on="_k", how="semi")["_k"].unique().to_list()
+        keys = [k_ for k_ in keys if (table, k_) not in ctx.truth_keys]
+        if not keys:
+            continue
+        rows = ctx.frame(table).filter(pl.col("_k").is_in(pl.Series(keys, dtype=pl.String).implode())).unique(
+            "_k", keep="first", maintain_order=True)
+        vals = rows[fault["columns"][0]].to_list()
+        ctx.record(table, fault, rows, fault["columns"][0], vals, vals)
+
+
+for _f in ("start_late_in_process", "stop_late_in_process", "answer_late_in_process"):
+    # labelled after every injector by _label_process_lateness, whatever the profile's rate
+    injector(_f, 9)(lambda ctx, fault, n, spec, rng: None)
