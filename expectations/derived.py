@@ -166,7 +166,30 @@ def _column_violation(rule: "Rule", df: pl.DataFrame) -> pl.Series:
 # ---------------------------------------------------------------------------------------------------------- helpers
 
 def _rows(tables: Tables, table: str) -> pl.DataFrame:
-    return tables[table].with_row_index(ROW)
+    """The table with its row numbers; of `prestaties` only the lines the gemeente accepted (see `accepted`)."""
+    df = tables[table].with_row_index(ROW)
+    return accepted(tables, df) if table == "prestaties" else df
+
+
+# --- issue 12: claims
+REJECTED_LINES = "declaratie_antwoord_prestaties"     # the JW325's rejected prestaties (synthetic_data/claims.py)
+
+
+def accepted(tables: Tables, prestaties: pl.DataFrame) -> pl.DataFrame:
+    """The claim lines the gemeente did not reject in a JW325: the registry checks the administration's accepted
+    claims (a rejected line was already refused with its retourcode). Without the JW325 lines (a dataset that lacks
+    the table, e.g. a task's hand-out) every line is checked. Row numbers (`_row`) stay those of the whole table."""
+    rej = tables.get(REJECTED_LINES)
+    if rej is None or rej.height == 0:
+        return prestaties
+    keys = pl.concat_str([pl.col("agb_code"), pl.col("referentie_nummer")], separator="|")
+    gone = rej.select(keys).to_series()
+    return prestaties.filter(~keys.is_in(gone.implode()).fill_null(False))
+
+
+def checked_rows(tables: Tables, table: str) -> pl.DataFrame:
+    """The rows of `table` the rules check, with `_row` (the GX engine validates the same rows)."""
+    return _rows(tables, table)
 
 
 def _where(tables: Tables, table: str, bad: pl.Expr, **explain: pl.Expr) -> pl.DataFrame:

@@ -8,6 +8,7 @@ from typing import Callable
 
 import polars as pl
 
+from . import claims
 from . import messages as msg
 from .config import GeneratorConfig
 from .errors import ConfigError
@@ -112,8 +113,11 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     # Claims are the bulk of the rows: build them in slices of gemeenten to bound the intermediate frames.
     lines = _in_slices(df, lambda part: msg.prestaties(seed, part))
     del df
-    decl, decl_answer = msg.declaraties(seed, lines)
+    # --- issue 12: claims: a share of lines sent wrong, rejected in the JW325 and (mostly) claimed again
+    lines, rejected = claims.decide(seed, lines, out["toewijzingen"], last)
+    decl, decl_answer = msg.declaraties(seed, lines, rejected)
     out["declaraties"] = conform("declaraties", decl)
+    out["declaratie_antwoord_prestaties"] = conform("declaratie_antwoord_prestaties", claims.rejected_lines(rejected, lines))
     out["prestaties"] = conform("prestaties", lines)
     del lines
     out["declaratie_antwoorden"] = conform("declaratie_antwoorden", decl_answer)

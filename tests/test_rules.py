@@ -41,9 +41,19 @@ def test_every_rule_has_a_breaker():
     assert {r.id for r in RULES} == set(BREAKERS)
 
 
+# --- issue 12: claims: WARN timeliness rules the clean process breaks at a realistic rate (rule id -> share band)
+REALISTIC_WARN = {"OP090x4_declaratie_antwoord_binnen_10_werkdagen": (0.02, 0.12)}
+
+
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
 def test_clean_data_obeys_rule(tables, rule):
     bad = violations(rule, tables)
+    if rule.id in REALISTIC_WARN:
+        assert rule.severity == "WARN"
+        lo, hi = REALISTIC_WARN[rule.id]
+        share = bad.height / tables[rule.table].height
+        assert lo <= share <= hi, f"{rule.id}: {share:.3f} of the records late, expected {lo}-{hi}"
+        return
     assert bad.height == 0, f"{rule.id}: {bad.height} violating records in the clean dataset, e.g.\n{_show(bad)}"
 
 
@@ -57,6 +67,8 @@ def test_rule_reports_exactly_the_broken_record(tables, rule):
     assert want <= got, f"{rule.id}: broken record {want} not among the reported ones:\n{_show(bad)}"
     if rule.id in GROUP_RULES:
         assert len(got) < 50, f"{rule.id}: reported {len(got)} records"
+    elif rule.id in REALISTIC_WARN:     # the records late in the clean data, and the broken one
+        assert got == want | _keys(rule, violations(rule, tables)), f"{rule.id}: reported {sorted(got)[:5]}"
     else:
         assert got == want, f"{rule.id}: reported {sorted(got)[:5]}"
 
@@ -91,9 +103,12 @@ def test_violations_follow_row_order(borne_2y):
 
 
 def test_rule_findings_shape(borne_2y):
-    assert rule_findings(borne_2y).height == 0
+    realistic = ~pl.col("rule_id").is_in(list(REALISTIC_WARN))
+    assert rule_findings(borne_2y).filter(realistic).height == 0
     broken, keys = break_rule("CS002_bsn_elfproef_prestaties", borne_2y)
     f = rule_findings(broken)
+    assert f.schema == pl.Schema(FINDINGS_SCHEMA)
+    f = f.filter(realistic)
     assert f.schema == pl.Schema(FINDINGS_SCHEMA)
     # a claim line with a wrong BSN fails CS002 and no longer matches its toewijzing's client (TR338)
     assert sorted(f.select("rule_code", "table", "key").rows()) == [
