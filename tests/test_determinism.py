@@ -9,7 +9,7 @@ from synthetic_data import GeneratorConfig, generate
 from synthetic_data.dataset import write_dataset
 
 GEMEENTE_TABLES = ["jeugdigen", "trajecten", "verzoeken", "antwoorden", "toewijzingen", "zorgstarts", "zorgstops",
-                   "declaraties", "prestaties", "declaratie_antwoorden"]
+                   "declaraties", "prestaties", "declaratie_antwoorden", "declaratie_antwoord_prestaties"]
 
 
 def _digests(folder):

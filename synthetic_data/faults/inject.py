@@ -245,9 +245,14 @@ def _rows(df: pl.DataFrame, idx: list[int]) -> pl.DataFrame:
 # ---------------------------------------------------------------------------------------------------- shared views
 
 def _plain_lines(ctx: _Ctx) -> pl.DataFrame:
-    """Claim lines safe to dirty: a debet that is the only line of its (toewijzing, period) group, not credited,
-    belonging to its toewijzing's client and aanbieder, on a toewijzing no fault changed, not locked."""
+    """Claim lines safe to dirty: a debet the gemeente accepted that is the only accepted line of its (toewijzing,
+    period) group, not credited, belonging to its toewijzing's client and aanbieder, on a toewijzing no fault
+    changed, not locked."""
     p = ctx.frame("prestaties")
+    # --- issue 12: claims: a line the gemeente already rejected in its JW325 is no target (the rules skip it)
+    if "declaratie_antwoord_prestaties" in ctx.clean:
+        p = p.join(ctx.clean["declaratie_antwoord_prestaties"].select("agb_code", "referentie_nummer"),
+                   on=["agb_code", "referentie_nummer"], how="anti", maintain_order="left")
     credited = p.filter(pl.col("debet_credit") == "C").select(
         "agb_code", pl.col("vorig_referentie_nummer").alias("referentie_nummer")).unique()
     p = p.with_columns(pl.len().over(DEBET_GROUP).alias("_grp_n")).filter(
