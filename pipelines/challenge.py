@@ -156,6 +156,8 @@ def sealed_markdown() -> str:
              "| task | handed to the experiment | hidden | scored data |", "|---|---|---|---|"]
     for t in ex.TASKS.values():
         hidden = [n for n in tables if n not in t.handed_over]
+        note = getattr(t.module, "HIDDEN_NOTE", "")     # rows hidden from a table that is handed over
+        hidden += [note] if note else []
         lines.append(f"| `{t.name}` | {', '.join(t.handed_over)} | {', '.join(hidden)}; the truth | "
                      f"`data/sealed/tasks/secret`, truth in `data/sealed/tasks/{t.name}/` |")
     lines += ["", "`--seed N` (and `prepare(task, seed=N)`) gives public development data: anyone can regenerate "

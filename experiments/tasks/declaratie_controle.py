@@ -50,6 +50,9 @@ BESLUIT = ["accept", "reject"]
 HIDDEN = ("trajecten",)
 # the gemeente's decisions: handed over for the declaraties before the cutoff only
 DECISIONS = ("declaratie_antwoorden", "declaratie_antwoord_prestaties")
+# for docs/sealed.md: the rows of handed-over tables that stay hidden
+HIDDEN_NOTE = ("declaratie_antwoorden and declaratie_antwoord_prestaties of the declaraties to predict (after the "
+               "first quarter of the months)")
 DEFAULTS = {"region": "twente", "years": "2024", "scale": 0.3, "profile": "realistic"}
 HANDED_OVER = ("gemeenten", "aanbieders", "producten", "jeugdigen", "verzoeken", "antwoorden", "toewijzingen",
                "zorgstarts", "zorgstops", "declaraties", "prestaties", "declaratie_antwoorden",
