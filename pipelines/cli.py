@@ -141,6 +141,11 @@ def cmd_check(args) -> int:
     skipped = [r for r in rules if {r.table, *r.uses} & absent]
     rules = [r for r in rules if not {r.table, *r.uses} & absent]
     needed = sorted({r.table for r in rules} | {u for r in rules for u in r.uses})
+    # the JW325's rejected lines: the claim rules check only the lines the gemeente accepted (expectations.derived)
+    from expectations.derived import REJECTED_LINES
+
+    if "prestaties" in needed and REJECTED_LINES in present_tables(folder):
+        needed.append(REJECTED_LINES)
     tables = read_dataset(folder, needed)
     docs = Path(args.docs) if args.docs else None
     results = validate(tables, rules, docs_dir=docs)

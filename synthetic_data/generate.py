@@ -116,11 +116,12 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     # --- issue 12: claims: a share of lines sent wrong, rejected in the JW325 and (mostly) claimed again
     lines, rejected = claims.decide(seed, lines, out["toewijzingen"], last)
     decl, decl_answer = msg.declaraties(seed, lines, rejected)
+    rejected = claims.rejected_lines(rejected, lines)
     out["declaraties"] = conform("declaraties", decl)
-    out["declaratie_antwoord_prestaties"] = conform("declaratie_antwoord_prestaties", claims.rejected_lines(rejected, lines))
     out["prestaties"] = conform("prestaties", lines)
     del lines
     out["declaratie_antwoorden"] = conform("declaratie_antwoorden", decl_answer)
+    out["declaratie_antwoord_prestaties"] = conform("declaratie_antwoord_prestaties", rejected)
     return out
 
 

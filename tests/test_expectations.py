@@ -11,7 +11,7 @@ from expectations import findings, load_rules, validate, violations
 from expectations.gx_custom import bsn_valid
 from synthetic_data import DataError, write_dataset
 from synthetic_data.ijw import key_expr
-from synthetic_data.testing import break_rule
+from synthetic_data.testing import PROCESS_NOISE_RULES, break_rule
 
 RULES = load_rules()
 ZANDBAK = Path(sys.executable).with_name("zandbak")
@@ -30,9 +30,12 @@ def test_registry_has_enough_rules():
 
 def test_clean_data_passes_every_rule(tables, tmp_path):
     results = validate(tables, docs_dir=tmp_path / "docs")
-    failed = [(r.rule.id, r.failing, r.error) for r in results if not r.passed]
+    # the timeliness rules the clean process breaks at a realistic rate report only their late records
+    failed = [(r.rule.id, r.failing, r.error) for r in results if not r.passed and r.rule.id not in PROCESS_NOISE_RULES]
     assert not failed
-    assert findings(results).height == 0
+    noise = [r for r in results if r.rule.id in PROCESS_NOISE_RULES]
+    assert all(not r.error and r.failing == violations(r.rule, tables).height for r in noise)
+    assert findings(results).filter(~pl.col("rule_id").is_in(list(PROCESS_NOISE_RULES))).height == 0
     assert (tmp_path / "docs" / "index.html").exists()      # GX Data Docs written
 
 
