@@ -93,7 +93,11 @@ def cmd_calibration(args) -> int:
     import json
 
     folder = Path(args.dir)
-    tables = read_dataset(folder, ["gemeenten", "jeugdigen", "trajecten", "prestaties"])
+    from synthetic_data.dataset import present_tables
+
+    claims = [t for t in ("declaraties", "declaratie_antwoorden", "declaratie_antwoord_prestaties")
+              if t in present_tables(folder)]
+    tables = read_dataset(folder, ["gemeenten", "jeugdigen", "trajecten", "prestaties", *claims])
     config = json.loads((folder / "manifest.json").read_text())["config"]
     year = int(str(config["years"]).split("-")[-1]) if args.year is None else args.year
     bad = 0

@@ -89,7 +89,7 @@ def test_cli_exit_codes_and_findings(tables, ijw_config, tmp_path):
     r = _run("check", bad, "--findings", tmp_path / "f.parquet")
     # a claim line with a wrong BSN fails CS002 and no longer matches its toewijzing's client (TR304)
     assert r.returncode == 1 and "2 ERROR rules fail" in r.stdout
-    f = pl.read_parquet(tmp_path / "f.parquet")
+    f = pl.read_parquet(tmp_path / "f.parquet").filter(~pl.col("rule_id").is_in(list(PROCESS_NOISE_RULES)))
     assert sorted(f.select("table", "rule_code", "severity", "key").rows()) == [
         ("prestaties", "CS002", "ERROR", keys["key"][0]), ("prestaties", "TR338", "ERROR", keys["key"][0])]
 
@@ -98,8 +98,10 @@ def test_cli_exit_codes_and_findings(tables, ijw_config, tmp_path):
     warn = tmp_path / "warn"
     write_dataset(broken, warn, config.as_dict())
     r = _run("check", warn, "--findings", tmp_path / "w.csv")
-    assert r.returncode == 0 and "1 WARN rules fail" in r.stdout
-    assert pl.read_csv(tmp_path / "w.csv")["rule_code"].to_list() == ["OP271"]
+    noise = len(PROCESS_NOISE_RULES)     # the late JW325s of the clean process fail their WARN rule too
+    assert r.returncode == 0 and f"{1 + noise} WARN rules fail" in r.stdout
+    w = pl.read_csv(tmp_path / "w.csv").filter(~pl.col("rule_id").is_in(list(PROCESS_NOISE_RULES)))
+    assert w["rule_code"].to_list() == ["OP271"]
 
 
 def test_cli_unusable_input_exit_2(tables, ijw_config, tmp_path):
