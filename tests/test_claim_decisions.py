@@ -161,3 +161,26 @@ def test_faults_never_target_a_rejected_line_and_are_still_found(t):
     dirty, truth = inject("tarief_differs_from_contract", t, n=5000, seed=5)
     hit = truth.join(resubmitted, on="key", how="semi")
     assert hit.height and set(hit["key"]) <= _keys(violations(get_rule("TR418_tarief_is_contracttarief"), dirty))
+
+
+def test_declaratie_controle_counts_a_gemeente_rejection_for_neither_side(t):
+    import experiments as ex
+    from experiments.tasks import declaratie_controle as dc
+
+    truth = dc.build_truth(t["prestaties"].with_row_index("regel", offset=1).with_columns(pl.col("regel").cast(pl.Int64)),
+                           pl.DataFrame(schema=TRUTH_SCHEMA), t[REJECTED_LINES])
+    assert truth["gemeente_afgewezen"].sum() == t[REJECTED_LINES].height and not truth["must_reject"].any()
+    rej = truth.filter("gemeente_afgewezen").head(2)["regel"].to_list()
+    clean = truth.filter(~pl.col("gemeente_afgewezen")).head(1)["regel"].to_list()
+    asked = truth.filter(pl.col("regel").is_in(rej + clean))
+    # one rejected line is also a fault target: then it counts
+    asked = asked.with_columns(
+        pl.when(pl.col("regel") == rej[1]).then(pl.lit("x")).otherwise("fault_type").alias("fault_type"),
+        (pl.col("regel") == rej[1]).alias("must_reject"))
+    pred = pl.DataFrame({"regel": rej + clean, "besluit": ["reject", "reject", "reject"],
+                         "retourcode": ["0611", "0611", "0611"]}, schema=dc.PREDICTION_SCHEMA)
+    s = ex.score("declaratie_controle", pred, asked)
+    assert (s["tp"], s["fp"], s["fn"], s["gemeente_rejected_lines"]) == (1, 1, 0, 1)
+    s = ex.score("declaratie_controle", pred.with_columns(besluit=pl.lit("accept"), retourcode=pl.lit(None, pl.String)),
+                 asked)
+    assert (s["tp"], s["fp"], s["fn"]) == (0, 0, 1)
