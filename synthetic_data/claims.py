@@ -70,13 +70,15 @@ def decide(seed: int, lines: pl.DataFrame, toewijzingen: pl.DataFrame, last_year
     lines (`declaratie_antwoord_prestaties`, with retourcode). `lines` are messages.prestaties' lines (internal
     columns `_decl_month` and `_ref_key`); `toewijzingen` the generated toewijzingen table."""
     p = model().params
-    # Only a first debet that no credit corrects: a rejected line has no credit of its own.
-    single = pl.col("_ref_key").count().over("_ref_key") == 1
-    lines = lines.with_row_index("_line")
+    # Only a first debet that no credit corrects (a rejected line has no credit of its own); the reference key
+    # (`_ref_key`) then names the line.
     key = lines["_ref_key"].to_numpy()
-    err = (keyed_uniform(seed, H_CLAIM_ERROR, key) < p["claim_error_share"])
-    cand = lines.filter(pl.Series(err) & single & (pl.col("debet_credit") == "D"))
-    tw = latest_toewijzing(toewijzingen).select(
+    err = keyed_uniform(seed, H_CLAIM_ERROR, key) < p["claim_error_share"]
+    corrected = lines.filter(pl.col("debet_credit") == "C")["_ref_key"]
+    cand = lines.filter(pl.Series(err)).filter(
+        (pl.col("debet_credit") == "D") & ~pl.col("_ref_key").is_in(corrected.implode()))
+    tw_keys = ["gemeente_code", "toewijzing_nummer"]
+    tw = latest_toewijzing(toewijzingen.join(cand.select(tw_keys).unique(), on=tw_keys, how="semi")).select(
         "gemeente_code", "toewijzing_nummer", pl.col("ingangsdatum").alias("_tw_in"), pl.col("einddatum").alias("_tw_eind"),
         pl.col("volume").alias("tw_volume"), pl.col("frequentie").alias("tw_frequentie"))
     cand = cand.join(tw, on=["gemeente_code", "toewijzing_nummer"], how="inner").with_columns(
@@ -123,10 +125,9 @@ def decide(seed: int, lines: pl.DataFrame, toewijzingen: pl.DataFrame, last_year
         pl.when(pl.col("eenheid") == "83").then(pl.col("ingediend_bedrag"))
         .otherwise(pl.col("geleverd_volume") * pl.col("product_tarief")).alias("ingediend_bedrag"))
     # a typo that hits a real toewijzing of the gemeente is no typo: that line stays right
-    used = toewijzingen.select("gemeente_code", "toewijzing_nummer").unique()
-    clash = wrong.filter(pl.col("retourcode") == "9338").join(used, on=["gemeente_code", "toewijzing_nummer"], how="semi")
-    wrong = wrong.join(clash.select("_line"), on="_line", how="anti")
-    cand = cand.join(wrong.select("_line"), on="_line", how="semi")
+    clash = wrong.filter(pl.col("retourcode") == "9338").join(toewijzingen, on=tw_keys, how="semi")
+    wrong = wrong.join(clash.select("_ref_key"), on="_ref_key", how="anti")
+    cand = cand.join(wrong.select("_ref_key"), on="_ref_key", how="semi")
 
     # Resubmission: the original (right) line under a new ReferentieNummer, in a declaratie sent after the JW325.
     wk = cand["_ref_key"].to_numpy()
@@ -148,11 +149,13 @@ def decide(seed: int, lines: pl.DataFrame, toewijzingen: pl.DataFrame, last_year
     again = again.with_columns(declaratie_nummers(seed, again).alias("declaratie_nummer"))
     again = again.select(lines.columns)
 
+    # `_rejected` marks the rejected lines for `declaraties` (the tables are sorted by key afterwards)
+    gone = np.isin(key, wrong["_ref_key"].to_numpy())
     out = pl.concat([
-        lines.join(wrong.select("_line"), on="_line", how="anti"),
-        wrong.select(lines.columns),
-        again,
-    ]).sort("_line", maintain_order=True).drop("_line")
+        lines.filter(pl.Series(~gone)).with_columns(pl.lit(False).alias("_rejected")),
+        wrong.select(lines.columns).with_columns(pl.lit(True).alias("_rejected")),
+        again.with_columns(pl.lit(False).alias("_rejected")),
+    ])
     rejected = wrong.select(*[c for c in REJECTED_COLUMNS if c != "declaratie_nummer"], "_decl_month")
     return out, rejected
 
@@ -160,7 +163,9 @@ def decide(seed: int, lines: pl.DataFrame, toewijzingen: pl.DataFrame, last_year
 def declaraties(seed: int, lines: pl.DataFrame, rejected: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """JW323 headers (one per aanbieder, gemeente and month) and their JW325 answers: the granted total is the signed
     sum of the lines not rejected; header retourcode 8001 when nothing was rejected, else 0200."""
-    if rejected is None or rejected.height == 0:
+    if "_rejected" in lines.columns:        # marked by `decide`
+        pass
+    elif rejected is None or rejected.height == 0:
         lines = lines.with_columns(pl.lit(False).alias("_rejected"))
     else:
         lines = lines.join(rejected.select(*LINE_KEY).with_columns(pl.lit(True).alias("_rejected")), on=LINE_KEY,
