@@ -182,9 +182,8 @@ def accepted(tables: Tables, prestaties: pl.DataFrame) -> pl.DataFrame:
     rej = tables.get(REJECTED_LINES)
     if rej is None or rej.height == 0:
         return prestaties
-    keys = pl.concat_str([pl.col("agb_code"), pl.col("referentie_nummer")], separator="|")
-    gone = rej.select(keys).to_series()
-    return prestaties.filter(~keys.is_in(gone.implode()).fill_null(False))
+    key = ["agb_code", "referentie_nummer"]
+    return prestaties.join(rej.select(key), on=key, how="anti", maintain_order="left")
 
 
 def checked_rows(tables: Tables, table: str) -> pl.DataFrame:

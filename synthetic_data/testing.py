@@ -117,12 +117,24 @@ def breaker(rule_id: str) -> Callable[[Callable[[Tables], tuple[Tables, str, dic
 
 def break_rule(rule_id: str, tables: Tables) -> tuple[Tables, pl.DataFrame]:
     """A copy of `tables` with one clean record broken so that rule `rule_id` must report it, and the broken
-    record's (table, key). Rules about a group (TR332, TR322, TR389) may report the group's other members too."""
+    record's (table, key). Rules about a group (TR332, TR322, TR389) may report the group's other members too.
+    The claim lines the gemeente rejected come last in the copy's `prestaties` (a breaker breaks an accepted one)."""
     rule_id = getattr(rule_id, "id", rule_id)       # a registry Rule works too
     if rule_id not in BREAKERS:
         raise KeyError(f"no breaker for rule {rule_id!r}; allowed: the ids of expectations/rules.yaml")
-    new, table, key = BREAKERS[rule_id](tables)
+    new, table, key = BREAKERS[rule_id](_rejected_last(tables))
     return new, keys_frame([(table, key)])
+
+
+def _rejected_last(tables: Tables) -> Tables:
+    """The claim lines the gemeente rejected in its JW325 moved to the end of `prestaties`: the rules skip them, so a
+    breaker (which takes the first suitable record) must break an accepted line."""
+    rej, p = tables.get("declaratie_antwoord_prestaties"), tables.get("prestaties")
+    if rej is None or p is None or rej.height == 0:
+        return tables
+    k = pl.concat_str([pl.col("agb_code"), pl.col("referentie_nummer")], separator="|")
+    gone = rej.select(k).to_series().implode()
+    return dict(tables, prestaties=p.sort(k.is_in(gone), maintain_order=True))
 
 
 def inject(fault_type: str, tables: Tables, n: int = 3, seed: int = 7) -> tuple[Tables, pl.DataFrame]:
