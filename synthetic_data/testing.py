@@ -6,7 +6,8 @@
     dirty, keys = inject("prestatie_after_stop", tables, n=3)  # keys: the ground truth of the injected records
 
 - `small_tables()` (and the pytest fixture `ijw_tables`): one small gemeente (0147 Borne, 2024, scale 0.2,
-  about 3,100 records; about half a second to build), cached. Every registry rule holds on it.
+  about 3,100 records; about half a second to build), cached. Every registry rule holds on it (the claim rules on
+  the lines the gemeente accepted; the timeliness rules of `PROCESS_NOISE_RULES` at their realistic rate).
 - `break_rule(rule_id, tables)`: a copy of the tables with one clean record broken so that the rule must report it,
   and `keys` (table, key) of the broken record. The breakers are written apart from the rule implementations
   (expectations/derived.py): they are the proof that each rule fires. `BREAKERS` lists them by rule id.
@@ -550,7 +551,11 @@ def codes(codelist: str):
 def records(table: str, config: GeneratorConfig = SMALL_CONFIG):
     """Valid records of `table` as dicts (column -> value), drawn from the valid dataset `small_tables(config)`, so
     that every rule holds for them, the cross-table ones included."""
-    df = small_tables(config)[table]
+    tables = small_tables(config)
+    df = tables[table]
+    if table == "prestaties":   # not the lines the gemeente rejected in its JW325: those break a claim rule
+        key = ["agb_code", "referentie_nummer"]
+        df = df.join(tables["declaratie_antwoord_prestaties"].select(key), on=key, how="anti", maintain_order="left")
     if not df.height:
         raise ValueError(f"{table}: the dataset of {config} has no records")
     return _st().sampled_from(df.rows(named=True))
