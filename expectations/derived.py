@@ -31,6 +31,9 @@ from synthetic_data.ijw import (
     TOEWIJZING,
     contract_tarief,
     key_expr,
+    late_answers,
+    late_declaratie_antwoorden,
+    late_sent,
     latest_toewijzing,
     signed,
     volume_cap,
@@ -167,7 +170,29 @@ def _column_violation(rule: "Rule", df: pl.DataFrame) -> pl.Series:
 # ---------------------------------------------------------------------------------------------------------- helpers
 
 def _rows(tables: Tables, table: str) -> pl.DataFrame:
-    return tables[table].with_row_index(ROW)
+    """The table with its row numbers; of `prestaties` only the lines the gemeente accepted (see `accepted`)."""
+    df = tables[table].with_row_index(ROW)
+    return accepted(tables, df) if table == "prestaties" else df
+
+
+# --- issue 12: claims
+REJECTED_LINES = "declaratie_antwoord_prestaties"     # the JW325's rejected prestaties (synthetic_data/claims.py)
+
+
+def accepted(tables: Tables, prestaties: pl.DataFrame) -> pl.DataFrame:
+    """The claim lines the gemeente did not reject in a JW325: the registry checks the administration's accepted
+    claims (a rejected line was already refused with its retourcode). Without the JW325 lines (a dataset that lacks
+    the table, e.g. a task's hand-out) every line is checked. Row numbers (`_row`) stay those of the whole table."""
+    rej = tables.get(REJECTED_LINES)
+    if rej is None or rej.height == 0:
+        return prestaties
+    key = ["agb_code", "referentie_nummer"]
+    return prestaties.join(rej.select(key), on=key, how="anti", maintain_order="left")
+
+
+def checked_rows(tables: Tables, table: str) -> pl.DataFrame:
+    """The rows of `table` the rules check, with `_row` (the GX engine validates the same rows)."""
+    return _rows(tables, table)
 
 
 def _where(tables: Tables, table: str, bad: pl.Expr, **explain: pl.Expr) -> pl.DataFrame:
@@ -545,9 +570,7 @@ def niet_na_declaratieperiode(tables: Tables) -> pl.DataFrame:
 
 def _late(tables: Tables, table: str, date: str, days: int) -> pl.DataFrame:
     """Rows sent (dagtekening) before `date` or more than `days` werkdagen after it."""
-    s = _rows(tables, table)
-    s = s.with_columns(werkdagen(s, date, "dagtekening"))
-    return s.filter((pl.col("dagtekening") < pl.col(date)) | (pl.col("werkdagen") > days))
+    return late_sent(_rows(tables, table), date, days)
 
 
 @derived("start_binnen_5_werkdagen", "zorgstarts", show=["dagtekening"])
@@ -570,35 +593,12 @@ def antwoord_tijdig(tables: Tables) -> pl.DataFrame:
 
 def _antwoord_te_laat(tables: Tables, table: str) -> pl.DataFrame:
     """Requests of `table` (verzoeken or wijzigingsverzoeken) answered late (OP274 / OP346)."""
-    k = ["gemeente_code", "agb_code", "referentie_aanbieder"]
-    a319 = tables["antwoorden"].select(
-        *k, pl.col("dagtekening").alias("antwoord_datum"), (pl.lit("JW319-") + pl.col("verzoek_antwoord")).alias("antwoord"),
-        pl.col("reden_afwijzing").alias("_reden"))
-    a301 = tables["toewijzingen"].filter(pl.col("referentie_aanbieder").is_not_null()).group_by(k).agg(
-        pl.col("toewijzingsdatum").min().alias("antwoord_datum")).with_columns(
-        pl.lit("JW301").alias("antwoord"), pl.lit(None, pl.String).alias("_reden"))
-    answers = pl.concat([a319, a301], how="vertical_relaxed").with_columns(
-        (pl.col("antwoord") != "JW319-2").alias("_rank")).sort(*k, "antwoord_datum", "_rank")
-    firsts = answers.group_by(k, maintain_order=True).agg(
-        pl.col("antwoord_datum").first().alias("antwoord1_datum"), pl.col("antwoord").first().alias("antwoord1"),
-        pl.col("_reden").first().alias("_reden1"),
-        pl.col("antwoord_datum").slice(1, 1).first().alias("antwoord2_datum"),
-    )
-    j = _rows(tables, table).join(firsts, on=k, how="inner")
-    j = j.with_columns(werkdagen(j, "dagtekening", "antwoord1_datum").alias("werkdagen1"),
-                       werkdagen(j, "antwoord1_datum", "antwoord2_datum").alias("werkdagen2"))
-    limit1 = pl.when(pl.col("_reden1") == "8").then(10).otherwise(5)
-    late1 = (pl.col("antwoord1_datum") < pl.col("dagtekening")) | (pl.col("werkdagen1") > limit1)
-    late2 = (pl.col("antwoord1") == "JW319-2") & (pl.col("werkdagen2") > 5).fill_null(False)
-    return j.filter(late1 | late2)
+    return late_answers(_rows(tables, table), tables["antwoorden"], tables["toewijzingen"])
 
 
 @derived("declaratie_antwoord_binnen_10_werkdagen", "declaratie_antwoorden", show=["dagtekening"])
 def declaratie_antwoord_tijdig(tables: Tables) -> pl.DataFrame:
-    d = tables["declaraties"].select(*DECLARATIE, pl.col("dagtekening").alias("declaratie_dagtekening"))
-    j = _rows(tables, "declaratie_antwoorden").join(d, on=DECLARATIE, how="inner")
-    j = j.with_columns(werkdagen(j, "declaratie_dagtekening", "dagtekening"))
-    return j.filter((pl.col("dagtekening") < pl.col("declaratie_dagtekening")) | (pl.col("werkdagen") > 10))
+    return late_declaratie_antwoorden(_rows(tables, "declaratie_antwoorden"), tables["declaraties"])
 
 
 @derived("een_antwoord_per_declaratie", "declaraties", show=["gemeente_code"])

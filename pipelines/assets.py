@@ -33,6 +33,7 @@ LINEAGE = {
     "prestaties": ["toewijzingen", "producten"],
     "declaraties": ["prestaties"],
     "declaratie_antwoorden": ["declaraties"],
+    "declaratie_antwoord_prestaties": ["declaraties", "prestaties"],    # --- issue 12: claims
 }
 
 

@@ -93,7 +93,12 @@ def cmd_calibration(args) -> int:
     import json
 
     folder = Path(args.dir)
-    tables = read_dataset(folder, ["gemeenten", "jeugdigen", "trajecten", "prestaties", "toewijzingen"])
+    from synthetic_data.dataset import present_tables
+
+    claims = [t for t in ("declaraties", "declaratie_antwoorden", "declaratie_antwoord_prestaties")
+              if t in present_tables(folder)]
+    tables = read_dataset(folder, ["gemeenten", "jeugdigen", "trajecten", "prestaties", "toewijzingen", "verzoeken", "antwoorden",
+                                    "wijzigingsverzoeken", "zorgstarts", "zorgstops", *claims])
     config = json.loads((folder / "manifest.json").read_text())["config"]
     year = int(str(config["years"]).split("-")[-1]) if args.year is None else args.year
     bad = 0
@@ -141,6 +146,11 @@ def cmd_check(args) -> int:
     skipped = [r for r in rules if {r.table, *r.uses} & absent]
     rules = [r for r in rules if not {r.table, *r.uses} & absent]
     needed = sorted({r.table for r in rules} | {u for r in rules for u in r.uses})
+    # the JW325's rejected lines: the claim rules check only the lines the gemeente accepted (expectations.derived)
+    from expectations.derived import REJECTED_LINES
+
+    if "prestaties" in needed and REJECTED_LINES in present_tables(folder):
+        needed.append(REJECTED_LINES)
     tables = read_dataset(folder, needed)
     docs = Path(args.docs) if args.docs else None
     results = validate(tables, rules, docs_dir=docs)
@@ -254,7 +264,7 @@ def _score_checks(args, truth_path: Path, tables: list[str] | None) -> int:
     from synthetic_data.atomic import atomic_write
     from synthetic_data.dataset import check_truth_belongs, present_tables, read_dataset, read_truth
     from synthetic_data.errors import ConfigError
-    from synthetic_data.faults.score import score_checks
+    from synthetic_data.faults.score import rejected_records, score_checks
     from synthetic_data.faults.scorecard import render_html, render_text
 
     from expectations.adapters import run_checks
@@ -271,7 +281,7 @@ def _score_checks(args, truth_path: Path, tables: list[str] | None) -> int:
     data = read_dataset(dirty, present_tables(dirty))
     run = run_checks(Path(args.checks), data)
     t0 = time.perf_counter()
-    result = score_checks(run.findings, truth, run.checks_frame(), tables)
+    result = score_checks(run.findings, truth, run.checks_frame(), tables, rejected=rejected_records(data))
     result["run"] = {"checks": str(args.checks), "kind": run.kind, "dataset": str(dirty), "truth": str(truth_path),
                      "checks_s": round(run.seconds, 3), "score_s": round(time.perf_counter() - t0, 3)}
     what = f"{args.checks} ({run.kind})"
@@ -320,7 +330,14 @@ def cmd_score(args) -> int:
     if tables is not None:
         findings = findings.filter(pl.col("table").is_in(tables))
         truth = truth.filter(pl.col("table").is_in(tables))
-    result = score(findings, truth)
+    rejected = None
+    if dataset:     # the lines the gemeente already rejected count for neither side
+        from synthetic_data.dataset import present_tables, read_dataset
+        from synthetic_data.faults.score import REJECTED_LINES, rejected_records
+
+        if REJECTED_LINES in present_tables(Path(dataset)):
+            rejected = rejected_records(read_dataset(Path(dataset), [REJECTED_LINES]))
+    result = score(findings, truth, rejected)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:

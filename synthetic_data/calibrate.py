@@ -64,8 +64,11 @@ def measure(tables: dict[str, pl.DataFrame], year: int, scale: float = 1.0) -> l
     people = tables["jeugdigen"].join(active_all.select("gemeente_code", "client_id").unique(), on=["gemeente_code", "client_id"])
     sex = cal["sex_share_boys"]
     out.append(Measure("sex_share_boys", float((people["geslacht"] == "1").mean()), sex["value"], sex["tolerance"]))
-    # Spending: net claimed eurocents in the year per youth in care.
+    # Spending: net claimed eurocents in the year per youth in care, of the lines the gemeente accepted.
     p = tables["prestaties"].filter(pl.col("begindatum").is_between(y0, y1))
+    rejected = tables.get("declaratie_antwoord_prestaties")
+    if rejected is not None:
+        p = p.join(rejected.select("agb_code", "referentie_nummer"), on=["agb_code", "referentie_nummer"], how="anti")
     net = p.select(pl.when(pl.col("debet_credit") == "D").then("ingediend_bedrag").otherwise(-pl.col("ingediend_bedrag")).sum()).item()
     spend = cal["spending_per_youth_in_care_eur"]
     lo, hi = spend["range"]
@@ -73,6 +76,28 @@ def measure(tables: dict[str, pl.DataFrame], year: int, scale: float = 1.0) -> l
     out += domain_measures(tables, year)
     out += _prevalence_spread(active, g, cal["prevalence_spread_twente"])   # issue 12: market
     out += _flow_measures(tables, cal, y0, y1)   # --- issue 12: flows
+    out += _claim_decisions(tables, cal, y0, y1)
+    return out
+
+
+# --- issue 12: claims
+def _claim_decisions(tables: dict[str, pl.DataFrame], cal: dict, y0: pl.Expr, y1: pl.Expr) -> list[Measure]:
+    """Share of the year's claim lines the gemeente rejected, and of its JW325s sent after 10 werkdagen."""
+    if "declaratie_antwoord_prestaties" not in tables or "declaratie_antwoorden" not in tables:
+        return []
+    from .ijw import werkdagen
+
+    out = []
+    lines = tables["prestaties"].filter(pl.col("begindatum").is_between(y0, y1))
+    rej = tables["declaratie_antwoord_prestaties"].filter(pl.col("begindatum").is_between(y0, y1))
+    c = cal["claim_rejected_share"]
+    out.append(Measure("claim_rejected_share", rej.height / max(lines.height, 1), c["value"], c["tolerance"]))
+    d = tables["declaraties"].filter(pl.col("begindatum").is_between(y0, y1)).select(
+        "agb_code", "declaratie_nummer", pl.col("dagtekening").alias("_sent"))
+    a = tables["declaratie_antwoorden"].join(d, on=["agb_code", "declaratie_nummer"], how="inner")
+    late = (werkdagen(a, "_sent", "dagtekening") > 10).mean() if a.height else 0.0
+    c = cal["declaratie_antwoord_late_share"]
+    out.append(Measure("declaratie_antwoord_late_share", float(late or 0.0), c["value"], c["tolerance"]))
     return out
 
 

@@ -266,7 +266,6 @@ def domain_starts(seed: int, scale: float, gm: dict, year: int, base: dict[str, 
 def crisis(seed: int, code: int, year: int, out: dict[str, np.ndarray]) -> None:
     """Crisis starts (categorie 46): short, never rejected, no provider switch, and mostly backdated: the JW301 (and
     the JW315 before it) comes days after the ingangsdatum, the JW305 after the JW301. Keyed hashes per trajectory."""
-    from . import simulate as sim
     sel = np.nonzero(is_category(out["product"], CRISIS))[0]
     if not len(sel):
         return

@@ -202,7 +202,8 @@ def plan_vow(seed: int, df: pl.DataFrame, producten: pl.DataFrame) -> pl.DataFra
     )
     # Every JW317 of care in the window, also one sent before it: its effect on later care must not depend on the
     # years asked for. A new product stays inside its request's year (see _new_product); only those are asked in it.
-    in_years = (pl.col("_kind") != "nieuw_product") | (pl.col("_V") >= pl.col("_ws"))
+    same_year = _to_date(pl.col("_D")).dt.year() == _to_date(pl.col("_V")).dt.year()
+    in_years = (pl.col("_kind") != "nieuw_product") | ((pl.col("_V") >= pl.col("_ws")) & same_year)
     b = b.filter(eligible & in_years & (pl.col("_V") <= pl.col("_we")) & (pl.col("_V") > pl.col("begin")))
     # a new product the youth already gets at that aanbieder would stack (OP259): not asked
     taken = df.select("gemeente_code", "bsn", "agb_code", pl.col("product").alias("_new_product")).unique()

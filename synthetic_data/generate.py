@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from . import flows
+from . import claims, flows
 from . import messages as msg
 from .config import GeneratorConfig
 from .errors import ConfigError
@@ -142,11 +142,15 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     lines = flows.cut_lines(lines, pauses)   # --- issue 12: flows (no claims in a pause)
     # issue 12: domains (euro claims of budget toewijzingen; vervoer follows its host's days, after the pauses)
     lines = finish_lines(lines, second)
-    decl, decl_answer = msg.declaraties(seed, lines)
+    # --- issue 12: claims: a share of lines sent wrong, rejected in the JW325 and (mostly) claimed again
+    lines, rejected = claims.decide(seed, lines, out["toewijzingen"], last)
+    decl, decl_answer = msg.declaraties(seed, lines, rejected)
+    rejected = claims.rejected_lines(rejected, lines)
     out["declaraties"] = conform("declaraties", decl)
     out["prestaties"] = conform("prestaties", lines)
     del lines
     out["declaratie_antwoorden"] = conform("declaratie_antwoorden", decl_answer)
+    out["declaratie_antwoord_prestaties"] = conform("declaratie_antwoord_prestaties", rejected)
     return out
 
 

@@ -94,3 +94,46 @@ def contract_tarief(lines: pl.DataFrame, producten: pl.DataFrame, gemeenten: pl.
         found.append(j.select("_ct_i", pl.col("tarief").alias(f"_ct_{int(own)}")).unique("_ct_i", keep="first"))
     got = x.select("_ct_i").join(found[0], on="_ct_i", how="left").join(found[1], on="_ct_i", how="left").sort("_ct_i")
     return lines.with_columns(pl.coalesce(got["_ct_1"], got["_ct_0"]).alias(name))
+
+
+# --- timeliness (OP271/OP272, OP274/OP346, OP090x4): the rules and the fault labeller read these, so they agree
+
+def late_sent(df: pl.DataFrame, date: str, days: int) -> pl.DataFrame:
+    """Rows of `df` sent (dagtekening) before `date` or more than `days` werkdagen after it, with `werkdagen`."""
+    df = df.with_columns(werkdagen(df, date, "dagtekening"))
+    return df.filter((pl.col("dagtekening") < pl.col(date)) | (pl.col("werkdagen") > days))
+
+
+def late_answers(requests: pl.DataFrame, antwoorden: pl.DataFrame, toewijzingen: pl.DataFrame) -> pl.DataFrame:
+    """Requests (JW315 or JW317 rows) answered late: the first answer (JW319, or the first JW301 carrying the
+    request's ReferentieAanbieder) after 5 werkdagen (a rejection on the woonplaatsbeginsel after 10, OP359), or
+    after an "in onderzoek" JW319 the next answer more than 5 werkdagen later. Unanswered requests are not judged."""
+    k = ["gemeente_code", "agb_code", "referentie_aanbieder"]
+    a319 = antwoorden.select(
+        *k, pl.col("dagtekening").alias("antwoord_datum"), (pl.lit("JW319-") + pl.col("verzoek_antwoord")).alias("antwoord"),
+        pl.col("reden_afwijzing").alias("_reden"))
+    a301 = toewijzingen.filter(pl.col("referentie_aanbieder").is_not_null()).group_by(k).agg(
+        pl.col("toewijzingsdatum").min().alias("antwoord_datum")).with_columns(
+        pl.lit("JW301").alias("antwoord"), pl.lit(None, pl.String).alias("_reden"))
+    answers = pl.concat([a319, a301], how="vertical_relaxed").with_columns(
+        (pl.col("antwoord") != "JW319-2").alias("_rank")).sort(*k, "antwoord_datum", "_rank")
+    firsts = answers.group_by(k, maintain_order=True).agg(
+        pl.col("antwoord_datum").first().alias("antwoord1_datum"), pl.col("antwoord").first().alias("antwoord1"),
+        pl.col("_reden").first().alias("_reden1"),
+        pl.col("antwoord_datum").slice(1, 1).first().alias("antwoord2_datum"),
+    )
+    j = requests.join(firsts, on=k, how="inner")
+    j = j.with_columns(werkdagen(j, "dagtekening", "antwoord1_datum").alias("werkdagen1"),
+                       werkdagen(j, "antwoord1_datum", "antwoord2_datum").alias("werkdagen2"))
+    limit1 = pl.when(pl.col("_reden1") == "8").then(10).otherwise(5)
+    late1 = (pl.col("antwoord1_datum") < pl.col("dagtekening")) | (pl.col("werkdagen1") > limit1)
+    late2 = (pl.col("antwoord1") == "JW319-2") & (pl.col("werkdagen2") > 5).fill_null(False)
+    return j.filter(late1 | late2)
+
+
+def late_declaratie_antwoorden(antwoorden: pl.DataFrame, declaraties: pl.DataFrame) -> pl.DataFrame:
+    """JW325s sent before their JW323 or more than 10 werkdagen after it (OP090x4)."""
+    d = declaraties.select(*DECLARATIE, pl.col("dagtekening").alias("declaratie_dagtekening"))
+    j = antwoorden.join(d, on=DECLARATIE, how="inner")
+    j = j.with_columns(werkdagen(j, "declaratie_dagtekening", "dagtekening"))
+    return j.filter((pl.col("dagtekening") < pl.col("declaratie_dagtekening")) | (pl.col("werkdagen") > 10))

@@ -441,51 +441,27 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
         pl.col("_new_vol").alias("geleverd_volume"),
     )
     lines = pl.concat([debet, credit, redebet], how="diagonal_relaxed")
-    # DeclaratieNummer: one per aanbieder, gemeente and month, a keyed bijection of (gemeente, month) per aanbieder.
-    decl_key = lines["gemeente_code"].cast(pl.Int64) * 1000 + lines.select(_month_index(pl.col("_decl_month"))).to_series()
-    decl = opaque_code(opaque_number(seed, D_DECLARATIE, decl_key.to_numpy(), lines["agb_code"].cast(pl.Int64).to_numpy(),
-                                     size=10 ** DECLARATIE_NUMMER[1]), DECLARATIE_NUMMER)
-    return lines.with_columns(decl.alias("declaratie_nummer")).select(
+    return lines.with_columns(declaratie_nummers(seed, lines).alias("declaratie_nummer")).select(
         "declaratie_nummer",
         "agb_code", "gemeente_code", "referentie_nummer", "vorig_referentie_nummer", "bsn", "toewijzing_nummer",
         "product_categorie", "product_code",
         _to_date(pl.col("_pb")).alias("begindatum"), _to_date(pl.col("_pe")).alias("einddatum"),
         "geleverd_volume", "eenheid", pl.col("tarief").alias("product_tarief"),
         (pl.col("geleverd_volume") * pl.col("tarief")).alias("ingediend_bedrag"), "debet_credit",
-        pl.col("_decl_month"),
+        pl.col("_decl_month"), "_ref_key",
     )
 
 
-def declaraties(seed: int, lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """JW323 headers (one per aanbieder, gemeente and month) and their JW325 answers."""
-    p = model().params
-    d = lines.group_by("agb_code", "gemeente_code", "declaratie_nummer", "_decl_month").agg(
-        pl.when(pl.col("debet_credit") == "D").then(pl.col("ingediend_bedrag")).otherwise(-pl.col("ingediend_bedrag"))
-        .sum().alias("_total")
-    )
-    key = (d["gemeente_code"].cast(pl.Int64).to_numpy(), d["agb_code"].cast(pl.Int64).to_numpy(),
-           d["_decl_month"].cast(pl.Int32).to_numpy())
-    lo, hi = p["declaratie_dagtekening_day"]
-    day = lo + (keyed_uniform(seed, H_DECL_DAY, *key) * (hi - lo + 1)).astype(np.int64) - 1
-    lo2, hi2 = p["antwoord_werkdagen"]
-    ans = lo2 + (keyed_uniform(seed, H_ANTW_DAY, *key) * (hi2 - lo2 + 1)).astype(np.int64)
-    d = d.with_columns(
-        (pl.col("_decl_month").dt.offset_by("1mo").cast(pl.Int32).cast(pl.Int64) + pl.Series(day)).alias("_dt"),
-        pl.Series("_ans_off", ans),
-    )
-    d = _with_busday(d, "_ans", "_dt", "_ans_off")
-    sign = pl.when(pl.col("_total") >= 0).then(pl.lit("D")).otherwise(pl.lit("C"))
-    head = d.select(
-        "declaratie_nummer", "agb_code", "gemeente_code",
-        pl.col("_decl_month").alias("begindatum"),
-        pl.col("_decl_month").dt.month_end().alias("einddatum"),
-        _to_date(pl.col("_dt")).alias("dagtekening"),
-        pl.col("_total").abs().alias("totaal_bedrag"),
-        sign.alias("debet_credit"),
-    )
-    answer = d.select(
-        "declaratie_nummer", "agb_code", "gemeente_code", _to_date(pl.col("_ans")).alias("dagtekening"),
-        pl.col("_total").abs().alias("totaal_toegekend_bedrag"), sign.alias("debet_credit"),
-        pl.lit("8001").alias("retourcode"),
-    )
-    return head, answer
+def declaratie_nummers(seed: int, lines: pl.DataFrame) -> pl.Series:
+    """DeclaratieNummer: one per aanbieder, gemeente and month (`_decl_month`), a keyed bijection of (gemeente,
+    month) per aanbieder."""
+    decl_key = lines["gemeente_code"].cast(pl.Int64) * 1000 + lines.select(_month_index(pl.col("_decl_month"))).to_series()
+    return opaque_code(opaque_number(seed, D_DECLARATIE, decl_key.to_numpy(), lines["agb_code"].cast(pl.Int64).to_numpy(),
+                                     size=10 ** DECLARATIE_NUMMER[1]), DECLARATIE_NUMMER)
+
+
+def declaraties(seed: int, lines: pl.DataFrame, rejected: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """JW323 headers (one per aanbieder, gemeente and month) and their JW325 answers (synthetic_data/claims.py)."""
+    from .claims import declaraties as build
+
+    return build(seed, lines, rejected)

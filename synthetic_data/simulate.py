@@ -15,7 +15,6 @@ from . import domains
 from .model import DAYS_PER_MONTH, model
 from .people import FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR, birth_dates, cohort_sizes
 from .privacy import D_TOEWIJZING, D_VERZOEK, REFERENTIE_AANBIEDER, TOEWIJZING_NUMMER_RANGE, opaque_code, opaque_number
-from .providers import aanbieder_choice
 from .reference import calibration, care_model, gemeenten_all, prevalence_factors, producten_catalogus
 
 _EPOCH = np.datetime64("1970-01-01", "D")

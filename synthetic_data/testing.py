@@ -6,7 +6,8 @@
     dirty, keys = inject("prestatie_after_stop", tables, n=3)  # keys: the ground truth of the injected records
 
 - `small_tables()` (and the pytest fixture `ijw_tables`): one small gemeente (0147 Borne, 2024, scale 0.2,
-  about 3,100 records; about half a second to build), cached. Every registry rule holds on it.
+  about 3,100 records; about half a second to build), cached. Every registry rule holds on it (the claim rules on
+  the lines the gemeente accepted; the timeliness rules of `PROCESS_NOISE_RULES` at their realistic rate).
 - `break_rule(rule_id, tables)`: a copy of the tables with one clean record broken so that the rule must report it,
   and `keys` (table, key) of the broken record. The breakers are written apart from the rule implementations
   (expectations/derived.py): they are the proof that each rule fires. `BREAKERS` lists them by rule id.
@@ -30,9 +31,10 @@ from typing import Callable
 import polars as pl
 
 from .config import GeneratorConfig
+from .faults import catalogue
 from .ijw import STARTKEY, TOEWIJZING, key_expr, latest_toewijzing, record_key
 
-__all__ = ["SMALL_CONFIG", "small_tables", "break_rule", "inject", "BREAKERS", "breaker", "edit", "append",
+__all__ = ["SMALL_CONFIG", "PROCESS_NOISE_RULES", "small_tables", "break_rule", "inject", "BREAKERS", "breaker", "edit", "append",
            "first_index", "keys_frame", "with_key", "ijw_config", "ijw_tables", "bsns", "agb_codes", "postcodes",
            "codes", "records", "datasets", "broken"]
 
@@ -41,6 +43,12 @@ Broken = tuple[Tables, str, str]            # (tables with one record broken, it
 Breaker = Callable[[Tables], Broken]
 
 SMALL_CONFIG = GeneratorConfig(region="0147", years="2024", seed=7, scale=0.2)
+# --- issue 12: claims
+# WARN rules the clean process itself breaks at a realistic rate (timeliness), with the band of the share of the
+# rule's table that breaks them on clean data: they hold on no dataset, so a finding of theirs is no fault sign.
+# The WARN timeliness rules that the clean process breaks at a realistic rate (late messages are normal behaviour,
+# `normal_process` in the fault catalogue) -> the band of their records it breaks (`clean_share`).
+PROCESS_NOISE_RULES = {f["rule_id"]: tuple(f["clean_share"]) for f in catalogue() if f.get("normal_process")}
 DAY = pl.duration(days=1)
 
 
@@ -113,12 +121,24 @@ def breaker(rule_id: str) -> Callable[[Callable[[Tables], tuple[Tables, str, dic
 
 def break_rule(rule_id: str, tables: Tables) -> tuple[Tables, pl.DataFrame]:
     """A copy of `tables` with one clean record broken so that rule `rule_id` must report it, and the broken
-    record's (table, key). Rules about a group (TR332, TR322, TR389) may report the group's other members too."""
+    record's (table, key). Rules about a group (TR332, TR322, TR389) may report the group's other members too.
+    The claim lines the gemeente rejected come last in the copy's `prestaties` (a breaker breaks an accepted one)."""
     rule_id = getattr(rule_id, "id", rule_id)       # a registry Rule works too
     if rule_id not in BREAKERS:
         raise KeyError(f"no breaker for rule {rule_id!r}; allowed: the ids of expectations/rules.yaml")
-    new, table, key = BREAKERS[rule_id](tables)
+    new, table, key = BREAKERS[rule_id](_rejected_last(tables))
     return new, keys_frame([(table, key)])
+
+
+def _rejected_last(tables: Tables) -> Tables:
+    """The claim lines the gemeente rejected in its JW325 moved to the end of `prestaties`: the rules skip them, so a
+    breaker (which takes the first suitable record) must break an accepted line."""
+    rej, p = tables.get("declaratie_antwoord_prestaties"), tables.get("prestaties")
+    if rej is None or p is None or rej.height == 0:
+        return tables
+    k = pl.concat_str([pl.col("agb_code"), pl.col("referentie_nummer")], separator="|")
+    gone = rej.select(k).to_series().implode()
+    return dict(tables, prestaties=p.sort(k.is_in(gone), maintain_order=True))
 
 
 def inject(fault_type: str, tables: Tables, n: int = 3, seed: int = 7) -> tuple[Tables, pl.DataFrame]:
@@ -707,7 +727,11 @@ def codes(codelist: str):
 def records(table: str, config: GeneratorConfig = SMALL_CONFIG):
     """Valid records of `table` as dicts (column -> value), drawn from the valid dataset `small_tables(config)`, so
     that every rule holds for them, the cross-table ones included."""
-    df = small_tables(config)[table]
+    tables = small_tables(config)
+    df = tables[table]
+    if table == "prestaties":   # not the lines the gemeente rejected in its JW325: those break a claim rule
+        key = ["agb_code", "referentie_nummer"]
+        df = df.join(tables["declaratie_antwoord_prestaties"].select(key), on=key, how="anti", maintain_order="left")
     if not df.height:
         raise ValueError(f"{table}: the dataset of {config} has no records")
     return _st().sampled_from(df.rows(named=True))

@@ -11,11 +11,8 @@ from expectations import findings, load_rules, validate, violations
 from expectations.gx_custom import bsn_valid
 from synthetic_data import DataError, write_dataset
 from synthetic_data.ijw import key_expr
-from synthetic_data.faults import catalogue
-from synthetic_data.testing import break_rule
+from synthetic_data.testing import PROCESS_NOISE_RULES, break_rule
 
-# WARN timeliness rules that the clean data's normal late messages break (labelled normal process in the catalogue)
-NORMAL = {f["rule_id"] for f in catalogue() if f.get("normal_process")}
 
 RULES = load_rules()
 ZANDBAK = Path(sys.executable).with_name("zandbak")
@@ -34,10 +31,12 @@ def test_registry_has_enough_rules():
 
 def test_clean_data_passes_every_rule(tables, tmp_path):
     results = validate(tables, docs_dir=tmp_path / "docs")
-    failed = [(r.rule.id, r.failing, r.error) for r in results if not r.passed and r.rule.id not in NORMAL]
+    # the timeliness rules the clean process breaks at a realistic rate report only their late records
+    failed = [(r.rule.id, r.failing, r.error) for r in results if not r.passed and r.rule.id not in PROCESS_NOISE_RULES]
     assert not failed
-    assert not [r.error for r in results if r.error]
-    assert findings(results).filter(~pl.col("rule_id").is_in(list(NORMAL))).height == 0
+    noise = [r for r in results if r.rule.id in PROCESS_NOISE_RULES]
+    assert all(not r.error and r.failing == violations(r.rule, tables).height for r in noise)
+    assert findings(results).filter(~pl.col("rule_id").is_in(list(PROCESS_NOISE_RULES))).height == 0
     assert (tmp_path / "docs" / "index.html").exists()      # GX Data Docs written
 
 
@@ -91,8 +90,8 @@ def test_cli_exit_codes_and_findings(tables, ijw_config, tmp_path):
     r = _run("check", bad, "--findings", tmp_path / "f.parquet")
     # a claim line with a wrong BSN fails CS002 and no longer matches its toewijzing's client (TR304)
     assert r.returncode == 1 and "2 ERROR rules fail" in r.stdout
-    f = pl.read_parquet(tmp_path / "f.parquet")
-    assert sorted(f.filter(pl.col("severity") == "ERROR").select("table", "rule_code", "severity", "key").rows()) == [
+    f = pl.read_parquet(tmp_path / "f.parquet").filter(~pl.col("rule_id").is_in(list(PROCESS_NOISE_RULES)))
+    assert sorted(f.select("table", "rule_code", "severity", "key").rows()) == [
         ("prestaties", "CS002", "ERROR", keys["key"][0]), ("prestaties", "TR338", "ERROR", keys["key"][0])]
 
     # only a WARN rule broken: exit 0, reported
@@ -100,12 +99,10 @@ def test_cli_exit_codes_and_findings(tables, ijw_config, tmp_path):
     warn = tmp_path / "warn"
     write_dataset(broken, warn, config.as_dict())
     r = _run("check", warn, "--findings", tmp_path / "w.csv")
-    assert r.returncode == 0 and "0 ERROR rules fail" in r.stdout and "WARN rules fail" in r.stdout
-    w = pl.read_csv(tmp_path / "w.csv", schema_overrides={"key": pl.String})
-    assert set(w["severity"]) == {"WARN"}
-    # the one broken start on top of the clean data's own late messages
-    base = violations(next(r for r in load_rules() if r.id == "OP271_start_binnen_5_werkdagen"), tables).height
-    assert w.filter(pl.col("rule_code") == "OP271").height == base + 1
+    noise = len(PROCESS_NOISE_RULES)     # the late JW325s of the clean process fail their WARN rule too
+    assert r.returncode == 0 and f"{1 + noise} WARN rules fail" in r.stdout
+    w = pl.read_csv(tmp_path / "w.csv").filter(~pl.col("rule_id").is_in(list(PROCESS_NOISE_RULES)))
+    assert w["rule_code"].to_list() == ["OP271"]
 
 
 def test_cli_unusable_input_exit_2(tables, ijw_config, tmp_path):

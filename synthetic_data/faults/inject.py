@@ -37,7 +37,7 @@ import polars as pl
 import yaml
 
 from ..dictionary import key as dictionary_key
-from ..ijw import contract_tarief, key_expr, latest_toewijzing, werkdagen
+from ..ijw import contract_tarief, key_expr, late_answers, late_declaratie_antwoorden, late_sent, latest_toewijzing
 from ..ijw import signed as _signed
 from ..ijw import volume_cap as _cap_expr
 from ..privacy import CLIENT_ID, REFERENTIE_NUMMER, TOEWIJZING_NUMMER_RANGE, elfproef_valid, fresh_numbers, opaque_code
@@ -245,9 +245,14 @@ def _rows(df: pl.DataFrame, idx: list[int]) -> pl.DataFrame:
 # ---------------------------------------------------------------------------------------------------- shared views
 
 def _plain_lines(ctx: _Ctx) -> pl.DataFrame:
-    """Claim lines safe to dirty: a debet that is the only line of its (toewijzing, period) group, not credited,
-    belonging to its toewijzing's client and aanbieder, on a toewijzing no fault changed, not locked."""
+    """Claim lines safe to dirty: a debet the gemeente accepted that is the only accepted line of its (toewijzing,
+    period) group, not credited, belonging to its toewijzing's client and aanbieder, on a toewijzing no fault
+    changed, not locked."""
     p = ctx.frame("prestaties")
+    # --- issue 12: claims: a line the gemeente already rejected in its JW325 is no target (the rules skip it)
+    if "declaratie_antwoord_prestaties" in ctx.clean:
+        p = p.join(ctx.clean["declaratie_antwoord_prestaties"].select("agb_code", "referentie_nummer"),
+                   on=["agb_code", "referentie_nummer"], how="anti", maintain_order="left")
     credited = p.filter(pl.col("debet_credit") == "C").select(
         "agb_code", pl.col("vorig_referentie_nummer").alias("referentie_nummer")).unique()
     p = p.with_columns(pl.len().over(DEBET_GROUP).alias("_grp_n")).filter(
@@ -568,7 +573,8 @@ def _start_before(ctx, fault, n, spec, rng):
 
 def _late(ctx: _Ctx, table: str, date_col: str, fault, n, spec, rng, limit: pl.DataFrame | None = None):
     df = ctx.frame(table).filter(pl.col(date_col).is_not_null() & (pl.col("status_aanlevering") == "1"))
-    df = df.filter(~_late_mask(df, date_col))   # only a message that was on time becomes late
+    on_time = df.join(late_sent(df, date_col, 5).select("_k"), on="_k", how="anti", maintain_order="left")
+    df = on_time   # only a message that was on time becomes late
     df = ctx.tw_free(ctx.free(df, table), ctx.tw_changed)
     if not df.height:
         return
@@ -1011,25 +1017,16 @@ def inject_faults(tables: Tables, profile: str | dict = "realistic", seed: int =
 
 # --- issue 12: timing. The clean data's own late messages (normal process behaviour, not faults).
 
-def _late_mask(df: pl.DataFrame, date_col: str, send_col: str = "dagtekening", days: int = 5) -> pl.Series:
-    """Rows sent before `date_col` or more than `days` werkdagen after it (as OP271/OP272 judge them)."""
-    w = werkdagen(df, date_col, send_col)
-    return ((df[send_col] < df[date_col]) | (w > days)).fill_null(False)
-
-
-def _late_answers(tables: Tables) -> pl.DataFrame:
-    """Verzoeken (with `_k`) whose first answer (JW319, or the first JW301 honouring it) comes after 5 werkdagen, or
-    whose answer after an in-onderzoek JW319 comes 5 werkdagen after that (as OP274 judges them)."""
-    k = ["gemeente_code", "agb_code", "referentie_aanbieder"]
-    a319 = tables["antwoorden"].select(*k, pl.col("dagtekening").alias("_a"), (pl.col("verzoek_antwoord") != "2").alias("_r"))
-    a301 = tables["toewijzingen"].filter(pl.col("referentie_aanbieder").is_not_null()).group_by(k).agg(
-        pl.col("toewijzingsdatum").min().alias("_a")).with_columns(pl.lit(True).alias("_r"))
-    first = pl.concat([a319, a301], how="vertical_relaxed").sort(*k, "_a", "_r").group_by(k, maintain_order=True).agg(
-        pl.col("_a").first().alias("_a1"), pl.col("_r").first().alias("_r1"), pl.col("_a").slice(1, 1).first().alias("_a2"))
-    v = tables["verzoeken"].with_columns(key_expr("verzoeken").alias("_k")).join(first, on=k, how="inner")
-    w1, w2 = werkdagen(v, "dagtekening", "_a1"), werkdagen(v, "_a1", "_a2")
-    late = (v["_a1"] < v["dagtekening"]) | (w1 > 5) | (~v["_r1"] & (w2 > 5).fill_null(False))
-    return v.filter(late.fill_null(False))
+def _late_keys(tables: Tables, table: str) -> pl.DataFrame:
+    """Keys (`_k`) of the records of `table` that its timeliness rule judges late (synthetic_data.ijw)."""
+    df = tables[table].with_columns(key_expr(table).alias("_k"))
+    if table == "verzoeken":
+        late = late_answers(df, tables["antwoorden"], tables["toewijzingen"])
+    elif table == "declaratie_antwoorden":
+        late = late_declaratie_antwoorden(df, tables["declaraties"])
+    else:
+        late = late_sent(df, "begindatum" if table == "zorgstarts" else "einddatum", 5)
+    return late.select("_k")
 
 
 def _label_process_lateness(ctx: _Ctx, faults: list[dict]) -> None:
@@ -1038,12 +1035,7 @@ def _label_process_lateness(ctx: _Ctx, faults: list[dict]) -> None:
     dirty = {name: ctx.get(name) if name in ctx.work else ctx.clean[name] for name in ctx.clean}
     for fault in faults:
         table = fault["table"]
-        if table == "verzoeken":
-            clean, now = (_late_answers(t).select("_k") for t in (ctx.clean, dirty))
-        else:
-            date_col = "begindatum" if table == "zorgstarts" else "einddatum"
-            clean, now = (t[table].with_columns(key_expr(table).alias("_k")).filter(_late_mask(t[table], date_col))
-                          .select("_k") for t in (ctx.clean, dirty))
+        clean, now = (_late_keys(t, table) for t in (ctx.clean, dirty))
         keys = clean.join(now, on="_k", how="semi")["_k"].unique().to_list()
         keys = [k_ for k_ in keys if (table, k_) not in ctx.truth_keys]
         if not keys:
@@ -1054,6 +1046,7 @@ def _label_process_lateness(ctx: _Ctx, faults: list[dict]) -> None:
         ctx.record(table, fault, rows, fault["columns"][0], vals, vals)
 
 
-for _f in ("start_late_in_process", "stop_late_in_process", "answer_late_in_process"):
+for _f in ("start_late_in_process", "stop_late_in_process", "answer_late_in_process",
+           "declaratie_antwoord_late_in_process"):
     # labelled after every injector by _label_process_lateness, whatever the profile's rate
     injector(_f, 9)(lambda ctx, fault, n, spec, rng: None)

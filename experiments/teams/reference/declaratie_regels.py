@@ -53,7 +53,7 @@ def declaratie_regels(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     code = pl.lit(None, pl.String)
     for fails, retourcode in reversed(checks):
         code = pl.when(fails.fill_null(False)).then(pl.lit(retourcode)).otherwise(code)
-    return x.select(
+    return x.join(tables["to_predict"].select("regel"), on="regel", how="semi").select(
         "regel",
         pl.when(code.is_null()).then(pl.lit("accept")).otherwise(pl.lit("reject")).alias("besluit"),
         code.alias("retourcode"),
