@@ -14,7 +14,8 @@ import polars as pl
 from .model import DAYS_PER_MONTH, model, products_by_hulpvorm
 from .people import FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR, birth_dates, cohort_sizes
 from .privacy import D_TOEWIJZING, D_VERZOEK, REFERENTIE_AANBIEDER, TOEWIJZING_NUMMER_RANGE, opaque_code, opaque_number
-from .providers import aanbieder_choice
+from . import decisions
+from .providers import aanbieder_choice, region_index
 from .reference import calibration, care_model, gemeenten_all, producten_catalogus
 
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -231,16 +232,21 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
     reden[(reden == 38) & (end + 1 - birth >= int(23 * 365.25))] = 39
     planned = _planned_end(rng, end, cat)
     age_at_begin = (begin - birth) / 365.25
-    reject_p = np.where(age_at_begin >= 18, p["request_reject_share_18plus"], p["request_reject_share"])
     is_jw315 = np.array([m.path[v] == "jw315" for v in range(len(m.verwijzers))])[cells % len(m.verwijzers)]
-    rejected = is_jw315 & (rng.random(n) < reject_p) & (oorsprong != 2)
-    reden_afwijzing = np.where(age_at_begin >= 18, 9, np.array([7, 4, 6, 3])[rng.choice(4, n, p=[0.5, 0.2, 0.15, 0.15])])
+    params = _message_params(rng, n, product)
+    # --- issue 12: triage. The answer to a JW315 follows the documented decision model (synthetic_data/decisions.py)
+    regio_index = region_index(gm["inkoopregio"])
+    pr = decisions.probabilities(seed, regio_index, cells, product, aanbieder, age_at_begin, girl,
+                                 decisions.requested_months(begin, planned), params["_vol"], oorsprong)
+    rejected, reden_afwijzing, params["_onderzoek"] = decisions.decide(rng, pr)
+    rejected &= is_jw315
     out = {
         "year": np.full(n, year), "seq": np.arange(n), "follow_up": np.zeros(n, dtype=bool),
         "origin": origin, "person": person, "birth": birth, "girl": girl, "cell": cells, "product": product,
         "aanbieder": aanbieder, "begin": begin, "end": end, "planned_end": planned, "einde_cat": cat,
         "reden": reden, "oorsprong": oorsprong, "rejected": rejected,
-        "reden_afwijzing": reden_afwijzing, **_message_params(rng, n, product),
+        "reden_afwijzing": reden_afwijzing, **params,
+        "_p_afwijzing": pr["p_afwijzing"], "_p_onderzoek": pr["p_onderzoek"],
     }
 
     # Provider switch (reden 38): care goes on at another aanbieder from the next day.
@@ -258,13 +264,20 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
     f_begin = end[sw] + 1
     f_end = f_begin + _durations(f_rng, cells[sw]) - 1
     f_cat, f_reden = _end_reasons(f_rng, k, no_switch=True)
+    f_planned = _planned_end(f_rng, f_end, f_cat)
+    f_params = _message_params(f_rng, k, product[sw])
+    # a follow-up's request is granted, possibly after onderzoek (issue 12: triage)
+    f_pr = decisions.probabilities(seed, regio_index, cells[sw], product[sw], new_aanbieder, (f_begin - birth[sw]) / 365.25,
+                                   girl[sw], decisions.requested_months(f_begin, f_planned), f_params["_vol"],
+                                   np.full(k, 3))
+    _, _, f_params["_onderzoek"] = decisions.decide(f_rng, f_pr)
     follow = {
         "year": np.full(k, year), "seq": sw, "follow_up": np.ones(k, dtype=bool),
         "origin": origin[sw], "person": person[sw], "birth": birth[sw], "girl": girl[sw], "cell": cells[sw],
         "product": product[sw], "aanbieder": new_aanbieder, "begin": f_begin, "end": f_end,
-        "planned_end": _planned_end(f_rng, f_end, f_cat), "einde_cat": f_cat, "reden": f_reden,
+        "planned_end": f_planned, "einde_cat": f_cat, "reden": f_reden,
         "oorsprong": np.full(k, 3), "rejected": np.zeros(k, dtype=bool), "reden_afwijzing": np.zeros(k, dtype=np.int64),
-        **_message_params(f_rng, k, product[sw]),
+        **f_params, "_p_afwijzing": f_pr["p_afwijzing"], "_p_onderzoek": f_pr["p_onderzoek"],
     }
     return {c: np.concatenate([out[c], follow[c]]) for c in out}
 
