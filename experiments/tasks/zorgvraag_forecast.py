@@ -20,6 +20,10 @@ Score (leaderboard `score` = 1 - MASE, higher is better):
   (counted in `rows_zero_actual`).
 - The seasonal-naive forecast (the same month a year before) is scored the same way: `baseline_mase`,
   `baseline_mape`; an experiment with MASE below `baseline_mase` beats it.
+- Ceiling: the simulation's own expected value for each series and month (its start rates, seasonality and decision
+  model; the mean of independent replicate simulations over all generated years, synthetic_data.ceilings) scored
+  the same way: `ceiling` (1 - MASE), `ceiling_mase`, `ceiling_mape`. What remains is the Poisson noise of the
+  counts, which no forecast can predict. It comes from the simulation's internals and is sealed with the truth.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ import datetime as dt
 import polars as pl
 
 from synthetic_data import GeneratorConfig, generate
+from synthetic_data.ceilings import expected_new_toewijzingen
 
 from ..errors import ExperimentError, PredictionError
 from ._common import TaskData, check_columns, check_rows, clean, ratio, task_data
@@ -108,6 +113,11 @@ def prepare(seed: int = 42, fault_seed: int | None = None, region: str = DEFAULT
     # the truth uses the simulation's full record (also toewijzingen of the history decided after the cutoff)
     actual_history = monthly_counts(tw.filter(in_history), series, history_months)
     truth = build_truth(actual_history, monthly_counts(tw, series, future))
+    # the ceiling: the simulation's own expected value for each held-out month (its internals; sealed with the truth)
+    expected = expected_new_toewijzingen(config).rename({"expected": "ceiling"})
+    truth = truth.with_columns(pl.col("maand").dt.month().alias("month")).join(
+        expected, on=[*SERIES, "month"], how="left", maintain_order="left").with_columns(
+        pl.col("ceiling").fill_null(0.0)).drop("month")
     params = {**config.as_dict(), "cutoff": cut.isoformat(), "horizon": horizon}
     params.pop("seed")
     return task_data(NAME, seed, params, inputs, truth)
@@ -147,11 +157,15 @@ def score(predictions, truth: pl.DataFrame) -> dict:
     check_rows(NAME, pred, truth, KEY)
     j = truth.join(pred.rename({"aantal": "forecast"}), on=KEY, how="left")
     mine, base = _errors(j, "forecast"), _errors(j, "naive")
+    ceiling = _errors(j, "ceiling") if "ceiling" in j.columns else None
     series = j.select(SERIES).unique().height
     return {
         "score": None if mine["mase"] is None else 1 - mine["mase"],
         **mine,
         "baseline_mase": base["mase"], "baseline_mape": base["mape"], "baseline_mae": base["mae"],
+        **({} if ceiling is None else {
+            "ceiling": None if ceiling["mase"] is None else 1 - ceiling["mase"], "ceiling_mase": ceiling["mase"],
+            "ceiling_mape": ceiling["mape"], "ceiling_mae": ceiling["mae"]}),
         "rows": j.height, "rows_zero_actual": j.filter(pl.col("aantal") == 0).height,
         "series": series, "series_without_scale": j.filter(~(pl.col("scale") > 0)).select(SERIES).unique().height,
         "actual_total": int(j["aantal"].sum()), "forecast_total": float(j["forecast"].sum()),
