@@ -20,10 +20,12 @@ Score (leaderboard `score` = 1 - MASE, higher is better):
   (counted in `rows_zero_actual`).
 - The seasonal-naive forecast (the same month a year before) is scored the same way: `baseline_mase`,
   `baseline_mape`; an experiment with MASE below `baseline_mase` beats it.
-- Ceiling: the simulation's own expected value for each series and month (its start rates, seasonality and decision
-  model; the mean of independent replicate simulations over all generated years, synthetic_data.ceilings) scored
-  the same way: `ceiling` (1 - MASE), `ceiling_mase`, `ceiling_mape`. What remains is the Poisson noise of the
-  counts, which no forecast can predict. It comes from the simulation's internals and is sealed with the truth.
+- Ceiling: the forecast the simulation itself would make. Its expected count per series and month (`expected`: its
+  start rates, seasonality, care and decision model, estimated in the same simulated world from the supported years
+  outside the task's own, synthetic_data.ceilings) gives the Poisson median (`ceiling` column of the truth), the
+  point forecast with the least expected absolute error; it is scored the same way: `ceiling` (1 - MASE),
+  `ceiling_mase`, `ceiling_mape`. What remains is the noise of the counts, which no forecast can predict. It comes
+  from the simulation's internals and is sealed with the truth.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ import datetime as dt
 import polars as pl
 
 from synthetic_data import GeneratorConfig, generate
-from synthetic_data.ceilings import expected_new_toewijzingen
+from synthetic_data.ceilings import expected_new_toewijzingen, poisson_median
 
 from ..errors import ExperimentError, PredictionError
 from ._common import TaskData, check_columns, check_rows, clean, ratio, task_data
@@ -113,11 +115,10 @@ def prepare(seed: int = 42, fault_seed: int | None = None, region: str = DEFAULT
     # the truth uses the simulation's full record (also toewijzingen of the history decided after the cutoff)
     actual_history = monthly_counts(tw.filter(in_history), series, history_months)
     truth = build_truth(actual_history, monthly_counts(tw, series, future))
-    # the ceiling: the simulation's own expected value for each held-out month (its internals; sealed with the truth)
-    expected = expected_new_toewijzingen(config).rename({"expected": "ceiling"})
+    # the ceiling: the simulation's own expectation for each held-out month (its internals; sealed with the truth)
     truth = truth.with_columns(pl.col("maand").dt.month().alias("month")).join(
-        expected, on=[*SERIES, "month"], how="left", maintain_order="left").with_columns(
-        pl.col("ceiling").fill_null(0.0)).drop("month")
+        expected_new_toewijzingen(config), on=[*SERIES, "month"], how="left", maintain_order="left").with_columns(
+        pl.col("expected").fill_null(0.0)).with_columns(poisson_median(pl.col("expected")).alias("ceiling")).drop("month")
     params = {**config.as_dict(), "cutoff": cut.isoformat(), "horizon": horizon}
     params.pop("seed")
     return task_data(NAME, seed, params, inputs, truth)
