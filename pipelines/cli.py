@@ -94,7 +94,7 @@ def cmd_calibration(args) -> int:
     import json
 
     folder = Path(args.dir)
-    tables = read_dataset(folder, ["gemeenten", "jeugdigen", "trajecten", "prestaties"])
+    tables = read_dataset(folder, ["gemeenten", "jeugdigen", "trajecten", "prestaties", "verzoeken", "antwoorden"])
     config = json.loads((folder / "manifest.json").read_text())["config"]
     year = int(str(config["years"]).split("-")[-1]) if args.year is None else args.year
     bad = 0
