@@ -14,6 +14,7 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
+import polars as pl
 
 from .model import DAYS_PER_MONTH, model
 from .privacy import keyed_uniform
@@ -155,12 +156,10 @@ def best_answers(p: np.ndarray) -> np.ndarray:
     return best
 
 
-def request_probabilities(config) -> "pl.DataFrame":
+def request_probabilities(config) -> pl.DataFrame:
     """gemeente_code, referentie_aanbieder and the model's first-answer probabilities p_toewijzing, p_afwijzing,
     p_onderzoek of every JW315 the simulation of `config` sends (simulation internals: for task ceilings, never for
     a hand-out). A request after a move keeps the flat in-onderzoek share and is never rejected."""
-    import polars as pl
-
     from .generate import simulate
 
     m = model()

@@ -11,10 +11,10 @@ from functools import cache
 import numpy as np
 import polars as pl
 
+from . import decisions
 from .model import DAYS_PER_MONTH, model, products_by_hulpvorm
 from .people import FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR, birth_dates, cohort_sizes
 from .privacy import D_TOEWIJZING, D_VERZOEK, REFERENTIE_AANBIEDER, TOEWIJZING_NUMMER_RANGE, opaque_code, opaque_number
-from . import decisions
 from .providers import aanbieder_choice, region_index
 from .reference import calibration, care_model, gemeenten_all, producten_catalogus
 
