@@ -54,10 +54,11 @@ def test_the_answer_depends_on_product_referrer_age_contract_and_care_form():
     assert _p(amb_ha, ggz_hoog)[0] > 5 * _p(amb_ha, ggz)[0]
     assert _p(amb_gi, ggz_hoog)[0] < _p(amb_ha, ggz_hoog)[0] / 5
     # dyslexia care outside primary-school age, and 18+ outside residential care: often rejected
-    assert _p(amb_ha, dys, age=4.0)[0] > 0.4 and _p(amb_ha, dys, age=9.0)[0] < 0.05
-    assert _p(amb_ha, ggz, age=19.0)[0] > 0.4
+    year = {"months": 12.0}      # the usual request: a toewijzing for a year
+    assert _p(amb_ha, dys, age=4.0, **year)[0] > 0.4 and _p(amb_ha, dys, age=9.0, **year)[0] < 0.05
+    assert _p(amb_ha, ggz, age=19.0, **year)[0] > 0.4
     vb = _cell("overig_verblijf", "huisarts")
-    assert _p(vb, verblijf, age=19.0)[0] < _p(amb_ha, ggz, age=19.0)[0] / 3      # verlengde jeugdhulp
+    assert _p(vb, verblijf, age=19.0, **year)[0] < _p(amb_ha, ggz, age=19.0, **year)[0] / 3      # verlengde jeugdhulp
     # residential care and first requests go 'in onderzoek' more often; a follow-up is never rejected
     assert _p(vb, verblijf)[1] > 3 * _p(amb_ha, ggz)[1]
     assert _p(amb_ha, ggz, oorsprong=0)[1] > 2 * _p(amb_ha, ggz, oorsprong=1)[1]
@@ -67,7 +68,7 @@ def test_the_answer_depends_on_product_referrer_age_contract_and_care_form():
     missing = decisions.no_contract(42, 0, aanbieders, np.full(400, ggz))
     assert 0 < missing.mean() < 0.15
     without, with_ = int(aanbieders[missing][0]), int(aanbieders[~missing][0])
-    assert _p(amb_ha, ggz, aanbieder=without)[0] > 0.4 and _p(amb_ha, ggz, aanbieder=with_)[0] < 0.05
+    assert _p(amb_ha, ggz, aanbieder=without, **year)[0] > 0.4 and _p(amb_ha, ggz, aanbieder=with_, **year)[0] < 0.05
 
 
 def test_rejections_carry_a_reden_from_the_code_list(twente_2024):
