@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -439,7 +440,9 @@ def cmd_experiment_run(args) -> int:
               f"{result.status}{' - ' + result.error if result.error else ''}; run {result.runtime_s:.1f}s, "
               f"total {time.perf_counter() - t0:.1f}s")
         if result.status == "ok":
-            print(f"score {result.score:.4f}  ({ex.TASKS[exp.task].score_meaning})")
+            ceiling = (result.metrics or {}).get("ceiling")
+            print(f"score {result.score:.4f}  ({ex.TASKS[exp.task].score_meaning})"
+                  + ("" if ceiling is None else f"; ceiling {ceiling:.4f} (the simulation's own model on this data)"))
             if len(exps) == 1:
                 for k, v in result.metrics.items():
                     if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -466,12 +469,14 @@ def cmd_experiment_leaderboard(args) -> int:
     if board.height == 0:
         print("no experiment runs recorded yet: zandbak experiment run NAME")
         return 0
-    print(f"{'task':<22}{'rank':>4}  {'team/experiment':<40}{'score':>8}  {'status':<8}{'runtime':>8}  {'seed':>6}  "
-          f"{'dataset':<13}time")
+    print(f"{'task':<22}{'rank':>4}  {'team/experiment':<40}{'score':>8}{'ceiling':>9}  {'status':<8}{'runtime':>8}  "
+          f"{'seed':>6}  {'dataset':<13}time")
     for r in board.iter_rows(named=True):
         score = "-" if r["score"] is None else f"{r['score']:.4f}"
-        print(f"{r['task']:<22}{r['rank']:>4}  {r['team'] + '/' + r['experiment']:<40}{score:>8}  {r['status']:<8}"
-              f"{r['runtime_s']:>7.1f}s  {'sealed' if r['seed'] is None else r['seed']:>6}  "
+        ceiling = json.loads(r["metrics_json"]).get("ceiling") if r["metrics_json"] else None   # of the same data
+        ceiling = "-" if ceiling is None else f"{ceiling:.4f}"
+        print(f"{r['task']:<22}{r['rank']:>4}  {r['team'] + '/' + r['experiment']:<40}{score:>8}{ceiling:>9}  "
+              f"{r['status']:<8}{r['runtime_s']:>7.1f}s  {'sealed' if r['seed'] is None else r['seed']:>6}  "
               f"{r['dataset_hash'][:12]:<13}{str(r['time'])[:19]}")
     return 0
 

@@ -77,6 +77,7 @@ def measure(tables: dict[str, pl.DataFrame], year: int, scale: float = 1.0) -> l
     out += _prevalence_spread(active, g, cal["prevalence_spread_twente"])   # issue 12: market
     out += _flow_measures(tables, cal, y0, y1)   # --- issue 12: flows
     out += _claim_decisions(tables, cal, y0, y1)
+    out.extend(_request_answers(tables, y0, y1, cal))   # issue 12: triage
     return out
 
 
@@ -172,3 +173,24 @@ def _prevalence_spread(active: pl.DataFrame, gemeenten: pl.DataFrame, target: di
     mean = g["_n"].sum() / g["_youth"].sum()
     got = dict(zip(g["gemeente_code"], (g["_n"] / g["_youth"] / mean).to_list()))
     return [Measure(f"prevalence_spread_twente.{c}", got[c], v, target["tolerance"]) for c, v in target["relative"].items()]
+
+
+# --- issue 12: triage
+def _request_answers(tables: dict[str, pl.DataFrame], y0: pl.Expr, y1: pl.Expr, cal: dict) -> list[Measure]:
+    """Shares of the JW315 requests sent in the year that were rejected (under 18, 18 or older) or first answered
+    'in onderzoek'."""
+    if "verzoeken" not in tables or "antwoorden" not in tables:
+        return []
+    key = ["agb_code", "referentie_aanbieder"]
+    a = tables["antwoorden"].group_by(key).agg((pl.col("verzoek_antwoord") == "1").any().alias("_afgewezen"),
+                                               (pl.col("verzoek_antwoord") == "2").any().alias("_onderzoek"))
+    age = (pl.col("toewijzing_ingangsdatum") - pl.col("geboortedatum")).dt.total_days() / 365.25
+    r = tables["verzoeken"].filter(pl.col("dagtekening").is_between(y0, y1)).join(
+        a, on=key, how="left").with_columns(pl.col("_afgewezen", "_onderzoek").fill_null(False), (age >= 18).alias("_adult"))
+    if r.height == 0:
+        return []
+    minor, adult = r.filter(~pl.col("_adult")), r.filter("_adult")
+    m = lambda name, v: Measure(name, v, cal[name]["value"], cal[name]["tolerance"])  # noqa: E731
+    return [m("request_rejected_share_lt18", float(minor["_afgewezen"].mean()) if minor.height else 0.0),
+            m("request_rejected_share_18plus", float(adult["_afgewezen"].mean()) if adult.height else 0.0),
+            m("request_in_onderzoek_share", float(r["_onderzoek"].mean()))]

@@ -11,10 +11,11 @@ from functools import cache
 import numpy as np
 import polars as pl
 
-from . import domains
+from . import decisions, domains
 from .model import DAYS_PER_MONTH, model
 from .people import FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR, birth_dates, cohort_sizes
 from .privacy import D_TOEWIJZING, D_VERZOEK, REFERENTIE_AANBIEDER, TOEWIJZING_NUMMER_RANGE, opaque_code, opaque_number
+from .providers import region_index
 from .reference import calibration, care_model, gemeenten_all, prevalence_factors, producten_catalogus
 
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -296,16 +297,21 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
     reden[(reden == 38) & (end + 1 - birth >= int(23 * 365.25))] = 39
     planned = _planned_end(rng, end, cat)
     age_at_begin = (begin - birth) / 365.25
-    reject_p = np.where(age_at_begin >= 18, p["request_reject_share_18plus"], p["request_reject_share"])
     is_jw315 = np.array([m.path[v] == "jw315" for v in range(len(m.verwijzers))])[cells % len(m.verwijzers)]
-    rejected = is_jw315 & (rng.random(n) < reject_p) & (oorsprong != 2)
-    reden_afwijzing = np.where(age_at_begin >= 18, 9, np.array([7, 4, 6, 3])[rng.choice(4, n, p=[0.5, 0.2, 0.15, 0.15])])
+    params = _message_params(rng, n, product)
+    # --- issue 12: triage. The answer to a JW315 follows the documented decision model (synthetic_data/decisions.py)
+    regio_index = region_index(gm["inkoopregio"])
+    pr = decisions.probabilities(seed, regio_index, cells, product, aanbieder, age_at_begin, girl,
+                                 decisions.requested_months(begin, planned), params["_vol"], oorsprong)
+    rejected, reden_afwijzing, params["_onderzoek"] = decisions.decide(rng, pr)
+    rejected &= is_jw315
     out = {
         "year": np.full(n, year), "seq": np.arange(n), "follow_up": np.zeros(n, dtype=bool),
         "origin": origin, "person": person, "birth": birth, "girl": girl, "cell": cells, "product": product,
         "aanbieder": aanbieder, "begin": begin, "end": end, "planned_end": planned, "einde_cat": cat,
         "reden": reden, "oorsprong": oorsprong, "rejected": rejected,
-        "reden_afwijzing": reden_afwijzing, **_message_params(rng, n, product),
+        "reden_afwijzing": reden_afwijzing, **params,
+        "_p_afwijzing": pr["p_afwijzing"], "_p_onderzoek": pr["p_onderzoek"],
     }
     domains.crisis(seed, code, year, out)   # issue 12: crisis is short, never rejected, often backdated
     reden = out["reden"]
@@ -314,7 +320,9 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
     sw = np.nonzero((reden == 38) & ~rejected)[0]
     jbjr = domains.domain_starts(seed, scale, gm, year, out)   # issue 12: JB/JR trajectories, own stream
     if jbjr is not None:
-        out_all = {c: np.concatenate([out[c], jbjr[c]]) for c in out}
+        # a JB/JR maatregel is never decided by the gemeente's request model: its answer probabilities are 0
+        n_j = len(jbjr["begin"])
+        out_all = {c: np.concatenate([out[c], jbjr[c] if c in jbjr else np.zeros(n_j)]) for c in out}
     else:
         out_all = out
     if not len(sw):
@@ -335,13 +343,20 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
     f_begin = end[sw] + 1
     f_end = f_begin + _durations(f_rng, cells[sw]) - 1
     f_cat, f_reden = _end_reasons(f_rng, k, no_switch=True)
+    f_planned = _planned_end(f_rng, f_end, f_cat)
+    f_params = _message_params(f_rng, k, product[sw])
+    # a follow-up's request is granted, possibly after onderzoek (issue 12: triage)
+    f_pr = decisions.probabilities(seed, regio_index, cells[sw], product[sw], new_aanbieder, (f_begin - birth[sw]) / 365.25,
+                                   girl[sw], decisions.requested_months(f_begin, f_planned), f_params["_vol"],
+                                   np.full(k, 3))
+    _, _, f_params["_onderzoek"] = decisions.decide(f_rng, f_pr)
     follow = {
         "year": np.full(k, year), "seq": sw, "follow_up": np.ones(k, dtype=bool),
         "origin": origin[sw], "person": person[sw], "birth": birth[sw], "girl": girl[sw], "cell": cells[sw],
         "product": product[sw], "aanbieder": new_aanbieder, "begin": f_begin, "end": f_end,
-        "planned_end": _planned_end(f_rng, f_end, f_cat), "einde_cat": f_cat, "reden": f_reden,
+        "planned_end": f_planned, "einde_cat": f_cat, "reden": f_reden,
         "oorsprong": np.full(k, 3), "rejected": np.zeros(k, dtype=bool), "reden_afwijzing": np.zeros(k, dtype=np.int64),
-        **_message_params(f_rng, k, product[sw]),
+        **f_params, "_p_afwijzing": f_pr["p_afwijzing"], "_p_onderzoek": f_pr["p_onderzoek"],
     }
     return {c: np.concatenate([out_all[c], follow[c]]) for c in out}
 

@@ -15,7 +15,9 @@ def test_every_target_is_measured(measures):
     for prefix in ["prevalence_lt23", "trajecten_per_youth_per_year", "started_trajecten_by_hulpvorm.",
                    "verwijzer_share_of_trajecten.", "reden_beeindiging.", "duration.share_lt_1y", "sex_share_boys",
                    "spending_per_youth_in_care_eur", "prevalence_spread_twente.", "jw317_granted_share",
-                   "temporary_stops_per_start", "claim_rejected_share", "declaratie_antwoord_late_share"]:
+                   "temporary_stops_per_start", "claim_rejected_share", "declaratie_antwoord_late_share",
+                   "share_of_youth_in_care_", "request_rejected_share_lt18", "request_rejected_share_18plus",
+                   "request_in_onderzoek_share"]:
         assert any(n.startswith(prefix) for n in names), prefix
 
 

@@ -23,6 +23,11 @@ neither side either, unless it is also a fault target: rejecting it is right, ac
 gemeente had not already refused. The past decisions carry only such normal rejections: the injected faults are
 data errors the gemeente's JW325s do not know about.
 
+Ceiling: the F1 of a checker that rejects exactly the lines whose fault a check on the hand-out can decide (every
+fault type but the statistical-only ones: precision 1, recall the knowable share), reported as `ceiling` and
+`ceiling_recall`. An experiment can pass it only by catching statistical-only faults, which no line-level rule can
+know; the oracle that knows those too scores 1.0.
+
 Score: F1 of the rejections (leaderboard `score`, higher is better), with precision, recall, euros wrongly paid
 (lines that had to be rejected but were accepted) and wrongly withheld (clean lines rejected), at the claimed amount
 of the line as received; recall per fault type, and the share of correct rejections that carry an expected retourcode
@@ -36,7 +41,7 @@ import polars as pl
 
 from synthetic_data import GeneratorConfig, generate
 from synthetic_data.faults import catalogue, inject_faults
-from synthetic_data.faults.score import rule_codes
+from synthetic_data.faults.score import STATISTICAL, rule_codes
 from synthetic_data.reference import codelists
 
 from ..errors import PredictionError
@@ -188,9 +193,13 @@ def score(predictions, truth: pl.DataFrame) -> dict:
     by_fault = (counted.filter(must).group_by("fault_type").agg(pl.len().alias("lines"), rej.sum().alias("rejected"))
                 .sort("fault_type"))
     score_f1 = f1(precision, recall)
+    # the ceiling: a checker that knows every fault a check on the hand-out can decide (all but statistical-only)
+    knowable = counted.filter(must & (pl.col("detectability").fill_null("") != STATISTICAL)).height
+    ceiling_recall = ratio(knowable, tp + fn)
     return {
         "score": score_f1 or 0.0,
         "precision": precision, "recall": recall, "f1": score_f1,
+        "ceiling": f1(1.0, ceiling_recall) if ceiling_recall is not None else None, "ceiling_recall": ceiling_recall,
         "tp": tp, "fp": fp, "fn": fn,
         "lines": j.height, "rejected": j.filter(rej).height, "must_reject": counted.filter(must).height,
         "debatable_lines": j.filter(pl.col("debatable")).height,
