@@ -15,7 +15,7 @@ from .dictionary import conform
 from .people import person_ids, persons_frame, verwijzers
 from .providers import aanbieders, producten
 from .reference import gemeenten_all
-from .simulate import simulate_gemeente
+from .simulate import simulate_gemeenten
 
 ProgressFn = Callable[[int, int], None]
 # Below this many gemeenten a process pool costs more than it saves.
@@ -24,7 +24,7 @@ _PARALLEL_FROM = 24
 
 def _simulate(args) -> pl.DataFrame:
     seed, scale, codes, first, last = args
-    return pl.concat([simulate_gemeente(seed, scale, c, first, last) for c in codes], how="diagonal_relaxed")
+    return simulate_gemeenten(seed, scale, codes, first, last)
 
 
 def default_workers() -> int:
@@ -58,11 +58,10 @@ def simulate(config: GeneratorConfig, progress: ProgressFn | None = None, worker
                     progress(done, len(codes))
     else:
         for job in jobs:
-            for c in job[2]:
-                frames.append(_simulate((job[0], job[1], [c], job[3], job[4])))
-                done += 1
-                if progress:
-                    progress(done, len(codes))
+            frames.append(_simulate(job))
+            done += len(job[2])
+            if progress:
+                progress(done, len(codes))
     return pl.concat(frames, how="diagonal_relaxed")
 
 
