@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from .model import DAYS_PER_MONTH, model, products_by_hulpvorm
-from .people import FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR, birth_dates, cohort_sizes
+from .people import FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR, birth_days, cohort_sizes
 from .privacy import D_TOEWIJZING, D_VERZOEK, REFERENTIE_AANBIEDER, TOEWIJZING_NUMMER_RANGE, opaque_code, opaque_number
 from .providers import aanbieder_choice
 from .reference import calibration, care_model, gemeenten_all, producten_catalogus
@@ -27,17 +27,34 @@ def _day(date: str) -> int:
     return int((np.datetime64(date, "D") - _EPOCH).astype(np.int64))
 
 
+class _Generator(np.random.Generator):
+    """numpy's Generator with a cheaper `choice(k, n, p=p)` for the many small draws of a partition.
+
+    Same algorithm as numpy's (cumulative p normalised by its last value, one `random(n)`, searchsorted right), so
+    the same draws and the same stream state; numpy's argument checks, which cost four times the draw on arrays
+    of a few dozen rows, run once per distinct p (its cdf is kept). Any other call goes to numpy unchanged.
+    """
+    _cdfs: dict[bytes, np.ndarray] = {}
+
+    def choice(self, a, size=None, replace=True, p=None, axis=0, shuffle=True):
+        if (p is None or not replace or size is None or not isinstance(a, (int, np.integer))
+                or not isinstance(size, (int, np.integer))):
+            return super().choice(a, size, replace, p, axis, shuffle)
+        p = np.asarray(p, dtype=np.float64)
+        k = (int(a), p.tobytes())
+        cdf = self._cdfs.get(k)
+        if cdf is None:
+            super().choice(a, 0, True, p)   # numpy's checks of a and p (draws nothing); raises as numpy does
+            cdf = p.cumsum()
+            cdf /= cdf[-1]
+            if len(self._cdfs) < 4096:
+                self._cdfs[k] = cdf
+        return cdf.searchsorted(self.random(size), side="right")
+
+
 def _rng(*key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(k) for k in key]))
-
-
-def _pick(rng: np.random.Generator, p: np.ndarray, n: int) -> np.ndarray:
-    """`rng.choice(len(p), n, p=p)` without its argument checks: numpy's own algorithm (cdf, one `random(n)`,
-    searchsorted), so the same draws and the same stream state, at a fifth of the cost on the small arrays of a
-    partition. `p` is a float64 model array that sums to 1."""
-    cdf = p.cumsum()
-    cdf /= cdf[-1]
-    return cdf.searchsorted(rng.random(n), side="right")
+    """The stream of a partition: numpy's default_rng(SeedSequence(key)) (PCG64), with the cheaper `choice`."""
+    return _Generator(np.random.PCG64(np.random.SeedSequence([int(k) for k in key])))
 
 
 @cache
@@ -57,7 +74,7 @@ def _new_persons(rng, seed: int, gm: dict, scale: float, begin: np.ndarray):
     """Draw fresh persons of the gemeente's pool for starts at `begin`: age band, age, sex, then the person index."""
     m = model()
     n = len(begin)
-    band = _pick(rng, m.age_p, n)
+    band = rng.choice(len(m.age_p), n, p=m.age_p)
     band_lo, band_hi = _age_band_bounds()
     lo = band_lo[band]
     # The birthday comes from the person's hash and can add up to a year: draw the oldest band below 22 so nobody
@@ -69,13 +86,15 @@ def _new_persons(rng, seed: int, gm: dict, scale: float, begin: np.ndarray):
     scaled = max(2, int(size * scale) // 2 * 2)
     k = rng.integers(0, scaled // 2, n) * 2 + girl
     year = (begin - age_days).astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
-    origin = np.full(n, int(gm["gemeente_code"]))
-    sizes = np.full(n, size)
-    for _ in range(2):  # the birthday comes from the person's hash: step back a cohort if it falls after the start
-        year = year.clip(FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR)
-        person = (year - FIRST_BIRTH_YEAR) * size + k
-        birth = (birth_dates(seed, origin, person, sizes) - _EPOCH).astype(np.int64)
-        year = np.where(birth > begin, year - 1, year)
+    origin = int(gm["gemeente_code"])
+    year = year.clip(FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR)
+    person = (year - FIRST_BIRTH_YEAR) * size + k
+    birth = birth_days(seed, origin, person, size)
+    # the birthday comes from the person's hash: step back a cohort where it falls after the start
+    late = np.nonzero(birth > begin)[0]
+    if len(late):
+        person[late] = ((year[late] - 1).clip(FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR) - FIRST_BIRTH_YEAR) * size + k[late]
+        birth[late] = birth_days(seed, origin, person[late], size)
     return person, birth, girl.astype(bool)
 
 
@@ -84,7 +103,8 @@ def _durations(rng, cells: np.ndarray) -> np.ndarray:
     m = model()
     n = len(cells)
     verblijf = m.verblijf_hulpvorm[cells // len(m.verwijzers)]
-    b = np.where(verblijf, _pick(rng, m.duration_p_verblijf, n), _pick(rng, m.duration_p, n))
+    b = np.where(verblijf, rng.choice(len(m.duration_p), n, p=m.duration_p_verblijf),
+                 rng.choice(len(m.duration_p), n, p=m.duration_p))
     lo, hi = m.duration_bins[b, 0], m.duration_bins[b, 1]
     return np.maximum(1, ((lo + rng.random(n) * (hi - lo)) * DAYS_PER_MONTH).round().astype(np.int64))
 
@@ -109,12 +129,12 @@ def _end_reasons(rng, n: int, no_switch: bool = False):
     """Draw the CBS end category and the JW307 reden_beeindiging code."""
     cats, codes, _ = _einde_codes()
     m = model()
-    c = _pick(rng, m.einde_p, n)
+    c = rng.choice(len(cats), n, p=m.einde_p)
     reden = np.zeros(n, dtype=np.int64)
     for i, (vals, p) in enumerate(codes):
         sel = np.nonzero(c == i)[0]
         if len(sel):
-            reden[sel] = vals[_pick(rng, p, len(sel))]
+            reden[sel] = vals[rng.choice(len(vals), len(sel), p=p)]
     if no_switch:   # a follow-up trajectory does not switch again
         reden[reden == 38] = 31
     return c, reden
