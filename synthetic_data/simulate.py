@@ -513,10 +513,27 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
     df = _avoid_stacking(seed, regio, df)
     # Counted in order of start within the gemeente, so a trajectory keeps its count whichever years are generated.
     # The count stays internal (`_tw_seq`, the key of per-line hashes); the ToewijzingNummer is its keyed bijection,
-    # unique in the gemeente but free of order.
-    given = pl.col("in_ijw") & ~pl.col("rejected")
-    df = df.sort("gemeente_code", "begin", "traject_id").with_columns(
-        pl.when(given).then(_TW_SEQ_BASE + given.cast(pl.Int64).cum_sum().over("gemeente_code")).alias("_tw_seq")
+    # unique in the gemeente but free of order. The count needs the whole history; the rows kept are those that
+    # touch the years asked for, so the order, the count and the filter are computed on a few columns and only the
+    # kept rows are gathered (and numbered).
+    req_date = pl.col("begin") - pl.col("_req_lead")
+    narrow = df.select(
+        pl.arg_sort_by("gemeente_code", "begin", "traject_id").alias("_row"),
+    ).with_columns(pl.col("_row").cast(pl.Int64))
+    narrow = pl.concat([narrow, df.select(
+        pl.col("gemeente_code").cast(pl.Int64).alias("_gm"),
+        (pl.col("in_ijw") & ~pl.col("rejected")).alias("_given"),
+        ((~pl.col("rejected") & (pl.col("end") >= ws)) | (pl.col("rejected") & req_date.is_between(ws, we))).alias("_keep"),
+    )[narrow["_row"]]], how="horizontal")
+    gm = narrow["_gm"].to_numpy()
+    given = narrow["_given"].to_numpy()
+    counts = np.cumsum(given, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, gm[1:] != gm[:-1]]) if len(gm) else np.zeros(0, dtype=np.int64)
+    group = np.cumsum(np.r_[True, gm[1:] != gm[:-1]]) - 1 if len(gm) else np.zeros(0, dtype=np.int64)
+    counts -= (counts[starts] - given[starts])[group]   # count within the gemeente
+    keep = narrow["_keep"].to_numpy()
+    df = df[narrow["_row"].to_numpy()[keep]].with_columns(
+        pl.when(pl.Series(given[keep])).then(pl.Series(_TW_SEQ_BASE + counts[keep])).alias("_tw_seq")
     )
     lo, hi = TOEWIJZING_NUMMER_RANGE
     seq = df["_tw_seq"]
@@ -527,14 +544,10 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
     # The ReferentieAanbieder a JW315 of this trajectory would carry: a keyed bijection of the traject id.
     ref = opaque_code(opaque_number(seed, D_VERZOEK, df["_traject_key"].to_numpy(), size=10 ** REFERENTIE_AANBIEDER[1]),
                       REFERENTIE_AANBIEDER)
-    df = df.with_columns(
+    return df.with_columns(
         pl.when(pl.col("_tw_seq").is_not_null()).then(pl.Series(nummer)).alias("toewijzing_nummer"),
         ref.alias("_ref_aanbieder"),
     ).drop("_traject_key")
-    req_date = pl.col("begin") - pl.col("_req_lead")
-    return df.filter(
-        (~pl.col("rejected") & (pl.col("end") >= ws)) | (pl.col("rejected") & req_date.is_between(ws, we))
-    )
 
 
 def simulate_gemeenten(seed: int, scale: float, codes: list[str], first_year: int, last_year: int) -> pl.DataFrame:
