@@ -65,7 +65,13 @@ def merge_sorted(table: str, parts: list[pl.DataFrame], max_runs: int = 50_000) 
     if runs is None or len(runs) > max_runs:
         return pl.concat(parts).sort(key(table), nulls_last=True, maintain_order=True)
     runs.sort(key=lambda r: (r[0], r[1]) if r[1] is not None else (True,))
-    return pl.concat([parts[i].slice(offset, length) for _, _, i, offset, length in runs], rechunk=True)
+    slices: list[list[int]] = []   # [part, offset, length], neighbouring runs of one part joined
+    for _, _, i, offset, length in runs:
+        if slices and slices[-1][0] == i and slices[-1][1] + slices[-1][2] == offset:
+            slices[-1][2] += length
+        else:
+            slices.append([i, offset, length])
+    return pl.concat([parts[i].slice(offset, length) for i, offset, length in slices], rechunk=True)
 
 
 def render_markdown() -> str:
