@@ -13,7 +13,7 @@ import polars as pl
 
 from . import decisions, domains
 from .model import DAYS_PER_MONTH, model
-from .people import FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR, birth_dates, cohort_sizes
+from .people import FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR, birth_days, cohort_sizes
 from .privacy import D_TOEWIJZING, D_VERZOEK, REFERENTIE_AANBIEDER, TOEWIJZING_NUMMER_RANGE, opaque_code, opaque_number
 from .providers import region_index
 from .reference import calibration, care_model, gemeenten_all, prevalence_factors, producten_catalogus
@@ -28,8 +28,40 @@ def _day(date: str) -> int:
     return int((np.datetime64(date, "D") - _EPOCH).astype(np.int64))
 
 
+class _Generator(np.random.Generator):
+    """numpy's Generator with a cheaper `choice(k, n, p=p)` for the many small draws of a partition.
+
+    Same algorithm as numpy's (cumulative p normalised by its last value, one `random(n)`, searchsorted right), so
+    the same draws and the same stream state; numpy's argument checks, which cost four times the draw on arrays
+    of a few dozen rows, run once per distinct p (its cdf is kept). Any other call goes to numpy unchanged.
+    """
+    _cdfs: dict[bytes, np.ndarray] = {}
+
+    def choice(self, a, size=None, replace=True, p=None, axis=0, shuffle=True):
+        if (p is None or not replace or size is None or not isinstance(a, (int, np.integer))
+                or not isinstance(size, (int, np.integer))):
+            return super().choice(a, size, replace, p, axis, shuffle)
+        p = np.asarray(p, dtype=np.float64)
+        k = (int(a), p.tobytes())
+        cdf = self._cdfs.get(k)
+        if cdf is None:
+            super().choice(a, 0, True, p)   # numpy's checks of a and p (draws nothing); raises as numpy does
+            cdf = p.cumsum()
+            cdf /= cdf[-1]
+            if len(self._cdfs) < 4096:
+                self._cdfs[k] = cdf
+        return cdf.searchsorted(self.random(size), side="right")
+
+
 def _rng(*key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(k) for k in key]))
+    """The stream of a partition: numpy's default_rng(SeedSequence(key)) (PCG64), with the cheaper `choice`."""
+    return _Generator(np.random.PCG64(np.random.SeedSequence([int(k) for k in key])))
+
+
+@cache
+def _age_band_bounds() -> tuple[np.ndarray, np.ndarray]:
+    bands = model().age_bands
+    return np.array([b[0] for b in bands]), np.array([b[1] for b in bands])
 
 
 @cache
@@ -52,23 +84,26 @@ def _new_persons(rng, seed: int, gm: dict, scale: float, begin: np.ndarray, band
     else:   # one uniform per row, as rng.choice draws
         cdf = np.cumsum(band_p, 1)
         band = np.minimum((cdf < rng.random(n)[:, None] * cdf[:, -1:]).sum(1), len(m.age_p) - 1)
-    lo = np.array([b[0] for b in m.age_bands])[band]
+    band_lo, band_hi = _age_band_bounds()
+    lo = band_lo[band]
     # The birthday comes from the person's hash and can add up to a year: draw the oldest band below 22 so nobody
     # starts care at 23 or older (the Jeugdwet ends there).
-    hi = np.minimum(np.array([b[1] for b in m.age_bands])[band], 22)
+    hi = np.minimum(band_hi[band], 22)
     age_days = ((lo + rng.random(n) * (hi - lo)) * 365.25).astype(np.int64)
     girl = rng.random(n) >= (m.boy_p[band] if boy_p is None else boy_p)
     size = gm["cohort_size"]
     scaled = max(2, int(size * scale) // 2 * 2)
     k = rng.integers(0, scaled // 2, n) * 2 + girl
     year = (begin - age_days).astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
-    origin = np.full(n, int(gm["gemeente_code"]))
-    sizes = np.full(n, size)
-    for _ in range(2):  # the birthday comes from the person's hash: step back a cohort if it falls after the start
-        year = year.clip(FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR)
-        person = (year - FIRST_BIRTH_YEAR) * size + k
-        birth = (birth_dates(seed, origin, person, sizes) - _EPOCH).astype(np.int64)
-        year = np.where(birth > begin, year - 1, year)
+    origin = int(gm["gemeente_code"])
+    year = year.clip(FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR)
+    person = (year - FIRST_BIRTH_YEAR) * size + k
+    birth = birth_days(seed, origin, person, size)
+    # the birthday comes from the person's hash: step back a cohort where it falls after the start
+    late = np.nonzero(birth > begin)[0]
+    if len(late):
+        person[late] = ((year[late] - 1).clip(FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR) - FIRST_BIRTH_YEAR) * size + k[late]
+        birth[late] = birth_days(seed, origin, person[late], size)
     return person, birth, girl.astype(bool)
 
 
@@ -468,34 +503,46 @@ def _avoid_stacking(seed: int, regio: str, df: pl.DataFrame, passes: int = 6) ->
     """No gestapelde toewijzing (OP259): a youth's care with the same product at the same aanbieder may not overlap.
 
     A repeat or companion trajectory that would overlap moves to the next aanbieder of its care form; what still
-    overlaps after a few passes (a care form with very few providers) is not simulated.
+    overlaps after a few passes (a care form with very few providers) is not simulated. `df` may hold several
+    gemeenten of the inkoopregio: each is handled on its own (the gemeente is part of every key).
     """
     m = model()
     nv = len(m.verwijzers)
     choice = domains.all_choices(seed, regio)
-    key = ["origin_code", "person_index", "product", "aanbieder"]
+    key = ["gemeente_code", "origin_code", "person_index", "product", "aanbieder"]
     # the toewijzing can run past an early end until the gemeente shortens it: use its unshortened end
     tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * ((pl.col("end") - pl.col("begin")) // 365 + 1) - 1)
     # Only a youth with the same product more than once can stack, whatever the aanbieder: work on those rows.
     maybe = (pl.col("in_ijw") & ~pl.col("rejected")).alias("_maybe")
     df = df.with_columns(maybe).with_columns(
-        pl.col("_maybe") & pl.struct("origin_code", "person_index", "product", "_maybe").is_duplicated()
+        pl.col("_maybe") & pl.struct("gemeente_code", "origin_code", "person_index", "product", "_maybe").is_duplicated()
     )
     sub, rest = df.filter("_maybe"), df.filter(~pl.col("_maybe"))
     stacked = pl.Series("_stacked", [], dtype=pl.Boolean)
     for _ in range(passes):
-        sub = sub.sort(*key, "begin", "traject_id").with_columns(
-            (pl.col("begin") <= tw_end.cum_max().shift(1).over(key)).fill_null(False).alias("_stacked")
-        )
-        stacked = sub["_stacked"]
-        rows = np.nonzero(stacked.to_numpy())[0]
+        sub = sub.sort(*key, "begin", "traject_id")
+        # stacked: the begin lies before the latest toewijzing end of the earlier rows of its key group (numpy on
+        # the sorted rows: a window expression evaluates per group, a hundred times slower here)
+        first = sub.select(pl.any_horizontal([pl.col(c) != pl.col(c).shift(1) for c in key]).fill_null(True)).to_series()
+        first = first.to_numpy()
+        ends = sub.select(tw_end).to_series().to_numpy()
+        group = np.cumsum(first)
+        assert len(ends) == 0 or np.abs(ends).max() < 1 << 30
+        run_max = np.maximum.accumulate(ends + (group << 31)) - (group << 31)   # cum_max restarting at each group
+        flags = np.zeros(len(ends), dtype=bool)
+        flags[1:] = ~first[1:] & (sub["begin"].to_numpy()[1:] <= run_max[:-1])
+        stacked = pl.Series("_stacked", flags)
+        sub = sub.with_columns(stacked)
+        rows = np.nonzero(flags)[0]
         if not len(rows):
             break
         aanbieder = sub["aanbieder"].to_numpy().copy()
-        cells = sub["cell"].to_numpy()
-        product = sub["product"].to_numpy()
-        for r in rows:   # few rows: the next provider of the same care form
-            idx = choice[domains.care_key(m.hulpvormen[cells[r] // nv], product[r])][0]
+        cells = sub["cell"].to_numpy()[rows]
+        product = sub["product"].to_numpy()[rows]
+        care = np.array([domains.care_key(m.hulpvormen[c // nv], p) for c, p in zip(cells, product)])
+        for ck in np.unique(care):   # few rows: the next provider of the same care form
+            r = rows[care == ck]
+            idx = choice[ck][0]
             aanbieder[r] = idx[(np.searchsorted(idx, aanbieder[r]) + 1) % len(idx)]
         sub = sub.with_columns(pl.Series("aanbieder", aanbieder))
     if len(stacked):
@@ -503,13 +550,9 @@ def _avoid_stacking(seed: int, regio: str, df: pl.DataFrame, passes: int = 6) ->
     return pl.concat([rest, sub], how="diagonal_relaxed").drop("_maybe")
 
 
-def simulate_gemeente(seed: int, scale: float, code: str, first_year: int, last_year: int) -> pl.DataFrame:
-    """The trajectories of one gemeente that touch the years asked for (internal columns).
-
-    The simulation runs from the epoch so that long-running care is in the stock; toewijzing numbers are given in
-    order of start over that whole history, then everything that ended before `first_year` is dropped.
-    """
-    m, p = model(), model().params
+def _history(seed: int, scale: float, code: str, last_year: int) -> dict[str, np.ndarray]:
+    """The numpy columns of every start of one gemeente from the epoch to `last_year` (its own partition streams)."""
+    p = model().params
     gm = _gemeente(code)
     parts, hist = [], None
     keep_months = int(p["repeat_recent_months"] * DAYS_PER_MONTH)
@@ -523,13 +566,26 @@ def simulate_gemeente(seed: int, scale: float, code: str, first_year: int, last_
             new = {c: np.concatenate([hist[c][recent], new[c]]) for c in new}
         hist = new
     cols = {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
-    tkey = _traject_key(int(code), cols["year"], cols["follow_up"].astype(np.int64), 0, cols["seq"])
+    cols["gemeente"] = np.full(len(cols["year"]), int(code), dtype=np.int64)
+    return cols
+
+
+def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], first_year: int,
+                     last_year: int) -> pl.DataFrame:
+    """`simulate_gemeente` for several gemeenten of one inkoopregio at once: the numpy draws per gemeente (its own
+    streams), the frame work once for all of them, every step keyed or grouped by gemeente."""
+    m = model()
+    per = [_history(seed, scale, c, last_year) for c in codes]
+    cols = {c: np.concatenate([h[c] for h in per]) for c in per[0]}
+    gem = cols.pop("gemeente")
+    tkey = _traject_key(gem, cols["year"], cols["follow_up"].astype(np.int64), 0, cols["seq"])
+    code_str = pl.Series(gem).cast(pl.String).str.zfill(4)
     own = _frame({
         "_traject_key": tkey,
-        "traject_id": f"{code}-" + pl.Series(cols.pop("year")).cast(pl.String) + "-"
+        "traject_id": code_str + "-" + pl.Series(cols.pop("year")).cast(pl.String) + "-"
         + pl.Series(cols.pop("seq")).cast(pl.String).str.zfill(6)
         + pl.Series(cols.pop("follow_up")).replace_strict({True: "-S", False: ""}, return_dtype=pl.String),
-        "gemeente_code": code,
+        "gemeente_code": code_str,
         "origin_code": pl.Series(cols.pop("origin")).cast(pl.String).str.zfill(4),
         "person_index": cols.pop("person"),
         "reden_beeindiging": pl.Series(cols.pop("reden")).cast(pl.String).str.zfill(2),
@@ -537,12 +593,12 @@ def simulate_gemeente(seed: int, scale: float, code: str, first_year: int, last_
         "reden_afwijzing": pl.Series(cols.pop("reden_afwijzing")).cast(pl.String).replace("0", ""),
         **cols,
     }).with_columns(pl.lit(None, dtype=pl.String).alias("dest"))
-    region_moves = _region_moves(seed, scale, gm["inkoopregio"], last_year)
+    region_moves = _region_moves(seed, scale, regio, last_year)
     frames = [own]
     if region_moves.height:
         frames.append(region_moves.filter(
-            ((pl.col("half") == "origin") & (pl.col("origin_code") == code))
-            | ((pl.col("half") == "dest") & (pl.col("dest") == code))
+            ((pl.col("half") == "origin") & pl.col("origin_code").is_in(codes))
+            | ((pl.col("half") == "dest") & pl.col("dest").is_in(codes))
         ).drop("half"))
     df = pl.concat(frames, how="diagonal_relaxed")
     ws, we = _day(f"{first_year}-01-01"), _day(f"{last_year}-12-31")
@@ -551,29 +607,60 @@ def simulate_gemeente(seed: int, scale: float, code: str, first_year: int, last_
     df = df.filter(pl.col("begin") <= we).with_columns(
         (pl.col("cell").replace_strict(pl.Series(range(len(m.joint))), ijw_cell) & (pl.col("product") >= 0)).alias("in_ijw")
     )
-    df = _avoid_stacking(seed, gm["inkoopregio"], df)
+    df = _avoid_stacking(seed, regio, df)
     # Counted in order of start within the gemeente, so a trajectory keeps its count whichever years are generated.
     # The count stays internal (`_tw_seq`, the key of per-line hashes); the ToewijzingNummer is its keyed bijection,
-    # unique in the gemeente but free of order.
-    df = df.sort("begin", "traject_id").with_columns(
-        pl.when(pl.col("in_ijw") & ~pl.col("rejected"))
-        .then(_TW_SEQ_BASE + (pl.col("in_ijw") & ~pl.col("rejected")).cast(pl.Int64).cum_sum())
-        .alias("_tw_seq")
+    # unique in the gemeente but free of order. The count needs the whole history; the rows kept are those that
+    # touch the years asked for, so the order, the count and the filter are computed on a few columns and only the
+    # kept rows are gathered (and numbered).
+    req_date = pl.col("begin") - pl.col("_req_lead")
+    narrow = df.select(
+        pl.arg_sort_by("gemeente_code", "begin", "traject_id").alias("_row"),
+    ).with_columns(pl.col("_row").cast(pl.Int64))
+    narrow = pl.concat([narrow, df.select(
+        pl.col("gemeente_code").cast(pl.Int64).alias("_gm"),
+        (pl.col("in_ijw") & ~pl.col("rejected")).alias("_given"),
+        ((~pl.col("rejected") & (pl.col("end") >= ws)) | (pl.col("rejected") & req_date.is_between(ws, we))).alias("_keep"),
+    )[narrow["_row"]]], how="horizontal")
+    gm = narrow["_gm"].to_numpy()
+    given = narrow["_given"].to_numpy()
+    counts = np.cumsum(given, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, gm[1:] != gm[:-1]]) if len(gm) else np.zeros(0, dtype=np.int64)
+    group = np.cumsum(np.r_[True, gm[1:] != gm[:-1]]) - 1 if len(gm) else np.zeros(0, dtype=np.int64)
+    counts -= (counts[starts] - given[starts])[group]   # count within the gemeente
+    keep = narrow["_keep"].to_numpy()
+    df = df[narrow["_row"].to_numpy()[keep]].with_columns(
+        pl.when(pl.Series(given[keep])).then(pl.Series(_TW_SEQ_BASE + counts[keep])).alias("_tw_seq")
     )
     lo, hi = TOEWIJZING_NUMMER_RANGE
     seq = df["_tw_seq"]
-    given = seq.is_not_null().to_numpy()
+    has = seq.is_not_null().to_numpy()
     nummer = np.zeros(df.height, dtype=np.int64)
-    nummer[given] = lo + opaque_number(seed, D_TOEWIJZING, seq.drop_nulls().to_numpy() - _TW_SEQ_BASE - 1, int(code),
-                                       size=hi - lo)
+    nummer[has] = lo + opaque_number(seed, D_TOEWIJZING, seq.drop_nulls().to_numpy() - _TW_SEQ_BASE - 1,
+                                     df["gemeente_code"].cast(pl.Int64).to_numpy()[has], size=hi - lo)
     # The ReferentieAanbieder a JW315 of this trajectory would carry: a keyed bijection of the traject id.
     ref = opaque_code(opaque_number(seed, D_VERZOEK, df["_traject_key"].to_numpy(), size=10 ** REFERENTIE_AANBIEDER[1]),
                       REFERENTIE_AANBIEDER)
-    df = df.with_columns(
+    return df.with_columns(
         pl.when(pl.col("_tw_seq").is_not_null()).then(pl.Series(nummer)).alias("toewijzing_nummer"),
         ref.alias("_ref_aanbieder"),
     ).drop("_traject_key")
-    req_date = pl.col("begin") - pl.col("_req_lead")
-    return df.filter(
-        (~pl.col("rejected") & (pl.col("end") >= ws)) | (pl.col("rejected") & req_date.is_between(ws, we))
-    )
+
+
+def simulate_gemeenten(seed: int, scale: float, codes: list[str], first_year: int, last_year: int) -> pl.DataFrame:
+    """The trajectories of the gemeenten `codes` that touch the years asked for (internal columns).
+
+    The simulation runs from the epoch so that long-running care is in the stock; toewijzing numbers are given in
+    order of start over that whole history, then everything that ended before `first_year` is dropped. Every
+    gemeente's rows are the same whichever other gemeenten are in `codes` (it only batches the frame work).
+    """
+    regios: dict[str, list[str]] = {}
+    for c in codes:
+        regios.setdefault(_gemeente(c)["inkoopregio"], []).append(c)
+    frames = [_simulate_region(seed, scale, r, cs, first_year, last_year) for r, cs in regios.items()]
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+
+def simulate_gemeente(seed: int, scale: float, code: str, first_year: int, last_year: int) -> pl.DataFrame:
+    """The trajectories of one gemeente that touch the years asked for (internal columns)."""
+    return simulate_gemeenten(seed, scale, [code], first_year, last_year)
