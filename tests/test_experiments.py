@@ -416,7 +416,8 @@ def test_first_experiment_doc_with_the_python_api(teams, tmp_path):
     board = ex.leaderboard(warehouse)
     assert board.row(0, named=True)["experiment"] == "my_first" and board["score"][0] == pytest.approx(result.score)
     print(f"first experiment after step 5: {result.score:.3f}")
-    assert result.score > 0.17     # the tariff check about doubles the starter F1 (~0.09: the many small aanbieders send many headers)
+    assert result.score > 0.08     # the tariff check about doubles the starter F1 (0.048 on this secret; the many small
+    # aanbieders send many declaratie headers, whose faults the starter cannot see)
 
 
 @pytest.mark.parametrize("task", list(ex.TASKS))

@@ -35,9 +35,7 @@ def test_corrupt_check_score_end_to_end(clean, tmp_path):
     assert truth["fault_type"].n_unique() >= 20
     r = _run("check", dirty, "--findings", tmp_path / "f.csv")
     assert r.returncode == 1            # ERROR rules fail on dirty data
-    # the late JW325s of the clean process (a WARN rule, no injected fault) left out
-    pl.read_csv(tmp_path / "f.csv", infer_schema_length=0).filter(
-        ~pl.col("rule_id").is_in(list(PROCESS_NOISE_RULES))).write_csv(tmp_path / "f.csv")
+    # the clean process's own late messages are debatable records of the truth: neither side
     r = _run("score", "--findings", tmp_path / "f.csv", "--truth", dirty / "ground_truth.parquet", "--json")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
