@@ -107,6 +107,13 @@ def cmd_calibration(args) -> int:
     for m in measure(tables, year, config["scale"]):
         bad += not m.ok
         print(f"{m.metric:<58}{m.generated:>11.3f}{m.target:>10.3f}{m.tolerance:>9.3f}{'' if m.ok else '  OUTSIDE'}")
+    if args.process:
+        from synthetic_data.process_figures import process_figures
+
+        more = read_dataset(folder, ["producten", "aanbieders"])
+        print(f"\n{'process figure (no target: the care model estimates)':<58}{'value':>11}  how")
+        for name, value, how in process_figures({**tables, **more}, year):
+            print(f"{name:<58}{value:>11.3f}  {how}")
     return 1 if bad else 0
 
 
@@ -596,6 +603,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("calibration", help="compare a generated dataset with the CBS calibration targets")
     c.add_argument("dir")
     c.add_argument("--year", type=int, default=None)
+    c.add_argument("--process", action="store_true",
+                   help="also print the process figures: lateness, waiting time, claims, rejections, market, ...")
     c.set_defaults(func=cmd_calibration)
     return p
 
