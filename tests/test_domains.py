@@ -84,7 +84,9 @@ def test_vervoer_only_with_dagbehandeling_in_the_same_jw301(tw):
     assert v.height > 100 and j["host"].is_not_null().all()
     assert (j["host"] != j["toewijzing_nummer"]).all() and j["referentie_aanbieder"].is_null().all()
     # claims per day of dagbehandeling: a vervoer line never claims more days than its host's dagdelen that period
-    p = tw["prestaties"].filter(pl.col("debet_credit") == "D")
+    # the accepted lines (a line the gemeente rejected, e.g. for a volume over the cap, is not a delivery)
+    p = tw["prestaties"].filter(pl.col("debet_credit") == "D").join(
+        tw["declaratie_antwoord_prestaties"], on=["agb_code", "referentie_nummer"], how="anti")
     host = j.select("gemeente_code", "toewijzing_nummer", "host")
     host_vol = p.group_by("gemeente_code", pl.col("toewijzing_nummer").alias("host"), "begindatum").agg(
         pl.col("geleverd_volume").max().alias("host_vol"))
