@@ -198,7 +198,8 @@ def plan_vow(seed: int, df: pl.DataFrame, producten: pl.DataFrame) -> pl.DataFra
         .then((pl.col("einde_reden") == "volgens_plan") & (pl.col("end") == pl.col("planned_end"))
               & (pl.col("end") == pl.col("_cur_eind")))
         .when(pl.col("_kind") == "nieuw_product").then(pl.col("_new_product").is_not_null() & (pl.col("_D") <= pl.col("end") - 30))
-        .otherwise(pl.col("_D") <= pl.col("end") - 30)
+        # more volume: not for an arrangement (eenheid 82, frequentie 6), which is one unit whatever its size
+        .otherwise((pl.col("_D") <= pl.col("end") - 30) & ~((pl.col("eenheid") == "82") & (pl.col("frequentie") == "6")))
     )
     # Every JW317 of care in the window, also one sent before it: its effect on later care must not depend on the
     # years asked for. A new product stays inside its request's year (see _new_product); only those are asked in it.
