@@ -152,7 +152,8 @@ def child_perrow(spec: dict) -> dict:
     einde_cats, einde_w = list(einde_shares), list(einde_shares.values())
     producten: dict[str, list[dict]] = {}
     for p in producten_catalogus().iter_rows(named=True):
-        producten.setdefault(p["hulpvorm"], []).append(p)
+        if p["tarief"] is not None:   # the reference builds priced claims only (a budget product has no tarief)
+            producten.setdefault(p["hulpvorm"], []).append(p)
     aanbieders = {h: [f"98{i:02d}{k:04d}" for k in range(12)] for i, h in enumerate(hulpvormen)}
     gemeenten = gemeenten_all().filter(pl.col("inkoopregio") == "Twente")   # one inkoopregio, as the twente case
     gemeente_codes = gemeenten["gemeente_code"].to_list()
