@@ -52,20 +52,8 @@ def run_command(argv: list[str], log: Path, label: str) -> dict:
 def run_child(script: str, spec: dict, log: Path, label: str) -> dict:
     """Run `python script --child spec` and wait for it: wall time, peak RSS, exit code, plus the JSON the child
     wrote to spec["result"] (or an `error` with the last line of its output)."""
-    print(f"  running {label} ...", file=sys.stderr, flush=True)
-    with log.open("wb") as f:
-        t0 = time.perf_counter()
-        p = subprocess.Popen([sys.executable, os.path.abspath(script), "--child", json.dumps(spec)],
-                             stdout=f, stderr=subprocess.STDOUT, cwd=str(ROOT))
-        _, status, ru = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t0
-    code = os.waitstatus_to_exitcode(status)
-    result = {"wall_s": wall, "peak_rss_mb": maxrss_mb(ru), "returncode": code}
-    if code != 0:
-        tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
-        print(f"  {label} FAILED (exit {code}):\n{tail}", file=sys.stderr, flush=True)
-        result["error"] = (tail.strip().splitlines()[-1] if tail.strip()
-                           else f"exit {code}" + (" (killed: out of memory?)" if code == -9 else ""))
+    result = run_command([sys.executable, os.path.abspath(script), "--child", json.dumps(spec)], log, label)
+    if result["returncode"] != 0:
         return result
     result.update(json.loads(Path(spec["result"]).read_text(encoding="utf-8")))
     return result
