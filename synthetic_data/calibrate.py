@@ -86,17 +86,16 @@ def _claim_decisions(tables: dict[str, pl.DataFrame], cal: dict, y0: pl.Expr, y1
     """Share of the year's claim lines the gemeente rejected, and of its JW325s sent after 10 werkdagen."""
     if "declaratie_antwoord_prestaties" not in tables or "declaratie_antwoorden" not in tables:
         return []
-    from .ijw import werkdagen
+    from .ijw import late_declaratie_antwoorden
 
     out = []
     lines = tables["prestaties"].filter(pl.col("begindatum").is_between(y0, y1))
     rej = tables["declaratie_antwoord_prestaties"].filter(pl.col("begindatum").is_between(y0, y1))
     c = cal["claim_rejected_share"]
     out.append(Measure("claim_rejected_share", rej.height / max(lines.height, 1), c["value"], c["tolerance"]))
-    d = tables["declaraties"].filter(pl.col("begindatum").is_between(y0, y1)).select(
-        "agb_code", "declaratie_nummer", pl.col("dagtekening").alias("_sent"))
+    d = tables["declaraties"].filter(pl.col("begindatum").is_between(y0, y1)).select("agb_code", "declaratie_nummer")
     a = tables["declaratie_antwoorden"].join(d, on=["agb_code", "declaratie_nummer"], how="inner")
-    late = (werkdagen(a, "_sent", "dagtekening") > 10).mean() if a.height else 0.0
+    late = late_declaratie_antwoorden(a, tables["declaraties"]).height / a.height if a.height else 0.0
     c = cal["declaratie_antwoord_late_share"]
     out.append(Measure("declaratie_antwoord_late_share", float(late or 0.0), c["value"], c["tolerance"]))
     return out
