@@ -500,6 +500,25 @@ def cmd_ui(args) -> int:
     return ui_main(host=args.host, port=args.port)
 
 
+# ---- issue 14: the arena and the demo (a block of its own)
+def cmd_arena(args) -> int:
+    from synthetic_data.errors import ConfigError
+
+    from .arena import main as arena_main
+
+    teams = [t.strip() for t in (args.teams or "").split(",") if t.strip()]
+    if not teams:
+        raise ConfigError("--teams", f"'{args.teams}' names no team", "comma-separated team names, e.g. a,b,c")
+    return arena_main(Path(args.handout), teams, host=args.host, port=args.port, limit=args.limit,
+                      public_share=args.public_share, max_mb=args.max_mb)
+
+
+def cmd_demo(args) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(ui_port=args.ui_port, arena_port=args.arena_port, region=args.region)
+
+
 def _task_names() -> list[str]:
     """The tasks as discovered (one module each in experiments/tasks), listed without importing them."""
     import importlib.util
@@ -600,6 +619,22 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=3000)
     u.set_defaults(func=cmd_ui)
+    a = sub.add_parser("arena", help="serve a challenge to a class in the browser on 127.0.0.1: hand-out, team "
+                       "uploads, public and private leaderboards")
+    a.add_argument("handout", help="a hand-out folder of 'zandbak challenge new' (its truth sealed on this machine)")
+    a.add_argument("--teams", required=True, help="comma-separated team names; each gets a token (kept on re-runs)")
+    a.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    a.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
+    a.add_argument("--limit", type=int, default=5, help="scored submissions per team per day (UTC), default 5")
+    a.add_argument("--public-share", type=float, default=0.5, help="share of the records on the public board")
+    a.add_argument("--max-mb", type=float, default=20.0, help="largest upload in MB (default 20)")
+    a.set_defaults(func=cmd_arena)
+    dm = sub.add_parser("demo", help="make demo: a small region generated and checked, a challenge, the Dagster UI "
+                        "and the arena on 127.0.0.1; Ctrl-C stops all")
+    dm.add_argument("--region", default="0147", help="the small region of the demo (default 0147, Borne)")
+    dm.add_argument("--ui-port", type=int, default=3000)
+    dm.add_argument("--arena-port", type=int, default=8000)
+    dm.set_defaults(func=cmd_demo)
     c = sub.add_parser("calibration", help="compare a generated dataset with the CBS calibration targets")
     c.add_argument("dir")
     c.add_argument("--year", type=int, default=None)
