@@ -58,6 +58,15 @@ SPLIT_PURPOSE = b"arena public/private split"
 SUFFIXES = (".csv", ".parquet")
 
 
+def check_teams(teams: list[str]) -> list[str]:
+    bad = [t for t in teams if not TEAM_NAME.match(t)]
+    if bad or not teams or len(set(teams)) != len(teams):
+        problem = (f"team name(s) {', '.join(repr(b) for b in bad)} not allowed" if bad else
+                   "no team given" if not teams else "a team is named twice")
+        raise ConfigError("--teams", problem, "comma-separated distinct names of 1-32 letters, digits, _ or -")
+    return teams
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
@@ -114,7 +123,7 @@ class Arena:
         self.rejected = rejected_records(read_dataset(self.handout, [REJECTED_LINES])) if REJECTED_LINES in tables \
             else None
         self.tables = tables
-        self.state = seal(self.settings.sealed / "arena" / self.challenge_id)
+        self.state = self.settings.sealed / "arena" / self.challenge_id    # sealed when first written
         self.lock = threading.Lock()      # one submission at a time: the limit check and the write are one step
         self._zip: bytes | None = None
 
@@ -125,11 +134,8 @@ class Arena:
 
     def issue_tokens(self, teams: list[str]) -> dict:
         """A token per team (kept for teams that have one) and a host token; written owner-only."""
-        bad = [t for t in teams if not TEAM_NAME.match(t)]
-        if bad or not teams or len(set(teams)) != len(teams):
-            problem = (f"team name(s) {', '.join(repr(b) for b in bad)} not allowed" if bad else
-                       "no team given" if not teams else "a team is named twice")
-            raise ConfigError("--teams", problem, "comma-separated distinct names of 1-32 letters, digits, _ or -")
+        check_teams(teams)
+        seal(self.state)
         tokens = self._tokens()
         tokens["host"] = tokens.get("host") or secrets.token_urlsafe(16)
         for t in teams:
@@ -154,7 +160,7 @@ class Arena:
         return (self.state / "revealed").exists()
 
     def reveal(self) -> None:
-        with atomic_write(self.state / "revealed", mode=0o600) as tmp:
+        with atomic_write(seal(self.state) / "revealed", mode=0o600) as tmp:
             tmp.write_text(_now().isoformat() + "\n", encoding="utf-8")
 
     # ------------------------------------------------------------------ what is served
@@ -265,6 +271,7 @@ class Arena:
                         reason = str(e).replace(str(path), f"'{name}'")
                     except (pl.exceptions.PolarsError, ValueError, UnicodeDecodeError) as e:
                         reason = f"'{name}': cannot be read as findings: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            seal(self.state)
             # keep the upload (append-only: a new file each time, written whole, then its row)
             with atomic_write(self.state / "uploads" / f"{sid}{suffix if suffix in SUFFIXES else '.bin'}",
                               mode=0o600) as tmp:
@@ -438,9 +445,12 @@ def main(handout: Path, teams: list[str], host: str = "127.0.0.1", port: int = 8
          public_share: float = 0.5, max_mb: float = 20.0) -> int:
     import uvicorn
 
+    check_teams(teams)
+    if not 0 <= port <= 65535:
+        raise ConfigError("--port", f"'{port}' is not allowed", "0 (any free port) to 65535")
     arena = Arena(handout, limit=limit, public_share=public_share, max_mb=max_mb)
+    sock = bind(host, port)          # before anything is written: a port in use changes nothing
     tokens = arena.issue_tokens(teams)
-    sock = bind(host, port)
     address = f"http://{host if ':' not in host else '[' + host + ']'}:{sock.getsockname()[1]}/"
     print(f"arena of challenge {arena.challenge_id}: {address}  (Ctrl-C to stop)", flush=True)
     print(f"host token (reveal the private leaderboard at {address}host): {tokens['host']}")

@@ -123,6 +123,20 @@ CASES = [
     ("experiment new: unknown task", "experiment new goed_idee --task raden", "raden"),
     ("calibration: no such folder", "calibration {root}/nowhere", "nowhere"),
     ("unknown command", "verzin", "verzin"),
+    # issue 14: the arena and the demo
+    ("arena: a dataset, not a hand-out", "arena {root}/clean --teams a", "hand-out"),
+    ("arena: a folder of notes", "arena {root}/notes --teams a", "manifest.json"),
+    ("arena: no team", "arena {root}/handout --teams ,", "--teams"),
+    ("arena: bad team name", "arena {root}/handout --teams a,b!", "--teams"),
+    ("arena: a team twice", "arena {root}/handout --teams a,a", "--teams"),
+    ("arena: limit 0", "arena {root}/handout --teams a --limit 0", "--limit"),
+    ("arena: limit not a number", "arena {root}/handout --teams a --limit veel", "--limit"),
+    ("arena: public share 1", "arena {root}/handout --teams a --public-share 1", "--public-share"),
+    ("arena: upload size 0", "arena {root}/handout --teams a --max-mb 0", "--max-mb"),
+    ("arena: port out of range", "arena {root}/handout --teams a --port 70000", "--port"),
+    ("arena: host not an address", "arena {root}/handout --teams a --host 999.1.1.1", "--host"),
+    ("arena: no --teams", "arena {root}/handout", "--teams"),
+    ("demo: one port for both", "demo --ui-port 3999 --arena-port 3999", "--arena-port"),
 ]
 
 
