@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -23,7 +24,7 @@ from pipelines.settings import Settings
 def challenge(tmp_path_factory):
     root = tmp_path_factory.mktemp("arena")
     settings = Settings(data_dir=str(root / "data"))
-    info = new(root / "handout", region="0147", scale=0.1, settings=settings)
+    info = new(root / "handout", region="0147", scale=1.0, settings=settings)   # about 500 faults
     return root, settings, info
 
 
@@ -32,8 +33,7 @@ def _arena(challenge, tmp_path, **kw) -> tuple[Arena, dict, TestClient]:
     root, settings, info = challenge
     data = tmp_path / "data"
     sealed = Path(settings.sealed) / "challenges" / info["challenge_id"]
-    (data / "sealed" / "challenges").mkdir(parents=True)
-    (data / "sealed" / "challenges" / info["challenge_id"]).symlink_to(sealed)
+    shutil.copytree(sealed, data / "sealed" / "challenges" / info["challenge_id"])
     arena = Arena(root / "handout", settings=Settings(data_dir=str(data)), **kw)
     tokens = arena.issue_tokens(["alpha", "beta"])
     return arena, tokens, TestClient(create_app(arena))
@@ -157,6 +157,7 @@ def test_no_url_gives_the_truth_the_secret_or_the_tokens(challenge, tmp_path):
     secrets_ = [arena.secret, tokens["host"], *tokens["teams"].values()]
     truth_bytes = Path(challenge[2]["truth"]).read_bytes()
     paths = ["/truth.parquet", "/secret", "/tokens.json", f"/sealed/challenges/{cid}/truth.parquet",
+             f"/sealed/challenges/{cid}/secret", f"/sealed/arena/{cid}/tokens.json", "/data/sealed/",
              f"/../sealed/challenges/{cid}/truth.parquet", f"/%2e%2e/sealed/challenges/{cid}/truth.parquet",
              f"/handout.zip/../../data/sealed/challenges/{cid}/truth.parquet", "/..%2f..%2fdata%2fsealed",
              "/static/../../secret", f"/{cid}/truth.parquet", "/uploads/", "/host/../tokens.json",
