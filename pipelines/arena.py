@@ -459,6 +459,12 @@ def main(handout: Path, teams: list[str], host: str = "127.0.0.1", port: int = 8
     print(f"tokens kept in {arena.state / 'tokens.json'}; submissions in {arena.state / 'uploads'} and the "
           f"'{BOARD}' board of {arena.settings.warehouse}", flush=True)
     server = uvicorn.Server(uvicorn.Config(create_app(arena), log_level="warning", access_log=False))
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler it found: a no-op one
+    # makes a stop an ordinary exit 0 (not a death by signal, nor a KeyboardInterrupt traceback)
+    import signal
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, lambda *_: None)
     server.run(sockets=[sock])
     print("arena stopped.", flush=True)
     return 0
