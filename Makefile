@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install run ui generate test bench docs clean
+.PHONY: install run ui generate test bench docs clean demo
 
 install: $(STAMP)
 
@@ -24,6 +24,12 @@ run: install
 # The Dagster UI on 127.0.0.1 with the runs of `make run`; Ctrl-C stops it.
 ui: install
 	$(BIN)/zandbak ui --port $(PORT)
+
+# Something to show within two minutes: a small gemeente's challenge in the arena (127.0.0.1:8000) and the Dagster
+# UI (127.0.0.1:$(PORT)), with the gemeente's full run materialising behind them; Ctrl-C stops everything.
+ARENA_PORT ?= 8000
+demo: install
+	$(BIN)/zandbak demo --ui-port $(PORT) --arena-port $(ARENA_PORT)
 
 # A dataset folder without Dagster: make generate OUT=data/twente
 OUT ?= data/twente
