@@ -152,6 +152,10 @@ def sealed_markdown() -> str:
              f"profile, challenge id, synthetic flag and file hashes (no seed, no scale, no secret) "
              f"| {', '.join(SIMULATION_ONLY)} (not written at all), `truth.parquet` (the labelled faults), `secret`, "
              f"`challenge.json` (the full config) |", "",
+             "`zandbak arena` serves a hand-out to teams; it keeps the team and host tokens, every upload and the "
+             "reveal marker in `data/sealed/arena/<id>/` and serves none of them, nor the truth or the secret: "
+             "teams see only their scores on the public part of the truth and, once the host reveals it, on the "
+             "private part.", "",
              "## Tasks (`zandbak experiment run`, `make run`)", "",
              "| task | handed to the experiment | hidden | scored data |", "|---|---|---|---|"]
     for t in ex.TASKS.values():
