@@ -43,6 +43,8 @@ from synthetic_data.errors import ConfigError, DataError
 from synthetic_data.faults.score import REJECTED_LINES, finding_records, rejected_records, score
 from synthetic_data.sealing import read_secret, seal
 
+from experiments.errors import PredictionError
+
 from .challenge import _truth_dir, read_findings
 from .settings import Settings
 
@@ -50,6 +52,7 @@ BOARD = "arena_submissions"
 BOARD_COLUMNS = {
     "time": "timestamp", "challenge_id": "varchar", "team": "varchar", "submission_id": "varchar",
     "status": "varchar", "reason": "varchar", "filename": "varchar", "sha256": "varchar", "findings": "bigint",
+    "public_score": "double", "private_score": "double",      # what the boards rank: F1, or a task's score
     "public_f1": "double", "public_precision": "double", "public_recall": "double",
     "private_f1": "double", "private_precision": "double", "private_recall": "double",
 }
@@ -65,6 +68,16 @@ def check_teams(teams: list[str]) -> list[str]:
                    "no team given" if not teams else "a team is named twice")
         raise ConfigError("--teams", problem, "comma-separated distinct names of 1-32 letters, digits, _ or -")
     return teams
+
+
+def _check_limits(limit: int, public_share: float, max_mb: float) -> None:
+    if not 1 <= limit <= 1000:
+        raise ConfigError("--limit", f"'{limit}' is not allowed", "1 to 1000 submissions per team per day")
+    if not 0 < public_share < 1:
+        raise ConfigError("--public-share", f"'{public_share}' is not allowed",
+                          "a fraction strictly between 0 and 1 (e.g. 0.5)")
+    if not 0 < max_mb <= 500:
+        raise ConfigError("--max-mb", f"'{max_mb}' is not allowed", "more than 0, at most 500 (MB per upload)")
 
 
 def _now() -> dt.datetime:
@@ -106,13 +119,7 @@ class Arena:
         if not (sealed / "truth.parquet").exists():
             raise DataError(f"{self.handout}: challenge '{self.challenge_id}' has no sealed truth in {sealed}; "
                             f"serve it on the machine where 'zandbak challenge new' made it")
-        if not 1 <= limit <= 1000:
-            raise ConfigError("--limit", f"'{limit}' is not allowed", "1 to 1000 submissions per team per day")
-        if not 0 < public_share < 1:
-            raise ConfigError("--public-share", f"'{public_share}' is not allowed",
-                              "a fraction strictly between 0 and 1 (e.g. 0.5)")
-        if not 0 < max_mb <= 500:
-            raise ConfigError("--max-mb", f"'{max_mb}' is not allowed", "more than 0, at most 500 (MB per upload)")
+        _check_limits(limit, public_share, max_mb)
         self.config, self.limit, self.public_share = config, limit, public_share
         self.max_bytes = int(max_mb * 1024 * 1024)
         self.secret = read_secret(sealed)
@@ -222,11 +229,11 @@ class Arena:
         rows = self._rows().filter(pl.col("status") == "scored")
         if rows.height == 0:
             return []
-        best = rows.sort(["public_f1", "time"], descending=[True, False], nulls_last=True).group_by(
+        best = rows.sort(["public_score", "time"], descending=[True, False], nulls_last=True).group_by(
             "team", maintain_order=True).agg(pl.all().first(), pl.len().alias("submissions"))
         part = "private" if private else "public"
-        best = best.sort([f"{part}_f1", "time"], descending=[True, False], nulls_last=True)
-        return [{"rank": i + 1, "team": r["team"], "f1": r[f"{part}_f1"], "precision": r[f"{part}_precision"],
+        best = best.sort([f"{part}_score", "time"], descending=[True, False], nulls_last=True)
+        return [{"rank": i + 1, "team": r["team"], "f1": r[f"{part}_score"], "precision": r[f"{part}_precision"],
                  "recall": r[f"{part}_recall"], "submissions": r["submissions"], "time": str(r["time"])[:19]}
                 for i, r in enumerate(best.iter_rows(named=True))]
 
@@ -237,7 +244,8 @@ class Arena:
         out = {}
         for part, keep in (("public", mask), ("private", ~mask)):
             o = score(f.filter(keep), self.truth[part], self.rejected)["overall"]
-            out.update({f"{part}_f1": o["f1"], f"{part}_precision": o["precision"], f"{part}_recall": o["recall"]})
+            out.update({f"{part}_f1": o["f1"], f"{part}_precision": o["precision"], f"{part}_recall": o["recall"],
+                        f"{part}_score": o["f1"]})
         out["findings"] = f.height
         return out
 
@@ -265,9 +273,8 @@ class Arena:
                     path = Path(tmp) / f"upload{suffix}"
                     path.write_bytes(data)
                     try:
-                        findings = read_findings(path)
-                        result = self._score(findings)
-                    except DataError as e:
+                        result = self._score(self._read(path))
+                    except (DataError, PredictionError) as e:
                         reason = str(e).replace(str(path), f"'{name}'")
                     except (pl.exceptions.PolarsError, ValueError, UnicodeDecodeError) as e:
                         reason = f"'{name}': cannot be read as findings: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
@@ -281,8 +288,105 @@ class Arena:
                 return 400, f"not scored, not counted against the limit: {reason}", None
             self._append({**row, "status": "scored", **result})
             left = self.limit - used - 1
-            return 200, (f"scored: public F1 {_f(result['public_f1'])} (precision {_f(result['public_precision'])}, "
-                         f"recall {_f(result['public_recall'])}); {left} of {self.limit} submissions left today"), result
+            return 200, f"scored: {self._describe(result)}; {left} of {self.limit} submissions left today", result
+
+    # ------------------------------------------------------------------ what differs for a task (TaskArena)
+    kind, score_name = "challenge", "F1"
+
+    def _read(self, path: Path) -> pl.DataFrame:
+        return read_findings(path)
+
+    def _describe(self, result: dict) -> str:
+        return (f"public F1 {_f(result['public_f1'])} (precision {_f(result['public_precision'])}, "
+                f"recall {_f(result['public_recall'])})")
+
+
+class TaskArena(Arena):
+    """An experiment task served to teams: the hand-out is the task's inputs, a submission is the predictions a
+    team's experiment would return (one row per row of `to_predict`), scored by the task's own scorer on each part.
+    The data is made from a secret of its own in `<data>/sealed/arena/tasks/` (never the project's scored task data),
+    so the same arena gives the same data after a restart."""
+
+    kind = "task"
+
+    def __init__(self, task: str, settings: Settings | None = None, limit: int = 5, public_share: float = 0.5,
+                 max_mb: float = 20.0, **params):
+        import experiments as ex
+        from experiments.errors import ExperimentError
+
+        from synthetic_data.sealing import project_secret
+
+        self.settings = settings or Settings.from_env()
+        if task not in ex.TASKS:
+            raise ConfigError("--task", f"'{task}' is unknown", ", ".join(ex.TASKS))
+        _check_limits(limit, public_share, max_mb)
+        self.task = ex.TASKS[task]
+        self.secret = project_secret(self.settings.sealed / "arena" / "tasks")
+        try:
+            data = ex.prepare(task, secret=self.secret, **params)
+        except ExperimentError as e:
+            raise ConfigError("--region/--scale", str(e), "the task's parameters") from None
+        self.inputs, self.handout = data.inputs, None
+        self.challenge_id = f"{task}-{data.dataset_hash[:12]}"
+        self.config = {"task": task, **{k: v for k, v in {**self.task.defaults, **params}.items()}}
+        self.limit, self.public_share, self.max_bytes = limit, public_share, int(max_mb * 1024 * 1024)
+        self.key = [c for c in self.task.prediction_schema if c in data.inputs["to_predict"].columns]
+        self.full_truth = data.truth
+        mask = self._mask(data.truth)
+        self.truth = {"public": data.truth.filter(mask), "private": data.truth.filter(~mask)}
+        self.score_name = "score"
+        self.state = self.settings.sealed / "arena" / self.challenge_id
+        self.lock = threading.Lock()
+        self._zip = None
+
+    def _mask(self, df: pl.DataFrame) -> pl.Series:
+        keys = df.select(pl.lit(self.task.name).alias("table"),
+                         pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in self.key],
+                                       separator="|").alias("key"))
+        return public_mask(keys, self.secret, self.public_share)
+
+    def handout_zip(self) -> bytes:
+        if self._zip is None:
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+                z.writestr(f"{self.challenge_id}/README.txt",
+                           f"SYNTHETIC DATA generated by jeugdzorg-zandbak (task {self.task.name}). No row describes "
+                           f"a real person or organisation.\n\n{self.task.doc}\n")
+                for name, df in sorted(self.inputs.items()):
+                    b = io.BytesIO()
+                    df.write_parquet(b)
+                    z.writestr(f"{self.challenge_id}/{name}.parquet", b.getvalue())
+            self._zip = buf.getvalue()
+        return self._zip
+
+    def sample(self) -> str:
+        """The first rows to predict, with the columns a team fills in left empty."""
+        rows = self.inputs["to_predict"].head(3).select(self.key)
+        rest = [c for c in self.task.prediction_schema if c not in self.key]
+        return rows.with_columns(pl.lit(None, pl.String).alias(c) for c in rest).write_csv()
+
+    def _read(self, path: Path) -> pl.DataFrame:
+        schema = self.task.prediction_schema
+        if path.suffix == ".parquet":
+            return pl.read_parquet(path)
+        return pl.read_csv(path, schema_overrides={c: t for c, t in schema.items()}, infer_schema_length=0)
+
+    def _score(self, predictions: pl.DataFrame) -> dict:
+        import experiments as ex
+        from experiments.tasks._common import check_rows
+
+        pred = ex.validate_predictions(self.task.name, predictions)
+        check_rows(self.task.name, pred, self.full_truth, self.key)   # on the whole truth: no hint of the parts
+        mask = self._mask(pred)
+        out = {"findings": pred.height}
+        for part, keep in (("public", mask), ("private", ~mask)):
+            m = ex.score(self.task.name, pred.filter(keep), self.truth[part])
+            out.update({f"{part}_score": m["score"], f"{part}_precision": m.get("precision"),
+                        f"{part}_recall": m.get("recall")})
+        return out
+
+    def _describe(self, result: dict) -> str:
+        return f"public score {_f(result['public_score'])} ({self.task.score_meaning})"
 
 
 def _f(v) -> str:
@@ -295,27 +399,36 @@ _PAGE = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Arena {{ 
 <style>body{font-family:sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}
 td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:left}.note{color:#a00}
 .ok{background:#e6f4e6;padding:.5em}.refusal{background:#fbe3e3;padding:.5em}code,pre{background:#f4f4f4}</style>
-<h1>Arena: challenge {{ a.challenge_id }}</h1>
+<h1>Arena: {{ a.kind }} {{ a.challenge_id }}</h1>
 <p class="note">SYNTHETIC DATA generated by jeugdzorg-zandbak. No row describes a real person or organisation.</p>
 {% if message %}<p id="message" class="{{ 'ok' if ok else 'refusal' }}">{{ message }}</p>{% endif %}
+{% if a.kind == 'task' %}<p>Task <b>{{ a.task.name }}</b> ({{ a.config.get('region') }}): {{ a.task.description }}
+Scored: {{ a.task.score_meaning }}.</p>{% else %}
 <p>{{ a.config.get('region') }} {{ a.config.get('years') }}, fault profile {{ a.config.get('profile') }}.
-Find the records that are wrong.{% if not a.config.get('scored', True) %} <b>Public seed: not for scores.</b>{% endif %}</p>
+Find the records that are wrong.{% if not a.config.get('scored', True) %} <b>Public seed: not for scores.</b>{% endif %}</p>{% endif %}
 <h2>1. The hand-out</h2>
-<p><a id="handout" href="handout.zip">handout.zip</a>: the gemeente's tables as Parquet with a manifest.json
+{% if a.kind == 'task' %}<p><a id="handout" href="handout.zip">handout.zip</a>: the task's input tables as Parquet
+and a README.txt with the task's description; <code>to_predict</code> lists the rows to predict.</p>
+<h2>2. The submission format</h2>
+<p>A CSV (or Parquet) with exactly the columns
+{% for c, t in a.task.prediction_schema.items() %}<code>{{ c }}</code> ({{ t }}){{ ', ' if not loop.last }}{% endfor %}:
+one row per row of <code>to_predict</code>, what an experiment of <code>zandbak experiment new --task
+{{ a.task.name }}</code> returns. <a id="sample" href="sample.csv">sample.csv</a> (fill in the empty columns):</p>
+<pre>{{ sample }}</pre>{% else %}<p><a id="handout" href="handout.zip">handout.zip</a>: the gemeente's tables as Parquet with a manifest.json
 (no labels). Check it with <code>zandbak check DIR --findings findings.csv</code> or your own checks
 (<code>zandbak check DIR --checks YOURS --findings findings.csv</code>).</p>
 <h2>2. The submission format</h2>
 <p>A CSV (or Parquet) with one row per record you think is wrong: a column <code>table</code> (a table of the
 hand-out) and either <code>key</code> (the table's key columns joined with <code>|</code>, dates as YYYY-MM-DD) or the
 key columns themselves; other columns are ignored. This is what <code>zandbak check --findings</code> writes.
-<a id="sample" href="sample.csv">sample.csv</a>:</p><pre>{{ sample }}</pre>
-<p>Scored: precision, recall and F1 at record level. At most {{ a.limit }} scored submissions per team per day (UTC);
+<a id="sample" href="sample.csv">sample.csv</a>:</p><pre>{{ sample }}</pre>{% endif %}
+<p>{% if a.kind != 'task' %}Scored: precision, recall and F1 at record level. {% endif %} At most {{ a.limit }} scored submissions per team per day (UTC);
 an upload that cannot be read is refused with the reason and not counted. Uploads up to {{ max_mb }} MB.</p>
 <h2>3. Submit</h2>
 {% if a.revealed %}<p>Submissions are closed.</p>{% else %}
 <form id="submit" method="post" action="submit" enctype="multipart/form-data">
 <label>Team token <input name="token" id="token" type="password" required autocomplete="off"></label>
-<label>Findings <input name="file" id="file" type="file" accept=".csv,.parquet" required></label>
+<label>{{ 'Predictions' if a.kind == 'task' else 'Findings' }} <input name="file" id="file" type="file" accept=".csv,.parquet" required></label>
 <button type="submit" id="send">Submit</button></form>{% endif %}
 <h2>Public leaderboard</h2>
 <p>Scored on a public part of the records (about {{ (a.public_share * 100)|round|int }}%, chosen by a keyed hash you
@@ -326,14 +439,14 @@ cannot reproduce); the rest decides the private leaderboard, which the host reve
 <p><a href="host">host</a></p>
 </html>"""
 
-_BOARD = """{% macro board(rows, id) %}{% if rows %}<table id="{{ id }}"><tr><th>#</th><th>team</th><th>F1</th>
+_BOARD = """{% macro board(rows, id) %}{% if rows %}<table id="{{ id }}"><tr><th>#</th><th>team</th><th>{{ a.score_name }}</th>
 <th>precision</th><th>recall</th><th>submissions</th><th>best at (UTC)</th></tr>
 {% for r in rows %}<tr><td>{{ r.rank }}</td><td>{{ r.team }}</td><td>{{ f(r.f1) }}</td><td>{{ f(r.precision) }}</td>
 <td>{{ f(r.recall) }}</td><td>{{ r.submissions }}</td><td>{{ r.time }}</td></tr>{% endfor %}</table>
 {% else %}<p id="{{ id }}">No scored submissions yet.</p>{% endif %}{% endmacro %}"""
 
 _HOST = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Arena host</title>
-<style>body{font-family:sans-serif;margin:2em}</style><h1>Host: challenge {{ a.challenge_id }}</h1>
+<style>body{font-family:sans-serif;margin:2em}</style><h1>Host: {{ a.kind }} {{ a.challenge_id }}</h1>
 {% if message %}<p id="message">{{ message }}</p>{% endif %}
 {% if a.revealed %}<p>The private leaderboard is revealed; submissions are closed.</p>{% else %}
 <form id="reveal" method="post" action="reveal"><label>Host token <input name="token" id="host-token"
@@ -441,18 +554,25 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def main(handout: Path, teams: list[str], host: str = "127.0.0.1", port: int = 8000, limit: int = 5,
-         public_share: float = 0.5, max_mb: float = 20.0) -> int:
+def main(handout: Path | None, teams: list[str], host: str = "127.0.0.1", port: int = 8000, limit: int = 5,
+         public_share: float = 0.5, max_mb: float = 20.0, task: str | None = None, **params) -> int:
     import uvicorn
 
     check_teams(teams)
     if not 0 <= port <= 65535:
         raise ConfigError("--port", f"'{port}' is not allowed", "0 (any free port) to 65535")
-    arena = Arena(handout, limit=limit, public_share=public_share, max_mb=max_mb)
+    if (handout is None) == (task is None):
+        raise ConfigError("HANDOUT/--task", "both given" if task else "neither given",
+                          "a challenge hand-out folder, or --task NAME (an experiment task)")
+    if task is None and params:
+        raise ConfigError("--region/--scale", "given with a hand-out", "--region and --scale with --task only "
+                          "(a hand-out's region is fixed by 'zandbak challenge new')")
+    arena = (TaskArena(task, limit=limit, public_share=public_share, max_mb=max_mb, **params) if task else
+             Arena(handout, limit=limit, public_share=public_share, max_mb=max_mb))
     sock = bind(host, port)          # before anything is written: a port in use changes nothing
     tokens = arena.issue_tokens(teams)
     address = f"http://{host if ':' not in host else '[' + host + ']'}:{sock.getsockname()[1]}/"
-    print(f"arena of challenge {arena.challenge_id}: {address}  (Ctrl-C to stop)", flush=True)
+    print(f"arena of {arena.kind} {arena.challenge_id}: {address}  (Ctrl-C to stop)", flush=True)
     print(f"host token (reveal the private leaderboard at {address}host): {tokens['host']}")
     for team in teams:
         print(f"team {team}: token {tokens['teams'][team]}")

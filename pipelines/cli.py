@@ -509,8 +509,9 @@ def cmd_arena(args) -> int:
     teams = [t.strip() for t in (args.teams or "").split(",") if t.strip()]
     if not teams:
         raise ConfigError("--teams", f"'{args.teams}' names no team", "comma-separated team names, e.g. a,b,c")
-    return arena_main(Path(args.handout), teams, host=args.host, port=args.port, limit=args.limit,
-                      public_share=args.public_share, max_mb=args.max_mb)
+    params = {k: v for k, v in (("region", args.region), ("scale", args.scale)) if v is not None}
+    return arena_main(Path(args.handout) if args.handout else None, teams, host=args.host, port=args.port,
+                      limit=args.limit, public_share=args.public_share, max_mb=args.max_mb, task=args.task, **params)
 
 
 def cmd_demo(args) -> int:
@@ -621,7 +622,11 @@ def build_parser() -> argparse.ArgumentParser:
     u.set_defaults(func=cmd_ui)
     a = sub.add_parser("arena", help="serve a challenge to a class in the browser on 127.0.0.1: hand-out, team "
                        "uploads, public and private leaderboards")
-    a.add_argument("handout", help="a hand-out folder of 'zandbak challenge new' (its truth sealed on this machine)")
+    a.add_argument("handout", nargs="?", help="a hand-out folder of 'zandbak challenge new' (its truth sealed on "
+                   "this machine); or --task")
+    a.add_argument("--task", help="serve an experiment task instead: " + ", ".join(_task_names()))
+    a.add_argument("--region", help="with --task: the task's region (default: the task's own)")
+    a.add_argument("--scale", type=float, help="with --task: the task's scale (default: the task's own)")
     a.add_argument("--teams", required=True, help="comma-separated team names; each gets a token (kept on re-runs)")
     a.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     a.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")

@@ -192,3 +192,26 @@ def test_the_arena_does_not_import_dagster():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_an_experiment_task_is_served_and_scored_on_both_parts(tmp_path):
+    from pipelines.arena import TaskArena
+
+    arena = TaskArena("verzoek_triage", settings=Settings(data_dir=str(tmp_path / "data")), limit=2, region="0147")
+    tokens = arena.issue_tokens(["alpha"])
+    client = TestClient(create_app(arena))
+    page = client.get("/").text
+    assert "verzoek_triage" in page and "antwoord" in page
+    names = zipfile.ZipFile(io.BytesIO(client.get("/handout.zip").content)).namelist()
+    assert any(n.endswith("to_predict.parquet") for n in names) and not any("truth" in n for n in names)
+    truth = arena.full_truth
+    perfect = truth.select(list(arena.task.prediction_schema))
+    alpha = tokens["teams"]["alpha"]
+    # a missing row is refused on the whole truth, naming no part (the first missing row is the same either way)
+    r = _post(client, alpha, "short.csv", perfect.head(perfect.height - 1).write_csv().encode())
+    assert r.status_code == 400 and "miss 1 of" in _message(r) and f"of {truth.height} rows" in _message(r)
+    r = _post(client, alpha, "perfect.csv", perfect.write_csv().encode())
+    assert r.status_code == 200 and "public score 1.000" in _message(r), _message(r)
+    rows = arena._rows().filter(pl.col("status") == "scored")
+    assert rows["public_score"][0] == pytest.approx(1.0) and rows["private_score"][0] == pytest.approx(1.0)
+    assert 0 < arena.truth["public"].height < truth.height

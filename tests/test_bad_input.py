@@ -136,6 +136,10 @@ CASES = [
     ("arena: port out of range", "arena {root}/handout --teams a --port 70000", "--port"),
     ("arena: host not an address", "arena {root}/handout --teams a --host 999.1.1.1", "--host"),
     ("arena: no --teams", "arena {root}/handout", "--teams"),
+    ("arena: unknown task", "arena --task raden --teams a", "raden"),
+    ("arena: a hand-out and a task", "arena {root}/handout --task verzoek_triage --teams a", "--task"),
+    ("arena: neither hand-out nor task", "arena --teams a", "--task"),
+    ("arena: region with a hand-out", "arena {root}/handout --teams a --region 0147", "--region"),
     ("demo: one port for both", "demo --ui-port 3999 --arena-port 3999", "--arena-port"),
 ]
 
