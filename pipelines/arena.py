@@ -314,18 +314,22 @@ class TaskArena(Arena):
         import experiments as ex
         from experiments.errors import ExperimentError
 
-        from synthetic_data.sealing import project_secret
+        from synthetic_data.sealing import new_secret, write_secret
 
         self.settings = settings or Settings.from_env()
         if task not in ex.TASKS:
             raise ConfigError("--task", f"'{task}' is unknown", ", ".join(ex.TASKS))
         _check_limits(limit, public_share, max_mb)
         self.task = ex.TASKS[task]
-        self.secret = project_secret(self.settings.sealed / "arena" / "tasks")
+        folder = self.settings.sealed / "arena" / "tasks"
+        # the secret is kept only once the data could be made: a bad --region writes nothing
+        self.secret = read_secret(folder) if (folder / "secret").exists() else new_secret()
         try:
             data = ex.prepare(task, secret=self.secret, **params)
         except ExperimentError as e:
             raise ConfigError("--region/--scale", str(e), "the task's parameters") from None
+        if not (folder / "secret").exists():
+            write_secret(folder, self.secret)
         self.inputs, self.handout = data.inputs, None
         self.challenge_id = f"{task}-{data.dataset_hash[:12]}"
         self.config = {"task": task, **{k: v for k, v in {**self.task.defaults, **params}.items()}}

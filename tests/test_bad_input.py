@@ -140,6 +140,8 @@ CASES = [
     ("arena: a hand-out and a task", "arena {root}/handout --task verzoek_triage --teams a", "--task"),
     ("arena: neither hand-out nor task", "arena --teams a", "--task"),
     ("arena: region with a hand-out", "arena {root}/handout --teams a --region 0147", "--region"),
+    ("arena: a task in an unknown region", "arena --task verzoek_triage --region atlantis --teams a", "--region"),
+    ("arena: a task at scale 5", "arena --task verzoek_triage --scale 5 --teams a", "--scale"),
     ("demo: one port for both", "demo --ui-port 3999 --arena-port 3999", "--arena-port"),
 ]
 
