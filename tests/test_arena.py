@@ -215,3 +215,20 @@ def test_an_experiment_task_is_served_and_scored_on_both_parts(tmp_path):
     rows = arena._rows().filter(pl.col("status") == "scored")
     assert rows["public_score"][0] == pytest.approx(1.0) and rows["private_score"][0] == pytest.approx(1.0)
     assert 0 < arena.truth["public"].height < truth.height
+
+
+def test_a_port_in_use_is_one_line_and_writes_nothing(challenge, tmp_path, capsys, monkeypatch):
+    import socket
+
+    from pipelines.cli import main
+
+    root, settings, info = challenge
+    monkeypatch.setenv("ZANDBAK_DATA", settings.data_dir)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["arena", str(root / "handout"), "--teams", "a", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--host/--port" in err and str(port) in err, err
+    assert not (Path(settings.sealed) / "arena" / info["challenge_id"] / "tokens.json").exists()
