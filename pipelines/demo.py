@@ -11,6 +11,7 @@ dev: SIGTERM to each group, a wait, then SIGKILL to whatever is left of it.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -39,6 +40,8 @@ def _answers(url: str) -> bool:
 def _free(port: int, option: str) -> None:
     from .arena import bind
 
+    if not 1 <= port <= 65535:
+        raise ConfigError(option, f"'{port}' is not allowed", "a port from 1 to 65535")
     try:
         bind("127.0.0.1", port).close()
     except ConfigError:
@@ -71,16 +74,18 @@ def main(ui_port: int = 3000, arena_port: int = 8000, region: str = "0147") -> i
         raise ConfigError("--arena-port", f"'{arena_port}' is the port of the UI too", "two different ports")
     _free(ui_port, "--ui-port")
     _free(arena_port, "--arena-port")
+    from synthetic_data import GeneratorConfig
+
+    GeneratorConfig(region=region, years="2024")        # a bad --region: one line before anything starts
     base = Settings.from_env()
     root = Path(base.data_dir) / "demo"
     env = {**os.environ, "ZANDBAK_DATA": str(root), "ZANDBAK_REGION": region, "ZANDBAK_YEARS": "2024",
            "ZANDBAK_SCALE": "1.0", "PYTHONUNBUFFERED": "1"}
     handout = root / "handout"
     cli = [sys.executable, "-m", "pipelines.cli"]
-    os.environ.update({k: env[k] for k in ("ZANDBAK_DATA", "ZANDBAK_REGION")})
     from .challenge import _truth_dir, new
 
-    settings = Settings.from_env()
+    settings = dataclasses.replace(base, data_dir=str(root), region=region, years="2024", scale=1.0)
     manifest = handout / "manifest.json"
     reuse = False
     if manifest.exists():

@@ -142,6 +142,8 @@ CASES = [
     ("arena: region with a hand-out", "arena {root}/handout --teams a --region 0147", "--region"),
     ("arena: a task in an unknown region", "arena --task verzoek_triage --region atlantis --teams a", "--region"),
     ("arena: a task at scale 5", "arena --task verzoek_triage --scale 5 --teams a", "--scale"),
+    ("demo: unknown region", "demo --region atlantis --ui-port 3998 --arena-port 3999", "--region"),
+    ("demo: port out of range", "demo --ui-port 0 --arena-port 3999", "--ui-port"),
     ("demo: one port for both", "demo --ui-port 3999 --arena-port 3999", "--arena-port"),
 ]
 
