@@ -16,7 +16,8 @@ from synthetic_data.generate import REFERENCE_TABLES, generate, reference_tables
 from .checks import check_results, check_specs
 from .settings import Settings
 from .storage import markdown_preview
-from .warehouse import build_views, write_report
+from .report import write_report
+from .warehouse import build_views
 
 GROUPS = {"reference": "reference", "people": "people", "ground_truth": "ground_truth", "lifecycle": "lifecycle",
           "claims": "claims"}
@@ -152,7 +153,7 @@ def build_assets(partitions: dg.StaticPartitionsDefinition) -> list:
         s = generator.settings()
         year = generator.config_for().year_range[1]
         n = write_report(s.warehouse, s.report, year, f"Jeugdzorg Zandbak: {s.region} {s.years} (seed {s.seed})",
-                         lake=s.lake)
+                         lake=s.lake, scale=s.scale, data_docs=s.data_docs)
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(s.report)), "gemeenten": n})
 
 
