@@ -152,9 +152,14 @@ def build_assets(partitions: dg.StaticPartitionsDefinition) -> list:
     def report(generator: GeneratorResource) -> dg.MaterializeResult:
         s = generator.settings()
         year = generator.config_for().year_range[1]
+        if s.data_docs.is_dir():   # once more now that every partition's site is written (parallel runs may race)
+            from expectations.data_docs import write_index
+
+            write_index(s.data_docs)
         n = write_report(s.warehouse, s.report, year, f"Jeugdzorg Zandbak: {s.region} {s.years} (seed {s.seed})",
                          lake=s.lake, scale=s.scale, data_docs=s.data_docs)
-        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(s.report)), "gemeenten": n})
+        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(s.report)), "gemeenten": n,
+                                              "report": dg.MetadataValue.url(s.report.resolve().as_uri())})
 
 
     @dg.multi_asset(

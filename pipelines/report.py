@@ -248,7 +248,7 @@ def write_report(db_path: Path, out: Path, year: int, title: str, lake: Path | N
     sections = _charts(t, year, scale, lake, db_path)
     base = out.parent
     links = [f'<a href="{html.escape(ui_url)}">Dagster UI</a> (<code>make ui</code>, then the runs and the asset graph)']
-    if data_docs is not None:
+    if data_docs is not None and (data_docs / "index.html").exists():
         links.insert(0, f'<a href="{html.escape(_link(data_docs / "index.html", base))}">Data Docs</a> '
                         f'(Great Expectations validation results of every partition, offline)')
     nav = " ".join(f'<a href="#{a}">{html.escape(s)}</a>' for a, s, _, _ in sections)

@@ -103,7 +103,11 @@ def test_the_report_draws_every_plot_offline(offline, tmp_path):
     from expectations.data_docs import remote_resources
     from pipelines.report import write_report
 
+    from expectations.data_docs import write_index
+
     lake = _small_run(tmp_path)
+    (tmp_path / "data_docs").mkdir()
+    write_index(tmp_path / "data_docs")
     out = tmp_path / "report.html"
     assert write_report(tmp_path / "warehouse.duckdb", out, 2024, "Small run", lake=lake, scale=0.2,
                         data_docs=tmp_path / "data_docs") == 1
@@ -134,9 +138,11 @@ def test_the_report_says_so_when_nothing_was_recorded(tmp_path):
     for f in (tmp_path / "leaderboards").rglob("*.parquet"):
         f.unlink()
     out = tmp_path / "report.html"
-    write_report(tmp_path / "warehouse.duckdb", out, 2024, "Small run", lake=lake, scale=0.2)
+    write_report(tmp_path / "warehouse.duckdb", out, 2024, "Small run", lake=lake, scale=0.2,
+                 data_docs=tmp_path / "data_docs")
     text = out.read_text(encoding="utf-8")
     assert text.count("Nothing recorded yet.") == 3 and 'data-plot="youth"' in text
+    assert "Data Docs</a>" not in text          # no link to docs that were never written
 
 
 # ------------------------------------------------------------------------------------------------------- Data Docs
