@@ -95,7 +95,7 @@ def _small_run(root: Path) -> Path:
 
 
 PLOTS = {"youth": "by age and sex", "care-forms": "Care forms", "referrers": "Referrers", "claims": "Claimed",
-         "waiting": "Waiting time", "scorecard": "precision and recall per fault type",
+         "waiting": "Waiting time", "scorecard": "recall per fault type",
          "experiments": "Experiment leaderboard", "challenges": "Challenge leaderboard"}
 
 
