@@ -94,7 +94,8 @@ def _small_run(root: Path) -> Path:
     return lake
 
 
-PLOTS = {"youth": "by age and sex", "care-forms": "Care forms", "referrers": "Referrers", "claims": "Claimed",
+PLOTS = {"youth": "by age and sex", "care-forms": "Care forms", "referrers": "Referrers",
+         "calibration": "measures within tolerance", "claims": "Claimed",
          "waiting": "Waiting time", "scorecard": "recall per fault type",
          "experiments": "Experiment leaderboard", "challenges": "Challenge leaderboard"}
 
