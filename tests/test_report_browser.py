@@ -144,6 +144,10 @@ def test_the_report_says_so_when_nothing_was_recorded(tmp_path):
     text = out.read_text(encoding="utf-8")
     assert text.count("Nothing recorded yet.") == 3 and 'data-plot="youth"' in text
     assert "Data Docs</a>" not in text          # no link to docs that were never written
+    again = tmp_path / "again.html"             # same run, same bytes (the plots are drawn in parallel threads)
+    write_report(tmp_path / "warehouse.duckdb", again, 2024, "Small run", lake=lake, scale=0.2,
+                 data_docs=tmp_path / "data_docs")
+    assert again.read_bytes() == out.read_bytes()
 
 
 # ------------------------------------------------------------------------------------------------------- Data Docs
