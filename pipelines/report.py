@@ -94,7 +94,7 @@ def _waiting(t: dict, year: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     per = (w.group_by("product_categorie").agg(pl.len().alias("starts"),
                                                pl.col("days").quantile(0.5, "nearest").alias("p50_days"),
                                                pl.col("days").quantile(0.9, "nearest").alias("p90_days"))
-           .sort("starts", descending=True))
+           .sort(["starts", "product_categorie"], descending=[True, False]))     # ties in a fixed order
     return weeks, per
 
 
@@ -127,7 +127,7 @@ def _leaderboards(db_path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     if files:
         ch = (pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
               .group_by("challenge_id", "team").agg(pl.col("f1").max().alias("best_f1"), pl.len().alias("submissions"))
-              .sort("challenge_id", "best_f1", descending=[False, True]))
+              .sort(["challenge_id", "best_f1", "team"], descending=[False, True, False]))
     else:
         ch = pl.DataFrame(schema={"challenge_id": pl.String, "team": pl.String, "best_f1": pl.Float64,
                                   "submissions": pl.UInt32})
