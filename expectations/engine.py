@@ -117,8 +117,11 @@ def check_inputs(tables: dict[str, pl.DataFrame], rules: list[Rule]) -> None:
 
 
 def validate(tables: dict[str, pl.DataFrame], rules: list[Rule] | None = None,
-             docs_dir: str | Path | None = None, max_keys: int | None = None) -> list[RuleResult]:
-    """Validate `tables` against the registry; returns one RuleResult per rule (in registry order)."""
+             docs_dir: str | Path | None = None, max_keys: int | None = None,
+             docs_assets: str | Path | None = None) -> list[RuleResult]:
+    """Validate `tables` against the registry; returns one RuleResult per rule (in registry order). With
+    `docs_dir`, the Data Docs site goes there, working offline (its vendored assets in `docs_assets`, default the
+    site: see expectations.data_docs)."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
@@ -165,6 +168,9 @@ def validate(tables: dict[str, pl.DataFrame], rules: list[Rule] | None = None,
                 by_id[rid] = RuleResult(rule, df.height, len(rows), keys, error)
     if docs_dir is not None:
         ctx.build_data_docs(site_names=["local_site"])
+        from .data_docs import make_offline
+
+        make_offline(docs_dir, docs_assets)
     return [by_id[r.id] for r in rules]
 
 

@@ -16,7 +16,8 @@ from synthetic_data.generate import REFERENCE_TABLES, generate, reference_tables
 from .checks import check_results, check_specs
 from .settings import Settings
 from .storage import markdown_preview
-from .warehouse import build_views, write_report
+from .report import write_report
+from .warehouse import build_views
 
 GROUPS = {"reference": "reference", "people": "people", "ground_truth": "ground_truth", "lifecycle": "lifecycle",
           "claims": "claims"}
@@ -151,9 +152,14 @@ def build_assets(partitions: dg.StaticPartitionsDefinition) -> list:
     def report(generator: GeneratorResource) -> dg.MaterializeResult:
         s = generator.settings()
         year = generator.config_for().year_range[1]
+        if s.data_docs.is_dir():   # once more now that every partition's site is written (parallel runs may race)
+            from expectations.data_docs import write_index
+
+            write_index(s.data_docs)
         n = write_report(s.warehouse, s.report, year, f"Jeugdzorg Zandbak: {s.region} {s.years} (seed {s.seed})",
-                         lake=s.lake)
-        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(s.report)), "gemeenten": n})
+                         lake=s.lake, scale=s.scale, data_docs=s.data_docs)
+        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(s.report)), "gemeenten": n,
+                                              "report": dg.MetadataValue.url(s.report.resolve().as_uri())})
 
 
     @dg.multi_asset(

@@ -15,6 +15,7 @@ import dagster as dg
 import polars as pl
 
 from expectations import load_rules, validate, violations
+from expectations.data_docs import write_index
 
 from .storage import markdown_preview
 
@@ -39,10 +40,17 @@ def check_results(tables: dict[str, pl.DataFrame], on: list[str], docs_dir: Path
                   key_prefix: str = "", collect: list | None = None) -> Iterator[dg.AssetCheckResult]:
     """Validate and yield one AssetCheckResult per rule; `collect` receives the full RuleResults (all failing keys)."""
     rules = rules_on(on, list(tables))
-    results = validate(tables, rules, docs_dir=docs_dir, max_keys=None if collect is not None else 10)
+    # the partition's site in docs_dir, its vendored assets shared by all sites of the run (one folder up)
+    results = validate(tables, rules, docs_dir=docs_dir, max_keys=None if collect is not None else 10,
+                       docs_assets=docs_dir.parent if docs_dir else None)
     if collect is not None:
         collect.extend(results)
-    docs = {"data_docs": dg.MetadataValue.path(str(docs_dir / "index.html"))} if docs_dir else {}
+    docs = {}
+    if docs_dir:
+        write_index(docs_dir.parent)     # the report rewrites it once more after all partitions
+        # file:// URLs: the UI shows them as links that open the offline pages (no server to keep running)
+        docs = {"data_docs": dg.MetadataValue.url((docs_dir / "index.html").resolve().as_uri()),
+                "data_docs_index": dg.MetadataValue.url((docs_dir.parent / "index.html").resolve().as_uri())}
     for res in results:
         r = res.rule
         sample = violations(r, tables).head(10) if res.failing else None

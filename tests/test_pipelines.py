@@ -84,7 +84,12 @@ def test_partition_materialises_with_passing_checks(small_defs):
     by_name = {c.check_name: c for c in checks}
     tr338 = by_name["TR338_TR304_prestatie_bij_toewijzing_van_client"].metadata
     assert tr338["rule_code"].value == "TR338" and tr338["failing"].value == 0
-    assert Path(tr338["data_docs"].value).exists()       # GX Data Docs of this partition run
+    # GX Data Docs of this partition run and the index of all, as file:// URLs that open the offline pages
+    from urllib.parse import unquote, urlparse
+
+    assert tr338["data_docs"].value.startswith("file://")
+    assert Path(unquote(urlparse(tr338["data_docs"].value).path)).exists()
+    assert Path(unquote(urlparse(tr338["data_docs_index"].value).path)).exists()
     mats = {m.asset_key.path[-1]: m for m in res.get_asset_materialization_events()}
     assert set(mats) == set(ADMIN_TABLES)
     meta = mats["prestaties"].materialization.metadata
