@@ -227,12 +227,26 @@ def run_partitions(job_ref: str, partitions: list[str], workers: int = 2):
         yield from map(_execute_args, jobs)
         return
     # spawn: polars' and dagster's threads do not survive a fork
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
+    try:
         yield from pool.map(_execute_args, jobs)
+    except BaseException:
+        # interrupted (SIGINT/SIGTERM to this process only): leaving the `with` would wait for the workers to finish
+        # their partitions; kill them instead (Python 3.11 has no public terminate_workers)
+        for proc in list((pool._processes or {}).values()):
+            proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt   # `kill PID` ends the run as Ctrl-C does: workers stopped, one line, exit 130
 
 
 def main(workers: int | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     hold_run_lock(Path(Settings.from_env().data_dir))
     home = ensure_dagster_home()
     import dagster as dg

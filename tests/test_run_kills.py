@@ -213,6 +213,30 @@ def test_a_run_killed_while_partitions_run_leaves_nothing_and_reruns_to_the_same
         _kill_leftovers(str(tmp_path), tree)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_run_stopped_by_a_signal_to_its_pid_stops_its_workers_at_once(tmp_path, sig):
+    """`kill PID` (or `timeout`, or a supervisor's SIGINT) reaches the main process only: it must stop its pool
+    workers and exit, not wait for their partitions to finish."""
+    env, home = _env(tmp_path, tmp_path / "teams"), tmp_path / "home"
+    started, tree = Started(env), {}
+    try:
+        _wait_for("partition run STARTED", lambda: _runs(home, job_name="gemeente_job",
+                                                         statuses=[dg.DagsterRunStatus.STARTED]), 180, started)
+        time.sleep(1.0)
+        tree = _tree(started.proc.pid)
+        os.kill(started.proc.pid, sig)
+        try:
+            code = started.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"zandbak run still running 15 s after {sig.name}:\n{started.output()}")
+        assert code != 0
+        left = _left_after_kill(str(tmp_path), tree, grace=5.0)
+        assert left == [], f"{len(left)} process(es) of the stopped run still alive: {left}"
+        assert "Traceback" not in started.output(), started.output()
+    finally:
+        _kill_leftovers(str(tmp_path), tree)
+
+
 def test_a_run_killed_in_the_experiments_leaves_nothing_and_a_reader_does_not_stop_the_rerun(tmp_path, reference):
     teams = tmp_path / "teams"
     (teams / "slow").mkdir(parents=True)
