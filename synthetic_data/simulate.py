@@ -189,13 +189,30 @@ def _wait_specs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return tuple(np.array([s[k] for s in specs], dtype=float) for k in ("zero_share", "median", "p90", "max"))
 
 
+@cache
+def _product_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per catalogue product (and the dummy index -1, appended): volume_min, volume_max, and whether the toegewezen
+    volume gets headroom. Built once per process: _message_params runs for every (gemeente, year) stream."""
+    cat = producten_catalogus()
+    vmin = np.append(cat["volume_min"].to_numpy(), 1)
+    vmax = np.append(cat["volume_max"].to_numpy(), 1)
+    eenheid = np.append(cat["eenheid"].to_numpy(), "14")
+    frequentie = np.append(cat["frequentie"].to_numpy(), "4")
+    # The gemeente assigns more hours than the expected use (headroom); etmaal and arrangement counts stay as they
+    # are, and a totaal is a package, assigned as needed.
+    room = ~np.isin(eenheid, ["14", "82"]) & (frequentie != "6")
+    for a in (vmin, vmax, room):
+        a.flags.writeable = False
+    return vmin, vmax, room
+
+
 def _message_params(rng, n: int, product: np.ndarray) -> dict:
     """Per-trajectory draws that the message tables need (lead times, delays, waiting time, toegewezen volume)."""
     p = model().params
     tm = care_model()["timing"]
-    cat = producten_catalogus()
-    vmin = np.append(cat["volume_min"].to_numpy(), 1)[product]   # index -1 -> the appended dummy
-    vmax = np.append(cat["volume_max"].to_numpy(), 1)[product]
+    vmin_all, vmax_all, room_all = _product_arrays()
+    vmin = vmin_all[product]   # index -1 -> the appended dummy
+    vmax = vmax_all[product]
     out = {
         "_req_lead": rng.integers(15, 41, n),
         "_ans_delay": rng.integers(*np.add(p["answer_werkdagen"], [0, 1]), n),
@@ -221,10 +238,8 @@ def _message_params(rng, n: int, product: np.ndarray) -> dict:
     wait = np.minimum(np.round(med * np.exp(sigma * rng.standard_normal(n))), mx).astype(np.int64)
     out["_wait"] = np.where(rng.random(n) < zero, 0, wait)
     out["_req_lead"] = out["_req_lead"] + out["_wait"]
-    # The gemeente assigns more hours than the expected use (headroom); etmaal and arrangement counts stay as they are.
-    eenheid = np.append(cat["eenheid"].to_numpy(), "14")[product]
-    frequentie = np.append(cat["frequentie"].to_numpy(), "4")[product]
-    room = ~np.isin(eenheid, ["14", "82"]) & (frequentie != "6")   # a totaal is a package, assigned as needed
+    # The gemeente assigns more hours than the expected use (headroom, see _product_arrays).
+    room = room_all[product]
     out["_vol"] = np.where(room, np.ceil(out["_vol"] * tm["toegewezen_ruimte"]), out["_vol"]).astype(np.int64)
     # Backdating (the share depends on the path, applied in messages.toewijzingen), a stop past the first plan, the
     # gemeente's choice to shorten after an early stop, and a toewijzing withdrawn before care (reden 13).
