@@ -439,16 +439,23 @@ def finish_lines(lines: pl.DataFrame, second: pl.DataFrame) -> pl.DataFrame:
     )
     if not second.height:
         return lines
-    host_vol = lines.filter(pl.col("debet_credit") == "D").group_by(
+    # Only the second products' lines change, and only their hosts' debets are read: join those few rows (with
+    # their positions) instead of the whole claim table, then write the new volumes back in place (same row order).
+    key = ["gemeente_code", "toewijzing_nummer"]
+    li = lines.select(*key, "begindatum", "debet_credit", "geleverd_volume", "product_tarief").with_row_index("_i")
+    sec = li.join(second, on=key, how="inner")
+    if not sec.height:
+        return lines
+    hosts = second.select("gemeente_code", pl.col("_second_of").alias("toewijzing_nummer")).unique()
+    host_vol = li.filter(pl.col("debet_credit") == "D").join(hosts, on=key, how="semi").group_by(
         "gemeente_code", pl.col("toewijzing_nummer").alias("_second_of"), "begindatum").agg(
         pl.col("geleverd_volume").max().alias("_host_vol"))
-    v = lines.join(second, on=["gemeente_code", "toewijzing_nummer"], how="left").join(
-        host_vol, on=["gemeente_code", "_second_of", "begindatum"], how="left")
-    vol = pl.min_horizontal("geleverd_volume", pl.col("_host_vol").fill_null(0))
-    is_second = pl.col("_second_of").is_not_null()
-    return v.with_columns(
-        pl.when(is_second).then(vol).otherwise("geleverd_volume").alias("geleverd_volume"),
-    ).with_columns(
-        pl.when(is_second).then(pl.col("geleverd_volume") * pl.col("product_tarief")).otherwise("ingediend_bedrag")
-        .alias("ingediend_bedrag"),
-    ).filter(~is_second | (pl.col("geleverd_volume") > 0)).drop("_second_of", "_host_vol")
+    sec = sec.join(host_vol, on=["gemeente_code", "_second_of", "begindatum"], how="left").select(
+        "_i", pl.min_horizontal("geleverd_volume", pl.col("_host_vol").fill_null(0)).alias("_vol"), "product_tarief")
+    rows = sec["_i"].to_numpy()
+    vol = lines["geleverd_volume"].to_numpy().copy()
+    vol[rows] = sec["_vol"].to_numpy()
+    bedrag = lines["ingediend_bedrag"].clone().scatter(rows, sec["_vol"] * sec["product_tarief"])
+    keep = np.ones(lines.height, dtype=bool)
+    keep[rows] = vol[rows] > 0
+    return lines.with_columns(pl.Series("geleverd_volume", vol, dtype=pl.Int64), bedrag).filter(pl.Series(keep))

@@ -97,7 +97,10 @@ def _timing(df: pl.DataFrame) -> pl.DataFrame:
     """--- issue 12: timing. Columns the toewijzing, start and claim tables share: `_ing` (the toewijzing Ingangsdatum,
     before the care start `begin` by the waiting time), `_tw_end` (the unshortened toewijzing end), `_plan0` and
     `_late` (care that runs past its first planned Einddatum, covered by a verlenging), `_first_date` (the day the
-    first JW301 is sent) and `_start_msg` (the JW305 dagtekening: never before that JW301)."""
+    first JW301 is sent) and `_start_msg` (the JW305 dagtekening: never before that JW301). A frame that has them
+    already (`with_timing`) is returned as it is: every column is row-wise or grouped within a gemeente."""
+    if "_start_msg" in df.columns:
+        return df
     tm = care_model()["timing"]
     kmax = (pl.col("end") - pl.col("begin")) // 365
     tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * (kmax + 1) - 1)
@@ -131,6 +134,11 @@ def _timing(df: pl.DataFrame) -> pl.DataFrame:
     df = df.with_columns(late.alias("_late"), plan0.alias("_plan0"), first.alias("_first_date"))
     start = _busday(df["begin"].to_numpy(), df["_start_delay"].to_numpy())
     return df.with_columns(pl.Series("_start_msg", np.maximum(start, df["_first_date"].to_numpy())))
+
+
+def with_timing(df: pl.DataFrame) -> pl.DataFrame:
+    """`df` with the timing columns the toewijzing, start, stop and claim tables share, computed once for all four."""
+    return _timing(df)
 
 
 def toewijzingen(df: pl.DataFrame, seed: int | None = None) -> pl.DataFrame:
