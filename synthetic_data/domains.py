@@ -311,7 +311,7 @@ def _crisis_bins(code: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 @cache
-def _jw315_cell() -> np.ndarray:
+def jw315_cell() -> np.ndarray:
     """Per (hulpvorm, verwijzer) cell: whether its request path is a JW315."""
     m = model()
     nv = len(m.verwijzers)
@@ -345,7 +345,7 @@ def crisis(seed: int, code: int, year: int, out: dict[str, np.ndarray]) -> None:
     dec31 = (begin.astype("datetime64[D]").astype("datetime64[Y]") + 1).astype("datetime64[D]").astype(np.int64) - 1
     back &= begin + lag + 10 <= dec31
     lag = np.where(back, lag, 0)
-    jw315 = _jw315_cell()[out["cell"][sel]]
+    jw315 = jw315_cell()[out["cell"][sel]]
     out["_tw_lead"][sel] = np.where(back & ~jw315, -lag, out["_tw_lead"][sel])
     out["_req_lead"][sel] = np.where(back & jw315, -lag, out["_req_lead"][sel])
     out["_onderzoek"][sel] = np.where(back, False, out["_onderzoek"][sel])
