@@ -110,13 +110,16 @@ def _timing(df: pl.DataFrame) -> pl.DataFrame:
     # (OP259): the waiting time ends at the day after it.
     key = ["gemeente_code", "bsn", "agb_code", "product_code"]
     ijw = pl.col("in_ijw") & ~pl.col("rejected")
-    maybe = df.filter(ijw & pl.struct(*key).is_duplicated()).select(*key, "traject_id", "begin", "_ing", "_tw_end")
+    # Joined back by row: a second product shares its host's traject_id, so a youth with two such pairs would have
+    # matched each of its rows twice by traject_id (duplicate toewijzingen, TR332).
+    maybe = df.with_row_index("_tr").filter(ijw & pl.struct(*key).is_duplicated()).select(
+        "_tr", *key, "traject_id", "begin", "_ing", "_tw_end")
     if maybe.height:
         prev = pl.col("_tw_end").cum_max().shift(1).over(key)
         fix = maybe.sort(*key, "begin", "traject_id").select(
-            "traject_id", pl.min_horizontal("begin", pl.max_horizontal("_ing", prev + 1)).alias("_ing_fix"))
-        df = df.join(fix, on="traject_id", how="left").with_columns(
-            pl.coalesce("_ing_fix", "_ing").alias("_ing")).drop("_ing_fix")
+            "_tr", pl.min_horizontal("begin", pl.max_horizontal("_ing", prev + 1)).alias("_ing_fix"))
+        df = df.with_row_index("_tr").join(fix, on="_tr", how="left").with_columns(
+            pl.coalesce("_ing_fix", "_ing").alias("_ing")).drop("_ing_fix", "_tr")
     # Care past the first plan: the first plan ended `_later_days` before the end, inside the last year's toewijzing.
     plan0 = pl.col("end") - pl.col("_later_days")
     late = (pl.col("_later") & (pl.col("planned_end") == pl.col("end")) & (tw_end == pl.col("end"))
