@@ -93,19 +93,55 @@ def age_band(age_years: np.ndarray) -> np.ndarray:
     return np.searchsorted(_BAND_EDGES, age_years, side="right")
 
 
+def _draw_index(rng, w: np.ndarray, size: int) -> np.ndarray:
+    """`rng.choice(len(w), size, p=w / w.sum())` for weights that change per call, the same draws (numpy's algorithm:
+    cdf of p normalised by its last value, one random(size), searchsorted right) without numpy's argument checks,
+    which cost more than the draw on small arrays. `w` is non-negative with a positive sum."""
+    cdf = (w / w.sum()).cumsum()
+    cdf /= cdf[-1]
+    return cdf.searchsorted(rng.random(size), side="right")
+
+
 def pick_by_age(rng, cand_age: np.ndarray, row_hv: np.ndarray) -> np.ndarray:
     """Positions in the candidates (repeat users, hosts of a companion) for rows of care forms `row_hv`: weighted by
     P(band | hulpvorm) / P(band), so the care form's age pattern shows while the candidates' own age mix is kept
     overall (the band shares of model().band_given_hulpvorm average to P(band))."""
-    m = model()
-    ratio = m.band_given_hulpvorm / m.age_p[None, :]
+    ratio = _band_ratio()
     band = age_band(cand_age)
     out = np.zeros(len(row_hv), dtype=np.int64)
     for h in np.unique(row_hv):
         rows = np.nonzero(row_hv == h)[0]
         w = ratio[h, band]
-        out[rows] = (rng.choice(len(band), len(rows), p=w / w.sum()) if w.sum() > 0
+        out[rows] = (_draw_index(rng, w, len(rows)) if w.sum() > 0
                      else rng.integers(0, len(band), len(rows)))
+    return out
+
+
+@cache
+def _band_ratio() -> np.ndarray:
+    m = model()
+    return m.band_given_hulpvorm / m.age_p[None, :]
+
+
+_AGE_YEARS = (-1, 40)   # whole years of age the product tables cover; any age outside draws as its nearest end
+
+
+@cache
+def _product_cdfs(h: str) -> np.ndarray:
+    """Per whole year of age (from _AGE_YEARS[0]) and sex (0 boy, 1 girl): the unnormalised cumulative product weights
+    of hulpvorm `h`, zero outside the product's age limits. The band is a function of the whole years (the band edges
+    are whole years), and no product's limits reach the ends of _AGE_YEARS, so clipping the age to them is exact."""
+    pw = product_weights()[h]
+    years = np.arange(*_AGE_YEARS)
+    band = age_band(years.astype(float))
+    out = np.zeros((len(years), 2, len(pw["p"])))
+    for girl in (0, 1):
+        w = (pw["girl_w"] if girl else pw["boy_w"]).T[band]
+        w = np.where((years[:, None] >= pw["lo"][None, :]) & (years[:, None] <= pw["hi"][None, :]), w, 0.0)
+        empty = w.sum(1) == 0
+        w[empty] = pw["p"]         # defensive: never happens with the shipped catalogue (a test checks the limits)
+        out[:, girl] = np.cumsum(w, 1)
+    out.flags.writeable = False
     return out
 
 
@@ -113,15 +149,10 @@ def draw_products(rng, h: str, age_years: np.ndarray, girl: np.ndarray) -> np.nd
     """Product index per row of hulpvorm `h` given age and sex: weights per band and sex, zero outside the product's
     age limits (every hulpvorm keeps a product open to all ages, so a row always has one)."""
     pw = product_weights()[h]
-    band = age_band(age_years)
-    w = np.where(girl[:, None], pw["girl_w"].T[band], pw["boy_w"].T[band])
-    years = np.floor(age_years).astype(np.int64)[:, None]
-    w = np.where((years >= pw["lo"][None, :]) & (years <= pw["hi"][None, :]), w, 0.0)
-    empty = w.sum(1) == 0
-    w[empty] = pw["p"]             # defensive: never happens with the shipped catalogue (a test checks the limits)
-    cdf = np.cumsum(w, 1)
-    u = rng.random(len(band)) * cdf[:, -1]
-    return pw["index"][np.minimum((cdf < u[:, None]).sum(1), w.shape[1] - 1)]
+    years = np.clip(np.floor(age_years), _AGE_YEARS[0], _AGE_YEARS[1] - 1).astype(np.int64) - _AGE_YEARS[0]
+    cdf = _product_cdfs(h)[years, np.asarray(girl, dtype=np.int64)]
+    u = rng.random(len(years)) * cdf[:, -1]
+    return pw["index"][np.minimum((cdf < u[:, None]).sum(1), cdf.shape[1] - 1)]
 
 
 @cache
@@ -141,10 +172,18 @@ def product_index(code: str) -> int:
 
 # ------------------------------------------------------------------------------------------- JB / JR trajectories
 
-def _months(rng, spec: dict, n: int) -> np.ndarray:
+@cache
+def _month_bins(code: str) -> tuple[np.ndarray, np.ndarray]:
+    """The duration bins ("lo-hi" months) of a domain product and their probabilities, parsed once."""
+    spec = _dm()["duration_months"][code]
     bins = np.array([[float(x) for x in k.split("-")] for k in spec])
     p = np.array(list(spec.values()), dtype=float)
-    b = rng.choice(len(p), n, p=p / p.sum())
+    return bins, p / p.sum()
+
+
+def _months(rng, code: str, n: int) -> np.ndarray:
+    bins, p = _month_bins(code)
+    b = rng.choice(len(p), n, p=p)
     return bins[b, 0] + rng.random(n) * (bins[b, 1] - bins[b, 0])
 
 
@@ -215,7 +254,7 @@ def domain_starts(seed: int, scale: float, gm: dict, year: int, base: dict[str, 
             w = np.where(cnt > 0, target / np.maximum(cnt, 1), 0.0)[c_band, c_girl]
             if not len(h) or w.sum() <= 0:
                 continue
-            pick = cand[rng.choice(len(cand), len(h), p=w / w.sum())]
+            pick = cand[_draw_index(rng, w, len(h))]
             person[h], birth[h], girl[h], origin[h] = (base[c][pick] for c in ("person", "birth", "girl", "origin"))
             begin[h] = base["begin"][pick] + rng.integers(0, 31, len(h))
             oorsprong[h] = 2
@@ -247,7 +286,7 @@ def domain_starts(seed: int, scale: float, gm: dict, year: int, base: dict[str, 
     months = np.zeros(k)
     for c in np.unique(codes):
         sel = codes == c
-        months[sel] = _months(rng, dm["duration_months"][c], int(sel.sum()))
+        months[sel] = _months(rng, c, int(sel.sum()))
     end = begin + np.maximum(1, (months * DAYS_PER_MONTH).round().astype(np.int64)) - 1
     end = np.where(is_jr[keep], end, np.minimum(end, birth + int(18 * 365.25) - 1))   # a JB maatregel ends at 18
     end = np.maximum(end, begin)
@@ -263,21 +302,33 @@ def domain_starts(seed: int, scale: float, gm: dict, year: int, base: dict[str, 
 
 # ---------------------------------------------------------------------------------------------------------- crisis
 
+@cache
+def _crisis_bins(code: str) -> tuple[np.ndarray, np.ndarray]:
+    """The duration bins of a crisis product and their cumulative shares, parsed once."""
+    spec = _dm()["duration_months"][code]
+    bins = np.array([[float(x) for x in k.split("-")] for k in spec])
+    return bins, np.cumsum(list(spec.values())) / sum(spec.values())
+
+
+@cache
+def jw315_cell() -> np.ndarray:
+    """Per (hulpvorm, verwijzer) cell: whether its request path is a JW315."""
+    m = model()
+    nv = len(m.verwijzers)
+    return np.array([m.path[c % nv] == "jw315" for c in range(len(m.hulpvormen) * nv)])
+
 def crisis(seed: int, code: int, year: int, out: dict[str, np.ndarray]) -> None:
     """Crisis starts (categorie 46): short, never rejected, no provider switch, and mostly backdated: the JW301 (and
     the JW315 before it) comes days after the ingangsdatum, the JW305 after the JW301. Keyed hashes per trajectory."""
     sel = np.nonzero(is_category(out["product"], CRISIS))[0]
     if not len(sel):
         return
-    dm, m = _dm(), model()
-    nv = len(m.verwijzers)
+    dm = _dm()
     u = [keyed_uniform(seed, H_CRISIS + j, code, year, out["seq"][sel]) for j in range(4)]
     codes = _product_attr()["code"][out["product"][sel]]
     months = np.zeros(len(sel))
     for c in np.unique(codes):
-        spec = dm["duration_months"][c]
-        bins = np.array([[float(x) for x in k.split("-")] for k in spec])
-        cdf = np.cumsum(list(spec.values())) / sum(spec.values())
+        bins, cdf = _crisis_bins(c)
         s = codes == c
         b = np.minimum(np.searchsorted(cdf, u[0][s], side="right"), len(cdf) - 1)
         months[s] = bins[b, 0] + u[1][s] * (bins[b, 1] - bins[b, 0])
@@ -294,7 +345,7 @@ def crisis(seed: int, code: int, year: int, out: dict[str, np.ndarray]) -> None:
     dec31 = (begin.astype("datetime64[D]").astype("datetime64[Y]") + 1).astype("datetime64[D]").astype(np.int64) - 1
     back &= begin + lag + 10 <= dec31
     lag = np.where(back, lag, 0)
-    jw315 = np.array([m.path[c % nv] == "jw315" for c in out["cell"][sel]])
+    jw315 = jw315_cell()[out["cell"][sel]]
     out["_tw_lead"][sel] = np.where(back & ~jw315, -lag, out["_tw_lead"][sel])
     out["_req_lead"][sel] = np.where(back & jw315, -lag, out["_req_lead"][sel])
     out["_onderzoek"][sel] = np.where(back, False, out["_onderzoek"][sel])
@@ -388,16 +439,23 @@ def finish_lines(lines: pl.DataFrame, second: pl.DataFrame) -> pl.DataFrame:
     )
     if not second.height:
         return lines
-    host_vol = lines.filter(pl.col("debet_credit") == "D").group_by(
+    # Only the second products' lines change, and only their hosts' debets are read: join those few rows (with
+    # their positions) instead of the whole claim table, then write the new volumes back in place (same row order).
+    key = ["gemeente_code", "toewijzing_nummer"]
+    li = lines.select(*key, "begindatum", "debet_credit", "geleverd_volume", "product_tarief").with_row_index("_i")
+    sec = li.join(second, on=key, how="inner")
+    if not sec.height:
+        return lines
+    hosts = second.select("gemeente_code", pl.col("_second_of").alias("toewijzing_nummer")).unique()
+    host_vol = li.filter(pl.col("debet_credit") == "D").join(hosts, on=key, how="semi").group_by(
         "gemeente_code", pl.col("toewijzing_nummer").alias("_second_of"), "begindatum").agg(
         pl.col("geleverd_volume").max().alias("_host_vol"))
-    v = lines.join(second, on=["gemeente_code", "toewijzing_nummer"], how="left").join(
-        host_vol, on=["gemeente_code", "_second_of", "begindatum"], how="left")
-    vol = pl.min_horizontal("geleverd_volume", pl.col("_host_vol").fill_null(0))
-    is_second = pl.col("_second_of").is_not_null()
-    return v.with_columns(
-        pl.when(is_second).then(vol).otherwise("geleverd_volume").alias("geleverd_volume"),
-    ).with_columns(
-        pl.when(is_second).then(pl.col("geleverd_volume") * pl.col("product_tarief")).otherwise("ingediend_bedrag")
-        .alias("ingediend_bedrag"),
-    ).filter(~is_second | (pl.col("geleverd_volume") > 0)).drop("_second_of", "_host_vol")
+    sec = sec.join(host_vol, on=["gemeente_code", "_second_of", "begindatum"], how="left").select(
+        "_i", pl.min_horizontal("geleverd_volume", pl.col("_host_vol").fill_null(0)).alias("_vol"), "product_tarief")
+    rows = sec["_i"].to_numpy()
+    vol = lines["geleverd_volume"].to_numpy().copy()
+    vol[rows] = sec["_vol"].to_numpy()
+    bedrag = lines["ingediend_bedrag"].clone().scatter(rows, sec["_vol"] * sec["product_tarief"])
+    keep = np.ones(lines.height, dtype=bool)
+    keep[rows] = vol[rows] > 0
+    return lines.with_columns(pl.Series("geleverd_volume", vol, dtype=pl.Int64), bedrag).filter(pl.Series(keep))

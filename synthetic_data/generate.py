@@ -183,6 +183,7 @@ def _job_tables(seed: int, first: int, last: int, traj: pl.DataFrame, gem: pl.Da
     # --- end issue 12: flows
     # issue 12: a second ToegewezenProduct (vervoer) next to dagbehandeling: its own toewijzing, start, stop, claims
     df, second = with_second_products(seed, df, regional)
+    df = msg.with_timing(df)   # shared by the toewijzingen, zorgstarts, zorgstops and prestaties: computed once
     out["toewijzingen"] = conform("toewijzingen", msg.toewijzingen(df, seed))
     out["zorgstarts"] = conform("zorgstarts", msg.zorgstarts(df))
     out["zorgstops"] = conform("zorgstops", msg.zorgstops(df))

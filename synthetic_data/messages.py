@@ -97,7 +97,10 @@ def _timing(df: pl.DataFrame) -> pl.DataFrame:
     """--- issue 12: timing. Columns the toewijzing, start and claim tables share: `_ing` (the toewijzing Ingangsdatum,
     before the care start `begin` by the waiting time), `_tw_end` (the unshortened toewijzing end), `_plan0` and
     `_late` (care that runs past its first planned Einddatum, covered by a verlenging), `_first_date` (the day the
-    first JW301 is sent) and `_start_msg` (the JW305 dagtekening: never before that JW301)."""
+    first JW301 is sent) and `_start_msg` (the JW305 dagtekening: never before that JW301). A frame that has them
+    already (`with_timing`) is returned as it is: every column is row-wise or grouped within a gemeente."""
+    if "_start_msg" in df.columns:
+        return df
     tm = care_model()["timing"]
     kmax = (pl.col("end") - pl.col("begin")) // 365
     tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * (kmax + 1) - 1)
@@ -107,13 +110,16 @@ def _timing(df: pl.DataFrame) -> pl.DataFrame:
     # (OP259): the waiting time ends at the day after it.
     key = ["gemeente_code", "bsn", "agb_code", "product_code"]
     ijw = pl.col("in_ijw") & ~pl.col("rejected")
-    maybe = df.filter(ijw & pl.struct(*key).is_duplicated()).select(*key, "traject_id", "begin", "_ing", "_tw_end")
+    # Joined back by row: a second product shares its host's traject_id, so a youth with two such pairs would have
+    # matched each of its rows twice by traject_id (duplicate toewijzingen, TR332).
+    maybe = df.with_row_index("_tr").filter(ijw & pl.struct(*key).is_duplicated()).select(
+        "_tr", *key, "traject_id", "begin", "_ing", "_tw_end")
     if maybe.height:
         prev = pl.col("_tw_end").cum_max().shift(1).over(key)
         fix = maybe.sort(*key, "begin", "traject_id").select(
-            "traject_id", pl.min_horizontal("begin", pl.max_horizontal("_ing", prev + 1)).alias("_ing_fix"))
-        df = df.join(fix, on="traject_id", how="left").with_columns(
-            pl.coalesce("_ing_fix", "_ing").alias("_ing")).drop("_ing_fix")
+            "_tr", pl.min_horizontal("begin", pl.max_horizontal("_ing", prev + 1)).alias("_ing_fix"))
+        df = df.with_row_index("_tr").join(fix, on="_tr", how="left").with_columns(
+            pl.coalesce("_ing_fix", "_ing").alias("_ing")).drop("_ing_fix", "_tr")
     # Care past the first plan: the first plan ended `_later_days` before the end, inside the last year's toewijzing.
     plan0 = pl.col("end") - pl.col("_later_days")
     late = (pl.col("_later") & (pl.col("planned_end") == pl.col("end")) & (tw_end == pl.col("end"))
@@ -131,6 +137,11 @@ def _timing(df: pl.DataFrame) -> pl.DataFrame:
     df = df.with_columns(late.alias("_late"), plan0.alias("_plan0"), first.alias("_first_date"))
     start = _busday(df["begin"].to_numpy(), df["_start_delay"].to_numpy())
     return df.with_columns(pl.Series("_start_msg", np.maximum(start, df["_first_date"].to_numpy())))
+
+
+def with_timing(df: pl.DataFrame) -> pl.DataFrame:
+    """`df` with the timing columns the toewijzing, start, stop and claim tables share, computed once for all four."""
+    return _timing(df)
 
 
 def toewijzingen(df: pl.DataFrame, seed: int | None = None) -> pl.DataFrame:

@@ -28,8 +28,11 @@ def _day(date: str) -> int:
     return int((np.datetime64(date, "D") - _EPOCH).astype(np.int64))
 
 
+_INT = (int, np.integer)
+
+
 class _Generator(np.random.Generator):
-    """numpy's Generator with a cheaper `choice(k, n, p=p)` for the many small draws of a partition.
+    """numpy's Generator with a cheaper `choice(k, n, p=p)` and `integers` for the many small draws of a partition.
 
     Same algorithm as numpy's (cumulative p normalised by its last value, one `random(n)`, searchsorted right), so
     the same draws and the same stream state; numpy's argument checks, which cost four times the draw on arrays
@@ -51,6 +54,25 @@ class _Generator(np.random.Generator):
             if len(self._cdfs) < 4096:
                 self._cdfs[k] = cdf
         return cdf.searchsorted(self.random(size), side="right")
+
+    def integers(self, low, high=None, size=None, dtype=np.int64, endpoint=False):
+        """Uniform integers in [low, high) as `low + floor(random(size) * (high - low))`: one `random` call costs a
+        fifth of numpy's `integers` on the arrays of a partition (its bounds checks and dtype dispatch), and the many
+        small draws of a run made that a tenth of the simulation. Uniform over the same integers (exact while the
+        span is below 2**53); other forms (no high, endpoint, another dtype, a scalar) go to numpy unchanged."""
+        if high is None or endpoint or dtype is not np.int64:
+            return super().integers(low, high, size, dtype, endpoint)
+        if isinstance(low, _INT) and isinstance(high, _INT) and isinstance(size, _INT):   # the common case, cheaply
+            low, high = int(low), int(high)
+            if not 0 < high - low < 1 << 53:
+                return super().integers(low, high, size, dtype, endpoint)
+            return (self.random(size) * (high - low)).astype(np.int64) + low   # < high: the product rounds down
+        lo, hi = np.asarray(low, dtype=np.int64), np.asarray(high, dtype=np.int64)
+        shape = np.broadcast(lo, hi).shape if size is None else size
+        span = hi - lo
+        if shape == () or (span <= 0).any() or (span >= 1 << 53).any():
+            return super().integers(low, high, size, dtype, endpoint)   # scalars; numpy raises on empty ranges
+        return np.minimum(lo + (self.random(shape) * span).astype(np.int64), hi - 1)
 
 
 def _rng(*key: int) -> np.random.Generator:
@@ -189,53 +211,84 @@ def _wait_specs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return tuple(np.array([s[k] for s in specs], dtype=float) for k in ("zero_share", "median", "p90", "max"))
 
 
+@cache
+def _product_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per catalogue product (and the dummy index -1, appended): volume_min, volume_max, and whether the toegewezen
+    volume gets headroom. Built once per process: _message_params runs for every (gemeente, year) stream."""
+    cat = producten_catalogus()
+    vmin = np.append(cat["volume_min"].to_numpy(), 1)
+    vmax = np.append(cat["volume_max"].to_numpy(), 1)
+    eenheid = np.append(cat["eenheid"].to_numpy(), "14")
+    frequentie = np.append(cat["frequentie"].to_numpy(), "4")
+    # The gemeente assigns more hours than the expected use (headroom); etmaal and arrangement counts stay as they
+    # are, and a totaal is a package, assigned as needed.
+    room = ~np.isin(eenheid, ["14", "82"]) & (frequentie != "6")
+    for a in (vmin, vmax, room):
+        a.flags.writeable = False
+    return vmin, vmax, room
+
+
+def _tail_of(z: np.ndarray, spec: dict) -> np.ndarray:
+    """`_tail` from given standard normal draws."""
+    sigma = np.log(spec["p90"] / spec["median"]) / 1.2816
+    return np.clip(np.round(spec["median"] * np.exp(sigma * z)), 1, spec["max"]).astype(np.int64)
+
+
+def _uniform_ints(u: np.ndarray, lo, hi) -> np.ndarray:
+    """Integers uniform in [lo, hi] (both included) from uniforms [0, 1)."""
+    return (u * (np.asarray(hi) - lo + 1)).astype(np.int64) + lo
+
+
+_N_UNIFORM, _N_NORMAL = 23, 6   # draws per trajectory of _message_params
+
+
 def _message_params(rng, n: int, product: np.ndarray) -> dict:
-    """Per-trajectory draws that the message tables need (lead times, delays, waiting time, toegewezen volume)."""
+    """Per-trajectory draws that the message tables need (lead times, delays, waiting time, toegewezen volume).
+
+    Two draws from the stream (a block of uniforms and one of normals, a row per quantity) instead of one per
+    quantity: this runs five times per (gemeente, year) on a few hundred rows, where each numpy call costs more than
+    its draws."""
     p = model().params
     tm = care_model()["timing"]
-    cat = producten_catalogus()
-    vmin = np.append(cat["volume_min"].to_numpy(), 1)[product]   # index -1 -> the appended dummy
-    vmax = np.append(cat["volume_max"].to_numpy(), 1)[product]
+    vmin_all, vmax_all, room_all = _product_arrays()
+    u = rng.random((_N_UNIFORM, n))
+    z = rng.standard_normal((_N_NORMAL, n))
     out = {
-        "_req_lead": rng.integers(15, 41, n),
-        "_ans_delay": rng.integers(*np.add(p["answer_werkdagen"], [0, 1]), n),
-        "_onderzoek": rng.random(n) < p["request_in_onderzoek_share"],
-        "_onderzoek_delay": rng.integers(1, 6, n),
-        "_tw_lead": rng.integers(0, 11, n),
-        "_tw_time": rng.integers(8 * 3600, 17 * 3600, n),
-        "_start_delay": rng.integers(*np.add(p["start_message_werkdagen"], [0, 1]), n),
-        "_stop_delay": rng.integers(*np.add(p["stop_message_werkdagen"], [0, 1]), n),
-        "_ext_lead": rng.integers(5, 26, n),
-        "_shorten_delay": rng.integers(1, 11, n),
-        "_vol": rng.integers(vmin, vmax + 1),
+        "_req_lead": _uniform_ints(u[0], 15, 40),
+        "_ans_delay": _uniform_ints(u[1], *p["answer_werkdagen"]),
+        "_onderzoek": u[2] < p["request_in_onderzoek_share"],
+        "_onderzoek_delay": _uniform_ints(u[3], 1, 5),
+        "_tw_lead": _uniform_ints(u[4], 0, 10),
+        "_tw_time": _uniform_ints(u[5], 8 * 3600, 17 * 3600 - 1),
+        "_start_delay": _uniform_ints(u[6], *p["start_message_werkdagen"]),
+        "_stop_delay": _uniform_ints(u[7], *p["stop_message_werkdagen"]),
+        "_ext_lead": _uniform_ints(u[8], 5, 25),
+        "_shorten_delay": _uniform_ints(u[9], 1, 10),
+        "_vol": _uniform_ints(u[10], vmin_all[product], vmax_all[product]),   # index -1 -> the appended dummy
     }
     # --- issue 12: timing. Late messages (beyond the 5 werkdagen of OP271/OP272/OP274), a long tail.
-    for key, share, spec in (("_start_delay", "start_late_share", "message_late_werkdagen"),
-                             ("_stop_delay", "stop_late_share", "message_late_werkdagen"),
-                             ("_ans_delay", "answer_late_share", "answer_late_werkdagen")):
-        late = rng.random(n) < tm[share]
-        out[key] = np.where(late, 5 + _tail(rng, n, tm[spec]), out[key])
+    for j, (key, share, spec) in enumerate((("_start_delay", "start_late_share", "message_late_werkdagen"),
+                                            ("_stop_delay", "stop_late_share", "message_late_werkdagen"),
+                                            ("_ans_delay", "answer_late_share", "answer_late_werkdagen"))):
+        out[key] = np.where(u[11 + j] < tm[share], 5 + _tail_of(z[j], tm[spec]), out[key])
     # Waiting time from the toewijzing Ingangsdatum to the first day of care; the JW315 comes before the Ingangsdatum.
     zero, med, p90, mx = (a[product] for a in _wait_specs())
     sigma = np.log(p90 / med) / 1.2816
-    wait = np.minimum(np.round(med * np.exp(sigma * rng.standard_normal(n))), mx).astype(np.int64)
-    out["_wait"] = np.where(rng.random(n) < zero, 0, wait)
+    wait = np.minimum(np.round(med * np.exp(sigma * z[3])), mx).astype(np.int64)
+    out["_wait"] = np.where(u[14] < zero, 0, wait)
     out["_req_lead"] = out["_req_lead"] + out["_wait"]
-    # The gemeente assigns more hours than the expected use (headroom); etmaal and arrangement counts stay as they are.
-    eenheid = np.append(cat["eenheid"].to_numpy(), "14")[product]
-    frequentie = np.append(cat["frequentie"].to_numpy(), "4")[product]
-    room = ~np.isin(eenheid, ["14", "82"]) & (frequentie != "6")   # a totaal is a package, assigned as needed
+    # The gemeente assigns more hours than the expected use (headroom, see _product_arrays).
+    room = room_all[product]
     out["_vol"] = np.where(room, np.ceil(out["_vol"] * tm["toegewezen_ruimte"]), out["_vol"]).astype(np.int64)
     # Backdating (the share depends on the path, applied in messages.toewijzingen), a stop past the first plan, the
     # gemeente's choice to shorten after an early stop, and a toewijzing withdrawn before care (reden 13).
-    lo, hi = tm["plan_later_days"]
     out.update({
-        "_bd_u": rng.random(n), "_bd_lag": _tail(rng, n, tm["backdate_days"]),
-        "_ext_u": rng.random(n), "_ext_lag": _tail(rng, n, tm["backdate_days"]),
-        "_later": rng.random(n) < tm["plan_later_share"], "_later_days": rng.integers(lo, hi + 1, n),
-        "_shorten": rng.random(n) < tm["shorten_share"],
-        "_deleted": rng.random(n) < p["deleted_toewijzing_share"], "_del_days": rng.integers(1, 11, n),
-        "_del_shift": rng.integers(7, 31, n),
+        "_bd_u": u[15], "_bd_lag": _tail_of(z[4], tm["backdate_days"]),
+        "_ext_u": u[16], "_ext_lag": _tail_of(z[5], tm["backdate_days"]),
+        "_later": u[17] < tm["plan_later_share"], "_later_days": _uniform_ints(u[18], *tm["plan_later_days"]),
+        "_shorten": u[19] < tm["shorten_share"],
+        "_deleted": u[20] < p["deleted_toewijzing_share"], "_del_days": _uniform_ints(u[21], 1, 10),
+        "_del_shift": _uniform_ints(u[22], 7, 30),
     })
     return out
 
@@ -270,6 +323,14 @@ def _frame(cols: dict) -> pl.DataFrame:
 OORSPRONG = ["nieuw", "herhaald", "gelijktijdig", "overstap", "verhuizing"]
 
 
+@cache
+def _months_of(year: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first day (days since the epoch) and the length of each month of `year`."""
+    first = np.array([f"{year}-{mo + 1:02d}-01" for mo in range(12)], dtype="datetime64[D]")
+    dim = (np.append(first[1:], np.datetime64(f"{year + 1}-01-01")) - first).astype(np.int64)
+    return (first - _EPOCH).astype(np.int64), dim
+
+
 def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None) -> dict[str, np.ndarray]:
     """All starts of one (gemeente, year) partition, with their follow-ups after a provider switch.
 
@@ -284,9 +345,8 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
     per_month = rng.poisson(lam)
     n = int(per_month.sum())
     month = np.repeat(np.arange(12), per_month)
-    first = np.array([f"{year}-{mo + 1:02d}-01" for mo in range(12)], dtype="datetime64[D]")
-    dim = (np.append(first[1:], np.datetime64(f"{year + 1}-01-01")) - first).astype(np.int64)
-    begin = (first[month] - _EPOCH).astype(np.int64) + (rng.random(n) * dim[month]).astype(np.int64)
+    first, dim = _months_of(year)
+    begin = first[month] + (rng.random(n) * dim[month]).astype(np.int64)
 
     cells = rng.choice(len(m.joint), n, p=m.joint)
     role = rng.random(n)
@@ -332,7 +392,7 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
     reden[(reden == 38) & (end + 1 - birth >= int(23 * 365.25))] = 39
     planned = _planned_end(rng, end, cat)
     age_at_begin = (begin - birth) / 365.25
-    is_jw315 = np.array([m.path[v] == "jw315" for v in range(len(m.verwijzers))])[cells % len(m.verwijzers)]
+    is_jw315 = domains.jw315_cell()[cells]
     params = _message_params(rng, n, product)
     # --- issue 12: triage. The answer to a JW315 follows the documented decision model (synthetic_data/decisions.py)
     regio_index = region_index(gm["inkoopregio"])

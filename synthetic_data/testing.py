@@ -632,10 +632,14 @@ def _(t):
     v = t["verzoeken"].select("gemeente_code", "agb_code", "referentie_aanbieder", pl.col("dagtekening").alias("_vd"))
     a = t["antwoorden"].join(v, on=["gemeente_code", "agb_code", "referentie_aanbieder"], how="left",
                              maintain_order="left")
-    idx = first_index(a, (pl.col("verzoek_antwoord") == "1") & pl.col("_vd").is_not_null())
-    other = "0153" if a["gemeente_code"][idx] != "0153" else "0147"
-    new, row = edit(t, "antwoorden", idx, reden_afwijzing="8", woonplaatsbeginsel_gemeente=other,
-                    dagtekening=pl.lit(a["_vd"][idx] + dt.timedelta(days=35)))
+    # a rejection whose JW315 is in the data, else any answer to one (made a rejection): a small dataset may hold
+    # no rejection of a request sent in its years
+    cand = a.with_row_index("_pos").filter(pl.col("_vd").is_not_null()).sort(pl.col("verzoek_antwoord") != "1", "_pos")
+    first_index(cand)   # the usual error when no answer has its JW315 in the data
+    idx, vd = int(cand["_pos"][0]), cand["_vd"][0]
+    other = "0153" if cand["gemeente_code"][0] != "0153" else "0147"
+    new, row = edit(t, "antwoorden", idx, verzoek_antwoord="1", reden_afwijzing="8", woonplaatsbeginsel_gemeente=other,
+                    dagtekening=pl.lit(vd + dt.timedelta(days=35)))
     return new, "antwoorden", row
 
 
