@@ -292,7 +292,9 @@ def main(workers: int | None = None) -> int:
         for r in board.iter_rows(named=True):
             score = "-" if r["score"] is None else f"{r['score']:.3f}"
             print(f"  {r['task']:<22}{r['team'] + '/' + r['experiment']:<40}{score:>8}  {r['status']}")
-    print(f"\nwarehouse: {SETTINGS.warehouse}   (duckdb {SETTINGS.warehouse} -c 'select count(*) from toewijzingen')")
+    cli = Path(sys.executable).with_name("duckdb")      # duckdb-cli of the dev extra (DuckDB 1.4 or later opens it)
+    print(f"\nwarehouse: {SETTINGS.warehouse}   ({cli if cli.exists() else 'duckdb'} {SETTINGS.warehouse} "
+          f"-c 'select count(*) from toewijzingen')")
     print(f"report:    {SETTINGS.report}")
     print(f"parquet:   {SETTINGS.lake}/<table>/<gemeente>.parquet")
     print("ui:        make ui   (the runs above are in its Runs tab)")

@@ -15,6 +15,12 @@ def tables() -> dict[str, dict]:
     return load_yaml("dictionary.yaml")["tables"]
 
 
+@cache
+def warehouse_tables() -> dict[str, dict]:
+    """Tables the DuckDB warehouse holds beside the generated ones (code lists, the dictionary itself)."""
+    return load_yaml("dictionary.yaml").get("warehouse_tables", {})
+
+
 def table_names() -> list[str]:
     return list(tables())
 
@@ -90,6 +96,14 @@ def render_markdown() -> str:
         for col, (typ, element, codelist, meaning) in spec["columns"].items():
             cl = codelist if codelist == "-" else f"[{codelist}](#code-list-{codelist})"
             lines.append(f"| `{col}` | {typ} | {element} | {cl} | {meaning} |")
+        lines.append("")
+    lines += ["# Warehouse tables", "", "`data/warehouse.duckdb` also holds these (and the leaderboards); the "
+              "generator does not write them.", ""]
+    for name, spec in warehouse_tables().items():
+        lines += [f"## `{name}` ({spec['group']})", "", spec["meaning"], "", f"Key: `{', '.join(spec['key'])}`", ""]
+        lines += ["| column | type | iJw element | code list | meaning |", "|---|---|---|---|---|"]
+        lines += [f"| `{col}` | {typ} | {element} | {codelist} | {meaning} |"
+                  for col, (typ, element, codelist, meaning) in spec["columns"].items()]
         lines.append("")
     lines += ["# Code lists", "", f"Source: {lists['source_note']}.", ""]
     for name, values in lists.items():
