@@ -508,6 +508,17 @@ def _task_names() -> list[str]:
     return sorted(p.stem for p in folder.glob("[!_]*.py"))
 
 
+# --- issue 14: export
+def cmd_export(args) -> int:
+    from synthetic_data.export import export
+
+    t0 = time.perf_counter()
+    rows = export(Path(args.dir), args.format, Path(args.out), force=args.force)
+    print(f"exported {len(rows)} tables, {sum(rows.values()):,} rows, as {args.format} to {args.out} in "
+          f"{time.perf_counter() - t0:.1f}s (with the data dictionary and the code lists)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Jeugdzorg Zandbak: a synthetic youth-care administration sandbox.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -606,6 +617,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--process", action="store_true",
                    help="also print the process figures: lateness, waiting time, claims, rejections, market, ...")
     c.set_defaults(func=cmd_calibration)
+    # --- issue 14: export
+    x = sub.add_parser("export", help="a dataset folder as CSV files, an Excel workbook or Parquet files, with the "
+                                      "data dictionary and the code lists")
+    x.add_argument("dir", help="a dataset folder (zandbak generate, corrupt or challenge new)")
+    x.add_argument("--format", required=True, help="csv (a folder), xlsx (one workbook: a sheet per table, a "
+                                                   "dictionary sheet; refused past 1,048,575 rows) or parquet (a folder)")
+    x.add_argument("--out", required=True, help="the folder (csv, parquet) or the .xlsx file to write")
+    x.add_argument("--force", action="store_true", help="replace an existing --out whole")
+    x.set_defaults(func=cmd_export)
     return p
 
 

@@ -22,15 +22,13 @@ import shutil
 from pathlib import Path
 
 import duckdb
-import polars as pl
 
 from experiments.leaderboard import rows_dir
 from synthetic_data.atomic import atomic_write
+from synthetic_data.dictionary import codelist_frame, dictionary_frame, warehouse_tables
 from synthetic_data.dictionary import tables as dictionary
-from synthetic_data.dictionary import warehouse_tables
 from synthetic_data.errors import DataError
 from synthetic_data.generate import REFERENCE_TABLES
-from synthetic_data.reference import codelists
 
 # The oldest storage format with everything the warehouse uses: DuckDB 1.4 and later (CLI 1.4.x, 1.5.x) open it.
 STORAGE_VERSION = "v1.4.0"
@@ -99,18 +97,6 @@ def _leaderboard_tables(con, db_path: Path) -> dict[str, int]:
     return counts
 
 
-def _dictionary_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The data dictionary (every column of the generated and the warehouse tables) and the code lists."""
-    rows = [{"table_name": t, "table_group": spec["group"], "position": i, "column_name": c, "type": typ,
-             "ijw_element": element, "codelist": codelist, "meaning": meaning}
-            for t, spec in {**dictionary(), **warehouse_tables()}.items()
-            for i, (c, (typ, element, codelist, meaning)) in enumerate(spec["columns"].items(), 1)]
-    lists = [{"codelist": name, "code": str(code), "omschrijving": str(text)}
-             for name, values in codelists().items() if isinstance(values, dict) and name != "eenheid_frequenties"
-             for code, text in values.items()]
-    return pl.DataFrame(rows), pl.DataFrame(lists)
-
-
 def _column_comment(element: str, codelist: str, meaning: str) -> str:
     extra = [f"iJw element {element}"] if element != "-" else []
     extra += [f"code list {codelist} (table codelists)"] if codelist != "-" else []
@@ -120,7 +106,7 @@ def _column_comment(element: str, codelist: str, meaning: str) -> str:
 def _dictionary_tables(con) -> dict[str, int]:
     """The code lists and the data dictionary as tables, and a COMMENT ON TABLE/COLUMN for every table of the data
     dictionary the warehouse holds (the comments show in `duckdb_tables()`, `duckdb_columns()` and the CLI)."""
-    columns, lists = _dictionary_frames()
+    columns, lists = dictionary_frame(), codelist_frame()
     for name, frame in ((DICTIONARY_TABLE, columns), (CODELISTS_TABLE, lists)):
         con.register("_frame", frame.to_arrow())
         con.execute(f'create or replace table "{name}" as select * from _frame')

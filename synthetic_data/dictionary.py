@@ -80,6 +80,27 @@ def merge_sorted(table: str, parts: list[pl.DataFrame], max_runs: int = 50_000) 
     return pl.concat([parts[i].slice(offset, length) for i, offset, length in slices], rechunk=True)
 
 
+def dictionary_frame(names: list[str] | None = None) -> pl.DataFrame:
+    """The data dictionary as a table, one row per column of the generated and the warehouse tables (or `names`):
+    what the warehouse's `data_dictionary` table and the dictionary sheet of `zandbak export` hold."""
+    specs = {**tables(), **warehouse_tables()}
+    rows = [{"table_name": t, "table_group": specs[t]["group"], "position": i, "column_name": c, "type": typ,
+             "ijw_element": element, "codelist": codelist, "meaning": meaning}
+            for t in (names if names is not None else specs)
+            for i, (c, (typ, element, codelist, meaning)) in enumerate(specs[t]["columns"].items(), 1)]
+    return pl.DataFrame(rows, schema={"table_name": pl.String, "table_group": pl.String, "position": pl.Int64,
+                                      "column_name": pl.String, "type": pl.String, "ijw_element": pl.String,
+                                      "codelist": pl.String, "meaning": pl.String})
+
+
+def codelist_frame() -> pl.DataFrame:
+    """The iJw code lists as a table, one row per (codelist, code)."""
+    rows = [{"codelist": name, "code": str(code), "omschrijving": str(text)}
+            for name, values in codelists().items() if isinstance(values, dict) and name != "eenheid_frequenties"
+            for code, text in values.items()]
+    return pl.DataFrame(rows, schema={"codelist": pl.String, "code": pl.String, "omschrijving": pl.String})
+
+
 def render_markdown() -> str:
     """docs/data-dictionary.md, generated from the registry so it cannot drift."""
     lists = codelists()

@@ -123,6 +123,16 @@ CASES = [
     ("experiment new: unknown task", "experiment new goed_idee --task raden", "raden"),
     ("calibration: no such folder", "calibration {root}/nowhere", "nowhere"),
     ("unknown command", "verzin", "verzin"),
+    # --- issue 14: export
+    ("export: no such folder", "export {root}/nowhere --format csv --out {root}/o4", "nowhere"),
+    ("export: manifest says not synthetic", "export {root}/not_synthetic --format csv --out {root}/o4", "synthetic"),
+    ("export: a table changed after writing", "export {root}/tampered --format xlsx --out {root}/o4.xlsx",
+     "zorgstarts.parquet"),
+    ("export: unknown format", "export {root}/clean --format sav --out {root}/o4", "--format"),
+    ("export: out inside the input", "export {root}/clean --format csv --out {root}/clean/csv", "--out"),
+    ("export: out is someone's folder", "export {root}/clean --format parquet --out {root}/notes", "--out"),
+    ("export: xlsx out without .xlsx", "export {root}/clean --format xlsx --out {root}/o4.csv", "--out"),
+    ("export: xlsx out inside the input", "export {root}/clean --format xlsx --out {root}/clean/x.xlsx", "--out"),
 ]
 
 
