@@ -288,10 +288,14 @@ def main(workers: int | None = None) -> int:
 
     board = ex.leaderboard(SETTINGS.warehouse)
     if board.height:
-        print("\nexperiments (latest run per experiment; higher score is better):")
-        for r in board.iter_rows(named=True):
-            score = "-" if r["score"] is None else f"{r['score']:.3f}"
-            print(f"  {r['task']:<22}{r['team'] + '/' + r['experiment']:<40}{score:>8}  {r['status']}")
+        from experiments.leaderboard import boards
+
+        print("\nexperiments (latest run per experiment, ranked per task and dataset; higher score is better):")
+        for task, digest, label, rows in boards(board):
+            print(f"  {task} on dataset {digest[:12]} ({label}):")
+            for r in rows.iter_rows(named=True):
+                score = "-" if r["score"] is None else f"{r['score']:.3f}"
+                print(f"    {r['rank']:>3}. {r['team'] + '/' + r['experiment']:<40}{score:>8}  {r['status']}")
     cli = Path(sys.executable).with_name("duckdb")      # duckdb-cli of the dev extra (DuckDB 1.4 or later opens it)
     print(f"\nwarehouse: {SETTINGS.warehouse}   ({cli if cli.exists() else 'duckdb'} {SETTINGS.warehouse} "
           f"-c 'select count(*) from toewijzingen')")
