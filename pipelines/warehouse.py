@@ -190,6 +190,16 @@ def build_views(db_path: Path, lake: Path) -> dict[str, int]:
                                           **_dictionary_tables(con)})
 
 
+def table_counts(db_path: Path) -> dict[str, int]:
+    """The row count of each lake table and leaderboard in the warehouse (the dictionary tables left out)."""
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        names = [t for (t,) in con.execute("select table_name from duckdb_tables() order by table_name").fetchall()
+                 if t not in (DICTIONARY_TABLE, CODELISTS_TABLE)]
+        order = {n: i for i, n in enumerate(dictionary())}
+        return {n: con.execute(f'select count(*) from "{n}"').fetchall()[0][0]
+                for n in sorted(names, key=lambda n: (order.get(n, len(order)), n))}
+
+
 def _leaderboard_rows(db_path: Path) -> dict[str, int]:
     with duckdb.connect() as con:
         return {name: con.execute(f"select count(*) from {source}").fetchall()[0][0]

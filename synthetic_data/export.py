@@ -89,20 +89,27 @@ def _write_folder(tables: dict[str, pl.DataFrame], extra: dict[str, pl.DataFrame
 
 
 def _write_xlsx(tables: dict[str, pl.DataFrame], extra: dict[str, pl.DataFrame], out: Path, config: dict) -> None:
-    # polars' write_excel through xlsxwriter (a kept library; one worksheet per frame into one workbook)
+    # xlsxwriter (a kept library, the one polars' write_excel uses) in constant_memory mode: each row goes to disk
+    # when the next begins. polars' write_excel keeps every cell in memory (1.4 GB for Twente 2024, measured) and
+    # is no faster: both make one Python call per cell, which is what writing xlsx costs.
     import xlsxwriter
 
     about = pl.DataFrame({"item": ["notice", *config, *(f"rows {n}" for n in tables)],
                           "value": [NOTICE, *(json.dumps(v) if not isinstance(v, str) else v for v in config.values()),
                                     *(f"{df.height}" for df in tables.values())]})
+    sheets = {"about": about, **tables, "dictionary": extra["data_dictionary"], "codelists": extra["codelists"]}
     with atomic_write(out) as tmp:
-        with xlsxwriter.Workbook(str(tmp)) as wb:
+        # text stays text: no formulas or links made from values that start with '=' or 'http'
+        with xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_formulas": False,
+                                            "strings_to_urls": False, "default_date_format": "yyyy-mm-dd"}) as wb:
             # a fixed creation time (xlsxwriter stamps the clock otherwise): the same dataset gives the same bytes
             wb.set_properties({"title": "Jeugdzorg Zandbak export (synthetic data)", "comments": NOTICE,
                                "created": dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)})
-            about.write_excel(wb, worksheet="about", autofit=True)
-            for name, df in tables.items():
-                # autofit measures every cell: off for speed; dates get an ISO format, not Excel's locale default
-                df.write_excel(wb, worksheet=name, autofit=False, dtype_formats={pl.Date: "yyyy-mm-dd"})
-            extra["data_dictionary"].write_excel(wb, worksheet="dictionary", autofit=True)
-            extra["codelists"].write_excel(wb, worksheet="codelists", autofit=True)
+            bold = wb.add_format({"bold": True})
+            for name, df in sheets.items():
+                ws = wb.add_worksheet(name)
+                ws.freeze_panes(1, 0)
+                ws.autofilter(0, 0, max(df.height, 1), max(df.width - 1, 0))
+                ws.write_row(0, 0, df.columns, bold)
+                for i, row in enumerate(df.iter_rows(), 1):
+                    ws.write_row(i, 0, row)      # None leaves the cell empty (null)

@@ -77,21 +77,26 @@ def test_an_export_that_fails_half_way_leaves_the_earlier_one_whole(clean, tmp_p
     export(clean, "xlsx", out)
     export(clean, "csv", folder)
     before = out.read_bytes(), {p.name: hashlib.sha256(p.read_bytes()).digest() for p in folder.iterdir()}
+    import xlsxwriter.worksheet
+
     calls = []
 
-    def fail_later(df, *a, **k):
-        calls.append(1)
-        if len(calls) > 3:
-            raise OSError(28, "No space left on device")
-        return real(df, *a, **k)
+    def failing(real, after):
+        def fail_later(*a, **k):
+            calls.append(1)
+            if len(calls) > after:
+                raise OSError(28, "No space left on device")
+            return real(*a, **k)
+        return fail_later
 
-    for method in ("write_excel", "write_csv"):
-        real = getattr(pl.DataFrame, method)
-        monkeypatch.setattr(pl.DataFrame, method, fail_later)
+    for owner, method, after in ((xlsxwriter.worksheet.Worksheet, "write_row", 300), (pl.DataFrame, "write_csv", 3)):
+        real = getattr(owner, method)
+        monkeypatch.setattr(owner, method, failing(real, after))
         calls.clear()
         with pytest.raises(DataError, match="nothing was written"):
-            export(clean, "xlsx", out, force=True) if method == "write_excel" else export(clean, "csv", folder)
-        monkeypatch.setattr(pl.DataFrame, method, real)
+            export(clean, "xlsx", out, force=True) if method == "write_row" else export(clean, "csv", folder, force=True)
+        assert len(calls) > after               # it failed half way, not before it began
+        monkeypatch.setattr(owner, method, real)
     assert out.read_bytes() == before[0]
     assert {p.name: hashlib.sha256(p.read_bytes()).digest() for p in folder.iterdir()} == before[1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["csv", "e.xlsx"]      # no temporary left beside
