@@ -1,7 +1,7 @@
 """The leaderboard: one row per run in the append-only `experiment_leaderboard` table beside a DuckDB warehouse.
 
 The table is a folder, `<warehouse folder>/leaderboards/experiment_leaderboard/`, with one Parquet file per recorded
-run (written whole, then renamed into place), and the warehouse shows it as a view. Appending takes no DuckDB file
+run (written whole, then renamed into place), and the warehouse holds a copy (each build and `refresh_leaderboards`). Appending takes no DuckDB file
 lock, so a reader of the warehouse or a parallel run never blocks or fails a write, and rebuilding the warehouse
 cannot lose a row.
 

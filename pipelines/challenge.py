@@ -5,7 +5,7 @@ writes the hand-out: the dirty tables a gemeente's own administration holds (not
 manifest that names the challenge (region, years, profile, id, hashes) but holds no seed, no secret and no labels.
 The secret, the config and the truth go to the sealed folder `<data>/sealed/challenges/<id>/` (owner-only), which
 a participant never gets. `score` scores a team's findings against it and appends the result to the
-`challenge_leaderboard` (a folder beside the warehouse, shown in it as a view).
+`challenge_leaderboard` (a folder beside the warehouse, copied into it as a table).
 
 A public seed (`public_seed=`, `--seed N --public-seed`) makes teaching material anyone can regenerate: its hand-out
 says so, and its scores are worth nothing.
@@ -134,7 +134,7 @@ def score_submission(handout: Path, submission: Path, team: str, settings: Setti
 
     from .warehouse import refresh_leaderboards
 
-    # an append-only table beside the warehouse (one file per score), shown in the warehouse as a view
+    # an append-only table beside the warehouse (one file per score), copied into the warehouse as a table
     with session(settings.warehouse, LEADERBOARD) as con:
         # dataset_hash, region, years (issue 14): the board ranks only scores on this very hand-out
         con.execute(f"""create table if not exists {LEADERBOARD} (time timestamp, challenge_id varchar, team varchar,
