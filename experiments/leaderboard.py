@@ -1,9 +1,9 @@
 """The leaderboard: one row per run in the append-only `experiment_leaderboard` table beside a DuckDB warehouse.
 
 The table is a folder, `<warehouse folder>/leaderboards/experiment_leaderboard/`, with one Parquet file per recorded
-run (written whole, then renamed into place), and the warehouse holds a copy (each build and `refresh_leaderboards`). Appending takes no DuckDB file
-lock, so a reader of the warehouse or a parallel run never blocks or fails a write, and rebuilding the warehouse
-cannot lose a row.
+run (written whole, then renamed into place), and the warehouse holds a copy (made at each build and by
+`refresh_leaderboards`). Appending takes no DuckDB file lock, so a reader of the warehouse or a parallel run never
+blocks or fails a write, and rebuilding the warehouse cannot lose a row.
 
 Every score is "higher is better" (task 1 F1 of rejections, task 2 macro-F1, task 3 1 - MASE), so one ordering
 serves all tasks. `leaderboard()` shows each experiment's latest run; the table keeps every run. A score compares
