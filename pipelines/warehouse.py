@@ -91,8 +91,9 @@ def _leaderboard_tables(con, db_path: Path) -> dict[str, int]:
     counts = {}
     for name, source in _leaderboard_sources(db_path).items():
         con.execute(f'create or replace table "{name}" as select * from {source}')
-        con.execute(f'comment on table "{name}" is '
-                    f'{_sql_text(f"Append-only leaderboard, copied from leaderboards/{name}/ when the warehouse was built (one Parquet file per appended batch there).")}')
+        note = (f"Append-only leaderboard, copied from leaderboards/{name}/ when the warehouse was built (one "
+                f"Parquet file per appended batch there).")
+        con.execute(f'comment on table "{name}" is {_sql_text(note)}')
         counts[name] = con.execute(f'select count(*) from "{name}"').fetchall()[0][0]
     return counts
 
@@ -121,7 +122,8 @@ def _dictionary_tables(con) -> dict[str, int]:
                                           "current_database() and table_name = ?", [table]).fetchall()}
         for col, (_, element, codelist, meaning) in spec["columns"].items():
             if col in have:
-                con.execute(f'comment on column "{table}"."{col}" is {_sql_text(_column_comment(element, codelist, meaning))}')
+                text = _sql_text(_column_comment(element, codelist, meaning))
+                con.execute(f'comment on column "{table}"."{col}" is {text}')
     return {DICTIONARY_TABLE: columns.height, CODELISTS_TABLE: lists.height}
 
 
