@@ -51,6 +51,7 @@ class RunResult:
     log: str = field(default="", repr=False)   # the tail of what the experiment printed
     time: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
     sandbox: str = ""                # the isolation mechanisms in force, e.g. "landlock-fs,netns,pidns,tree-memory"
+    params: dict | None = None       # the task data's parameters (region, years, scale ...): the leaderboard names them
 
     @property
     def ok(self) -> bool:
@@ -156,4 +157,4 @@ def run(experiment: Experiment, data: TaskData, limits: Limits | None = None) ->
     return RunResult(team=experiment.team, experiment=experiment.name, task=data.task, status=status, error=error,
                      runtime_s=round(runtime, 3), seed=data.seed, dataset_hash=data.dataset_hash,
                      score=metrics["score"] if metrics else None, metrics=metrics, predictions=predictions, log=log,
-                     sandbox=mechanisms)
+                     sandbox=mechanisms, params=dict(data.params))

@@ -137,7 +137,8 @@ def build_assets(partitions: dg.StaticPartitionsDefinition) -> list:
     @dg.asset(
         group_name="warehouse", deps=[dg.AssetKey(t) for t in dictionary()] + [dg.AssetKey("check_scorecard")],
         kinds={"duckdb"},
-        description="DuckDB warehouse file with one view per table over all its partitions (data/warehouse.duckdb).",
+        description="Self-contained DuckDB warehouse (data/warehouse.duckdb): a copy of every table over all its "
+                    "partitions, the leaderboards, code lists and data dictionary, with comments; opens in DuckDB 1.4+.",
     )
     def warehouse(generator: GeneratorResource) -> dg.MaterializeResult:
         s = generator.settings()

@@ -5,7 +5,7 @@ writes the hand-out: the dirty tables a gemeente's own administration holds (not
 manifest that names the challenge (region, years, profile, id, hashes) but holds no seed, no secret and no labels.
 The secret, the config and the truth go to the sealed folder `<data>/sealed/challenges/<id>/` (owner-only), which
 a participant never gets. `score` scores a team's findings against it and appends the result to the
-`challenge_leaderboard` (a folder beside the warehouse, shown in it as a view).
+`challenge_leaderboard` (a folder beside the warehouse, copied into it as a table).
 
 A public seed (`public_seed=`, `--seed N --public-seed`) makes teaching material anyone can regenerate: its hand-out
 says so, and its scores are worth nothing.
@@ -99,6 +99,15 @@ def read_findings(path: Path) -> pl.DataFrame:
     return df.with_columns(pl.all().cast(pl.String))
 
 
+def handout_hash(manifest: dict) -> str:
+    """The hand-out's dataset hash: sha256 over its tables' names and file hashes (as its manifest lists them), so a
+    hand-out made again from the same secret by other code, with other bytes, is another board."""
+    import hashlib
+
+    files = sorted((name, str(t.get("sha256"))) for name, t in manifest.get("tables", {}).items())
+    return hashlib.sha256(json.dumps(files).encode()).hexdigest()
+
+
 def score_submission(handout: Path, submission: Path, team: str, settings: Settings | None = None) -> dict:
     settings = settings or Settings.from_env()
     try:
@@ -115,24 +124,32 @@ def score_submission(handout: Path, submission: Path, team: str, settings: Setti
         rejected = rejected_records(read_dataset(handout, [REJECTED_LINES]))
     result = score(read_findings(submission), read_truth(truth_path), rejected)
     o = result["overall"]
+    cfg = manifest.get("config", {})
+    digest = handout_hash(manifest)
     row = {"time": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), "challenge_id": challenge_id, "team": team,
            "precision": o["precision"], "recall": o["recall"], "f1": o["f1"], "tp": o["tp"], "fp": o["fp"], "fn": o["fn"],
-           "submission": str(submission)}
+           "submission": str(submission), "dataset_hash": digest, "region": str(cfg.get("region")),
+           "years": str(cfg.get("years"))}
     from experiments.leaderboard import session
 
     from .warehouse import refresh_leaderboards
 
-    # an append-only table beside the warehouse (one file per score), shown in the warehouse as a view
+    # an append-only table beside the warehouse (one file per score), copied into the warehouse as a table
     with session(settings.warehouse, LEADERBOARD) as con:
+        # dataset_hash, region, years (issue 14): the board ranks only scores on this very hand-out
         con.execute(f"""create table if not exists {LEADERBOARD} (time timestamp, challenge_id varchar, team varchar,
-            precision double, recall double, f1 double, tp bigint, fp bigint, fn bigint, submission varchar)""")
+            precision double, recall double, f1 double, tp bigint, fp bigint, fn bigint, submission varchar,
+            dataset_hash varchar, region varchar, years varchar)""")
         con.execute(f"insert into {LEADERBOARD} values ($time, $challenge_id, $team, $precision, $recall, $f1, $tp, "
-                    f"$fp, $fn, $submission)", row)
+                    f"$fp, $fn, $submission, $dataset_hash, $region, $years)", row)
     refresh_leaderboards(settings.warehouse)
     with session(settings.warehouse, LEADERBOARD, read_only=True) as con:
+        # rows of before issue 14 have no dataset_hash: they are on no board (their data is not known to be this one)
         board = con.execute(f"select team, max(f1) as best_f1, count(*) as submissions from {LEADERBOARD} "
-                            f"where challenge_id = ? group by team order by best_f1 desc", [challenge_id]).fetchall()
-    return {"result": result, "leaderboard": board, "challenge_id": challenge_id}
+                            f"where challenge_id = ? and dataset_hash = ? group by team order by best_f1 desc, team",
+                            [challenge_id, digest]).fetchall()
+    return {"result": result, "leaderboard": board, "challenge_id": challenge_id, "dataset_hash": digest,
+            "dataset": f"{row['region']} {row['years']}"}
 
 
 def sealed_markdown() -> str:

@@ -380,7 +380,8 @@ def cmd_challenge_score(args) -> int:
     o = out["result"]["overall"]
     print(f"team {args.team}: precision {o['precision']:.3f}  recall {o['recall']:.3f}  F1 {o['f1']:.3f}  "
           f"(tp {o['tp']}, fp {o['fp']}, fn {o['fn']})")
-    print(f"leaderboard of challenge {out['challenge_id']}:")
+    print(f"leaderboard of challenge {out['challenge_id']} on dataset {out['dataset_hash'][:12]} ({out['dataset']}; "
+          f"only scores on this hand-out rank here):")
     for rank, (team, f1, n) in enumerate(out["leaderboard"], 1):
         print(f"  {rank:>2}. {team:<24} best F1 {f1:.3f}  ({n} submissions)")
     return 0
@@ -476,15 +477,20 @@ def cmd_experiment_leaderboard(args) -> int:
     if board.height == 0:
         print("no experiment runs recorded yet: zandbak experiment run NAME")
         return 0
-    print(f"{'task':<22}{'rank':>4}  {'team/experiment':<40}{'score':>8}{'ceiling':>9}  {'status':<8}{'runtime':>8}  "
-          f"{'seed':>6}  {'dataset':<13}time")
-    for r in board.iter_rows(named=True):
-        score = "-" if r["score"] is None else f"{r['score']:.4f}"
-        ceiling = json.loads(r["metrics_json"]).get("ceiling") if r["metrics_json"] else None   # of the same data
-        ceiling = "-" if ceiling is None else f"{ceiling:.4f}"
-        print(f"{r['task']:<22}{r['rank']:>4}  {r['team'] + '/' + r['experiment']:<40}{score:>8}{ceiling:>9}  "
-              f"{r['status']:<8}{r['runtime_s']:>7.1f}s  {'sealed' if r['seed'] is None else r['seed']:>6}  "
-              f"{r['dataset_hash'][:12]:<13}{str(r['time'])[:19]}")
+    from experiments.leaderboard import boards
+
+    # one board per task and dataset: a score ranks only against scores on the same data (issue 14)
+    for n, (task, digest, label, rows) in enumerate(boards(board)):
+        print(("\n" if n else "") + f"{task} on dataset {digest[:12]} ({label}):")
+        print(f"  {'rank':>4}  {'team/experiment':<40}{'score':>8}{'ceiling':>9}  {'status':<8}{'runtime':>8}  "
+              f"{'seed':>6}  time")
+        for r in rows.iter_rows(named=True):
+            score = "-" if r["score"] is None else f"{r['score']:.4f}"
+            ceiling = json.loads(r["metrics_json"]).get("ceiling") if r["metrics_json"] else None   # same data
+            ceiling = "-" if ceiling is None else f"{ceiling:.4f}"
+            print(f"  {r['rank']:>4}  {r['team'] + '/' + r['experiment']:<40}{score:>8}{ceiling:>9}  "
+                  f"{r['status']:<8}{r['runtime_s']:>7.1f}s  {'sealed' if r['seed'] is None else r['seed']:>6}  "
+                  f"{str(r['time'])[:19]}")
     return 0
 
 
@@ -526,6 +532,17 @@ def _task_names() -> list[str]:
 
     folder = Path(importlib.util.find_spec("experiments").submodule_search_locations[0]) / "tasks"
     return sorted(p.stem for p in folder.glob("[!_]*.py"))
+
+
+# --- issue 14: export
+def cmd_export(args) -> int:
+    from synthetic_data.export import export
+
+    t0 = time.perf_counter()
+    rows = export(Path(args.dir), args.format, Path(args.out), force=args.force)
+    print(f"exported {len(rows)} tables, {sum(rows.values()):,} rows, as {args.format} to {args.out} in "
+          f"{time.perf_counter() - t0:.1f}s (with the data dictionary and the code lists)")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -646,6 +663,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--process", action="store_true",
                    help="also print the process figures: lateness, waiting time, claims, rejections, market, ...")
     c.set_defaults(func=cmd_calibration)
+    # --- issue 14: export
+    x = sub.add_parser("export", help="a dataset folder as CSV files, an Excel workbook or Parquet files, with the "
+                                      "data dictionary and the code lists")
+    x.add_argument("dir", help="a dataset folder (zandbak generate, corrupt or challenge new)")
+    x.add_argument("--format", required=True, help="csv (a folder), xlsx (one workbook: a sheet per table, a "
+                                                   "dictionary sheet; refused past 1,048,575 rows) or parquet (a folder)")
+    x.add_argument("--out", required=True, help="the folder (csv, parquet) or the .xlsx file to write")
+    x.add_argument("--force", action="store_true", help="replace an existing --out whole")
+    x.set_defaults(func=cmd_export)
     return p
 
 

@@ -54,7 +54,7 @@ def build_experiment_assets(seed: int | None = None, root=None) -> list:
             @dg.asset(name=f"score_{key}", group_name="experiments",
                       ins={"result": dg.AssetIn(f"experiment_{key}")}, kinds={"duckdb"},
                       description=f"Score of {e.team}/{e.name} ({ex.TASKS[e.task].score_meaning}); appended to the "
-                                  f"experiment leaderboard (data/leaderboards/, a view in the warehouse).")
+                                  f"experiment leaderboard (data/leaderboards/, a table of the warehouse).")
             def score(context: dg.AssetExecutionContext, result, generator: GeneratorResource) -> dg.MaterializeResult:
                 ex.record(generator.settings().warehouse, result)
                 metrics = {k: v for k, v in (result.metrics or {}).items()

@@ -193,16 +193,42 @@ def experiments_job():
     return _job("experiments_job")
 
 
+# --- issue 14: Dagster UI. The UI's landing page (Overview > Timeline, /overview/activity/timeline in dagster 1.13)
+# draws only runs that carry the origin of a job in a loaded code location (its bundle skips a run without
+# `repositoryOrigin`); `execute_job` records none. So each run is created with the origin of the same job in the
+# code location of workspace.yaml (`pipelines.definitions`), as the UI's own launches are.
+LOCATION = "pipelines.definitions"
+RUN_TAG = "zandbak/run"             # region/years/seed of the `zandbak run` a Dagster run belongs to
+
+
+def ui_origin(job_name: str):
+    """The remote origin of `job_name` in the workspace's code location (what a run launched from the UI has)."""
+    from dagster._core.remote_origin import ManagedGrpcPythonEnvCodeLocationOrigin, RemoteRepositoryOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    target = LoadableTargetOrigin(executable_path=sys.executable, module_name=LOCATION,
+                                  working_directory=str(PROJECT))
+    location = ManagedGrpcPythonEnvCodeLocationOrigin(target, LOCATION)
+    return RemoteRepositoryOrigin(location, "__repository__").get_job_origin(job_name)
+
+
 def execute(job_ref: str, partition: str | None = None) -> tuple[str | None, bool, str]:
     """Run one job (optionally one partition) in this process; returns (partition, success, first error)."""
     import dagster as dg
+    from dagster._core.execution.api import execute_run
 
     module, _, name = job_ref.partition(":")
     fn = getattr(importlib.import_module(module), name)
-    tags = {PROCESS_TAG: process_id(), **({"dagster/partition": partition} if partition else {})}
+    s = Settings.from_env()
+    tags = {PROCESS_TAG: process_id(), RUN_TAG: f"{s.region} {s.years} seed {s.seed}",
+            **({"dagster/partition": partition} if partition else {})}
     with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(dg.reconstructable(fn), instance=instance, tags=tags, run_config=RUN_CONFIG,
-                                raise_on_error=False)
+        job = dg.reconstructable(fn)
+        # what execute_job does, plus the job's origin in the code location (above)
+        run = instance.create_run_for_job(job_def=job.get_definition(), run_config=RUN_CONFIG, tags=tags,
+                                          job_code_origin=job.get_python_origin(),
+                                          remote_job_origin=ui_origin(job.get_definition().name))
+        result = execute_run(job, run, instance, raise_on_error=False)
         error = ""
         if not result.success:
             failures = [e for e in result.all_events if e.is_step_failure]
@@ -252,7 +278,7 @@ def main(workers: int | None = None) -> int:
     import dagster as dg
 
     from .definitions import GEMEENTEN, SETTINGS
-    from .warehouse import build_views
+    from .warehouse import build_views, refresh_leaderboards, table_counts
 
     workers = workers or min(2, os.cpu_count() or 1)
     keys = GEMEENTEN.get_partition_keys()
@@ -287,7 +313,10 @@ def main(workers: int | None = None) -> int:
     print(f"  experiments {'ok' if ok else 'FAILED: ' + err}")
     if not ok:
         failed.append(("experiments", err))
-    counts = build_views(SETTINGS.warehouse, SETTINGS.lake)
+    # the warehouse holds copies now (issue 14): after a good warehouse_job only the leaderboards need catching up
+    if "warehouse" in {k for k, _ in failed} or not refresh_leaderboards(SETTINGS.warehouse):
+        build_views(SETTINGS.warehouse, SETTINGS.lake)
+    counts = table_counts(SETTINGS.warehouse)
     print(f"\nrows per table ({time.perf_counter() - t0:.0f} s):")
     for name, n in counts.items():
         print(f"  {name:<24}{n:>12,}")
@@ -302,14 +331,22 @@ def main(workers: int | None = None) -> int:
 
     board = ex.leaderboard(SETTINGS.warehouse)
     if board.height:
-        print("\nexperiments (latest run per experiment; higher score is better):")
-        for r in board.iter_rows(named=True):
-            score = "-" if r["score"] is None else f"{r['score']:.3f}"
-            print(f"  {r['task']:<22}{r['team'] + '/' + r['experiment']:<40}{score:>8}  {r['status']}")
-    print(f"\nwarehouse: {SETTINGS.warehouse}   (duckdb {SETTINGS.warehouse} -c 'select count(*) from toewijzingen')")
+        from experiments.leaderboard import boards
+
+        print("\nexperiments (latest run per experiment, ranked per task and dataset; higher score is better):")
+        for task, digest, label, rows in boards(board):
+            print(f"  {task} on dataset {digest[:12]} ({label}):")
+            for r in rows.iter_rows(named=True):
+                score = "-" if r["score"] is None else f"{r['score']:.3f}"
+                print(f"    {r['rank']:>3}. {r['team'] + '/' + r['experiment']:<40}{score:>8}  {r['status']}")
+    cli = Path(sys.executable).with_name("duckdb")      # duckdb-cli of the dev extra (DuckDB 1.4 or later opens it)
+    print(f"\nwarehouse: {SETTINGS.warehouse}   ({cli if cli.exists() else 'duckdb'} {SETTINGS.warehouse} "
+          f"-c 'select count(*) from toewijzingen')")
     print(f"report:    {SETTINGS.report}")
     print(f"parquet:   {SETTINGS.lake}/<table>/<gemeente>.parquet")
-    print("ui:        make ui   (the runs above are in its Runs tab)")
+    print("ui:        make ui   (the runs above are on its landing page, Overview > Timeline, tagged "
+          f"{RUN_TAG}={SETTINGS.region} {SETTINGS.years} seed {SETTINGS.seed}; the asset graph of one group: "
+          f"/locations/{LOCATION}/asset-groups/lifecycle)")
     if failed:
         print(f"\n{len(failed)} run(s) FAILED: " + ", ".join(k for k, _ in failed), file=sys.stderr)
         return 1

@@ -15,6 +15,12 @@ def tables() -> dict[str, dict]:
     return load_yaml("dictionary.yaml")["tables"]
 
 
+@cache
+def warehouse_tables() -> dict[str, dict]:
+    """Tables the DuckDB warehouse holds beside the generated ones (code lists, the dictionary itself)."""
+    return load_yaml("dictionary.yaml").get("warehouse_tables", {})
+
+
 def table_names() -> list[str]:
     return list(tables())
 
@@ -74,6 +80,27 @@ def merge_sorted(table: str, parts: list[pl.DataFrame], max_runs: int = 50_000) 
     return pl.concat([parts[i].slice(offset, length) for i, offset, length in slices], rechunk=True)
 
 
+def dictionary_frame(names: list[str] | None = None) -> pl.DataFrame:
+    """The data dictionary as a table, one row per column of the generated and the warehouse tables (or `names`):
+    what the warehouse's `data_dictionary` table and the dictionary sheet of `zandbak export` hold."""
+    specs = {**tables(), **warehouse_tables()}
+    rows = [{"table_name": t, "table_group": specs[t]["group"], "position": i, "column_name": c, "type": typ,
+             "ijw_element": element, "codelist": codelist, "meaning": meaning}
+            for t in (names if names is not None else specs)
+            for i, (c, (typ, element, codelist, meaning)) in enumerate(specs[t]["columns"].items(), 1)]
+    return pl.DataFrame(rows, schema={"table_name": pl.String, "table_group": pl.String, "position": pl.Int64,
+                                      "column_name": pl.String, "type": pl.String, "ijw_element": pl.String,
+                                      "codelist": pl.String, "meaning": pl.String})
+
+
+def codelist_frame() -> pl.DataFrame:
+    """The iJw code lists as a table, one row per (codelist, code)."""
+    rows = [{"codelist": name, "code": str(code), "omschrijving": str(text)}
+            for name, values in codelists().items() if isinstance(values, dict) and name != "eenheid_frequenties"
+            for code, text in values.items()]
+    return pl.DataFrame(rows, schema={"codelist": pl.String, "code": pl.String, "omschrijving": pl.String})
+
+
 def render_markdown() -> str:
     """docs/data-dictionary.md, generated from the registry so it cannot drift."""
     lists = codelists()
@@ -90,6 +117,14 @@ def render_markdown() -> str:
         for col, (typ, element, codelist, meaning) in spec["columns"].items():
             cl = codelist if codelist == "-" else f"[{codelist}](#code-list-{codelist})"
             lines.append(f"| `{col}` | {typ} | {element} | {cl} | {meaning} |")
+        lines.append("")
+    lines += ["# Warehouse tables", "", "`data/warehouse.duckdb` also holds these (and the leaderboards); the "
+              "generator does not write them.", ""]
+    for name, spec in warehouse_tables().items():
+        lines += [f"## `{name}` ({spec['group']})", "", spec["meaning"], "", f"Key: `{', '.join(spec['key'])}`", ""]
+        lines += ["| column | type | iJw element | code list | meaning |", "|---|---|---|---|---|"]
+        lines += [f"| `{col}` | {typ} | {element} | {codelist} | {meaning} |"
+                  for col, (typ, element, codelist, meaning) in spec["columns"].items()]
         lines.append("")
     lines += ["# Code lists", "", f"Source: {lists['source_note']}.", ""]
     for name, values in lists.items():

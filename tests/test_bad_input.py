@@ -145,6 +145,16 @@ CASES = [
     ("demo: unknown region", "demo --region atlantis --ui-port 3998 --arena-port 3999", "--region"),
     ("demo: port out of range", "demo --ui-port 0 --arena-port 3999", "--ui-port"),
     ("demo: one port for both", "demo --ui-port 3999 --arena-port 3999", "--arena-port"),
+    # --- issue 14: export
+    ("export: no such folder", "export {root}/nowhere --format csv --out {root}/o4", "nowhere"),
+    ("export: manifest says not synthetic", "export {root}/not_synthetic --format csv --out {root}/o4", "synthetic"),
+    ("export: a table changed after writing", "export {root}/tampered --format xlsx --out {root}/o4.xlsx",
+     "zorgstarts.parquet"),
+    ("export: unknown format", "export {root}/clean --format sav --out {root}/o4", "--format"),
+    ("export: out inside the input", "export {root}/clean --format csv --out {root}/clean/csv", "--out"),
+    ("export: out is someone's folder", "export {root}/clean --format parquet --out {root}/notes", "--out"),
+    ("export: xlsx out without .xlsx", "export {root}/clean --format xlsx --out {root}/o4.csv", "--out"),
+    ("export: xlsx out inside the input", "export {root}/clean --format xlsx --out {root}/clean/x.xlsx", "--out"),
 ]
 
 

@@ -377,7 +377,7 @@ def test_leaderboard_records_and_orders(tmp_path):
         ("verzoek_triage", "a1", 1), ("verzoek_triage", "b1", 2), ("verzoek_triage", "c1", 3),
         ("zorgvraag_forecast", "f1", 1)]
     assert board.columns[1:] == ["team", "experiment", "task", "score", "metrics_json", "status", "error",
-                                 "runtime_s", "seed", "dataset_hash", "time", "sandbox"]
+                                 "runtime_s", "seed", "dataset_hash", "time", "sandbox", "dataset_params"]
     assert json.loads(board["metrics_json"][0]) == {"score": 0.5}
     assert ex.leaderboard(wh, task="zorgvraag_forecast")["experiment"].to_list() == ["f1"]
     assert ex.leaderboard(wh, latest=False).height == 5
