@@ -267,6 +267,10 @@ def run_partitions(job_ref: str, partitions: list[str], workers: int = 2):
     pool.shutdown()
 
 
+def _share(x) -> str:
+    return "-" if x is None else f"{x:.3f}"   # None: nothing flagged / nothing to find (a tiny partition)
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt   # `kill PID` ends the run as Ctrl-C does: workers stopped, one line, exit 130
 
@@ -326,7 +330,7 @@ def main(workers: int | None = None) -> int:
 
         overall = pl.read_parquet(card).filter(pl.col("scope") == "overall").row(0, named=True)
         print(f"\nreference suite on the injected faults ({SETTINGS.fault_profile}, seed {SETTINGS.fault_seed}): "
-              f"precision {overall['precision']:.3f}, recall {overall['recall']:.3f} "
+              f"precision {_share(overall['precision'])}, recall {_share(overall['recall'])} "
               f"(tp {overall['tp']}, fp {overall['fp']}, fn {overall['fn']}; statistical-only types excluded)")
 
     board = ex.leaderboard(SETTINGS.warehouse)
