@@ -16,7 +16,6 @@ same whichever gemeenten are exported), and the codes listed in `CONSTANTS` (eac
 """
 from __future__ import annotations
 
-import base64
 import csv
 import datetime as dt
 import hashlib
@@ -208,28 +207,36 @@ def _tag(tag: str, prefix: str) -> str:
     return tag if ":" in tag else f"{prefix}:{tag}"
 
 
-def _render(nodes, row: dict, prefix: str, out: list[str]) -> bool:
-    """Append the elements of `nodes` for `row`; True when a leaf had a value (constants alone do not count)."""
-    data = False
+def _escaped(col: str, dtype) -> pl.Expr:
+    c = pl.col(col).cast(pl.String)
+    if dtype == pl.String:
+        c = (c.str.replace_all("&", "&amp;", literal=True).str.replace_all("<", "&lt;", literal=True)
+             .str.replace_all(">", "&gt;", literal=True))
+    return c
+
+
+def fragment(nodes, prefix: str, columns: dict) -> pl.Expr:
+    """The XML of `nodes` for every row as one string expression (vectorised): null where no leaf has a value.
+    Leaves whose column is missing from `columns` (name -> dtype) count as null."""
+    parts, data = [], []
     for tag, spec in nodes:
         t = _tag(tag, prefix)
+        if isinstance(spec, str) and spec.startswith("="):
+            parts.append(pl.lit(f"<{t}>{spec[1:]}</{t}>"))
+            continue
         if isinstance(spec, str):
-            if spec.startswith("="):
-                out.append(f"<{t}>{spec[1:]}</{t}>")
+            if spec not in columns:
                 continue
-            v = row.get(spec)
-            if v is None:
-                continue
-            out.append(f"<{t}>{_text(v)}</{t}>")
-            data = True
+            e = pl.concat_str([pl.lit(f"<{t}>"), _escaped(spec, columns[spec]), pl.lit(f"</{t}>")])
         else:
-            sub: list[str] = []
-            if _render(spec, row, prefix, sub):
-                out.append(f"<{t}>")
-                out.extend(sub)
-                out.append(f"</{t}>")
-                data = True
-    return data
+            inner = fragment(spec, prefix, columns)
+            e = pl.concat_str([pl.lit(f"<{t}>"), inner, pl.lit(f"</{t}>")])
+        parts.append(e)
+        data.append(e)
+    if not data:
+        return pl.lit(None, pl.String)
+    has = pl.any_horizontal([d.is_not_null() for d in data])
+    return pl.when(has).then(pl.concat_str([x.fill_null("") for x in parts]))
 
 
 def _leaves(nodes, path: str = "") -> Iterator[tuple[str, str]]:
@@ -244,10 +251,9 @@ def _leaves(nodes, path: str = "") -> Iterator[tuple[str, str]]:
 
 
 def identificatie(code: str, *key) -> str:
-    """The BerichtIdentificatie of a message: 12 characters (A-Z, 2-7) of a hash of its type and batch key, unique
+    """The BerichtIdentificatie of a message: 12 hex digits (upper case) of a hash of its type and batch key, unique
     per afzender in practice (a collision is reported by the export) and independent of what else is exported."""
-    h = hashlib.sha256("|".join([code, *map(str, key)]).encode()).digest()
-    return base64.b32encode(h).decode()[:12]
+    return hashlib.sha256("|".join([code, *map(str, key)]).encode()).hexdigest()[:12].upper()
 
 
 def _header(m_code: str, afzender, ontvanger, ident: str, dag, close: bool = True) -> list[str]:
@@ -328,8 +334,14 @@ def _flow_messages(m: Message, tables: dict[str, pl.DataFrame]) -> Iterator[Rend
         df = _with_jeugdige(df, tables.get("jeugdigen"))
     keys = [m.afzender, m.ontvanger, m.dagtekening, *m.batch]
     order = [c for c in m.order if c in df.columns] + ["_row"]
-    df = df.sort(keys + order, nulls_last=True)
     p = m.prefix
+    cols = dict(df.schema)
+    extra = ["referentie_aanbieder", "reden_verzoek"] if m.code == "JW317" else []
+    df = df.sort(keys + order, nulls_last=True).select(
+        *keys, *[c for c in extra if c not in keys], "_row",
+        fragment(m.client, p, cols).alias("_client"),
+        pl.concat_str([pl.lit(f"<{p}:{m.record}>"), fragment(m.fields, p, cols).fill_null(""),
+                       pl.lit(f"</{p}:{m.record}>")]).alias("_rec"))
     for batch in _batches(df, keys):
         first = batch[0]
         afz, ont, dag = first[m.afzender], first[m.ontvanger], first[m.dagtekening]
@@ -339,7 +351,8 @@ def _flow_messages(m: Message, tables: dict[str, pl.DataFrame]) -> Iterator[Rend
         records = []
         if m.in_client:
             out.append(f"<{p}:Client>")
-            _render(m.client, first, p, out)
+            if first["_client"] is not None:
+                out.append(first["_client"])
             rec_path += f"/{p}:Client"
         for part in m.container.split("/") if m.container else []:
             out.append(f"<{p}:{part}>")
@@ -348,9 +361,7 @@ def _flow_messages(m: Message, tables: dict[str, pl.DataFrame]) -> Iterator[Rend
             out.insert(len(out) - 1, f"<{p}:ReferentieAanbieder>{_text(first['referentie_aanbieder'])}"
                        f"</{p}:ReferentieAanbieder><{p}:RedenVerzoek>{_text(first['reden_verzoek'])}</{p}:RedenVerzoek>")
         for i, row in enumerate(batch):
-            out.append(f"<{p}:{m.record}>")
-            _render(m.fields, row, p, out)
-            out.append(f"</{p}:{m.record}>")
+            out.append(row["_rec"])
             records.append((m.table, row["_row"], _indexed(rec_path, f"{p}:{m.record}", i, len(batch))))
         for part in reversed(m.container.split("/") if m.container else []):
             out.append(f"</{p}:{part}>")
@@ -379,15 +390,20 @@ def _jw323_messages(tables) -> Iterator[Rendered]:
     d = _declaratie_frame(tables)
     pr = tables["prestaties"].with_row_index("_row")
     lines = pr.join(d, on=dk, how="full", coalesce=True, nulls_equal=True)
-    lines = lines.sort([*dk, "bsn", "_row"], nulls_last=True)
     p = "jw323"
+    cols = dict(lines.schema)
+    lines = lines.sort([*dk, "bsn", "_row"], nulls_last=True).select(
+        *dk, "bsn", "_row", "_drow", "d_dagtekening", fragment(DECLARATIE_FIELDS, p, cols).alias("_decl"),
+        pl.concat_str([pl.lit(f"<{p}:Prestatie>"), fragment(PRESTATIE_FIELDS, p, cols).fill_null(""),
+                       pl.lit(f"</{p}:Prestatie>")]).alias("_rec"))
     for batch in _batches(lines, dk):
         first = batch[0]
         afz, ont = first["agb_code"], first["gemeente_code"]
         dag = first["d_dagtekening"] if first["d_dagtekening"] is not None else None
         ident = identificatie("JW323", *jw323_key(first))
         out = [_open("JW323"), *_header("JW323", afz, ont, ident, dag), f"<{p}:Declaratie>"]
-        _render(DECLARATIE_FIELDS, first, p, out)
+        if first["_decl"] is not None:
+            out.append(first["_decl"])
         records = []
         if first["_drow"] is not None:
             records.append(("declaraties", first["_drow"], f"/{p}:Bericht"))
@@ -402,9 +418,7 @@ def _jw323_messages(tables) -> Iterator[Rendered]:
                 out.append(f"<{p}:Bsn>{_text(client[0]['bsn'])}</{p}:Bsn>")
             out.append(f"<{p}:Prestaties>")
             for i, row in enumerate(client):
-                out.append(f"<{p}:Prestatie>")
-                _render(PRESTATIE_FIELDS, row, p, out)
-                out.append(f"</{p}:Prestatie>")
+                out.append(row["_rec"])
                 records.append(("prestaties", row["_row"], _indexed(cpath, f"{p}:Prestatie", i, len(client))))
             out.append(f"</{p}:Prestaties></{p}:Client>")
         out.append(f"</{p}:Clienten></{p}:Declaratie></{p}:Bericht>\n")
@@ -432,7 +446,10 @@ def _jw325_messages(tables) -> Iterator[Rendered]:
     lines = _rejected_lines(tables)
     p = "jw325"
     basis, bericht = xsd_versions()
-    for row in a.sort([*dk, "dagtekening", "_row"], nulls_last=True).iter_rows(named=True):
+    a = a.sort([*dk, "dagtekening", "_row"], nulls_last=True)
+    a = a.select(*dk, "dagtekening", "d_dagtekening", "_row", "retourcode",
+                 fragment(ANTWOORD_FIELDS, p, dict(a.schema)).alias("_antw"))
+    for row in a.iter_rows(named=True):
         afz, ont, dag = row["gemeente_code"], row["agb_code"], row["dagtekening"]
         ident = identificatie("JW325", *jw323_key(row), dag)
         out = [_open("JW325"), *_header("JW325", afz, ont, ident, dag, close=False)]
@@ -445,7 +462,8 @@ def _jw325_messages(tables) -> Iterator[Rendered]:
         out.append(f"<{p}:RetourCodes><{p}:RetourCode>{CONSTANTS['JW325 Header/RetourCode']}</{p}:RetourCode>"
                    f"</{p}:RetourCodes></{p}:Header>")
         out.append(f"<{p}:DeclaratieAntwoord>")
-        _render(ANTWOORD_FIELDS, row, p, out)
+        if row["_antw"] is not None:
+            out.append(row["_antw"])
         records = [("declaratie_antwoorden", row["_row"], f"/{p}:Bericht")]
         rejected = lines.get((row["agb_code"], row["declaratie_nummer"]), []) if lines else []
         if rejected:
@@ -456,8 +474,7 @@ def _jw325_messages(tables) -> Iterator[Rendered]:
                 cpath = _indexed(base, f"{p}:Client", ci, len(clients)) + f"/{p}:Prestaties"
                 out.append(f"<{p}:Client><{p}:Bsn>{_text(client[0]['bsn'])}</{p}:Bsn><{p}:Prestaties>")
                 for i, r in enumerate(client):
-                    out.append(f"<{p}:Prestatie>")
-                    _render(PRESTATIE_FIELDS, r, p, out)
+                    out.append(f"<{p}:Prestatie>{r['_rec']}")
                     out.append(f"<{p}:RetourCodes><{p}:RetourCode>{_text(r['retourcode'])}</{p}:RetourCode>"
                                f"</{p}:RetourCodes></{p}:Prestatie>")
                     records.append(("declaratie_antwoord_prestaties", r["_lrow"],
@@ -479,6 +496,8 @@ def _rejected_lines(tables) -> dict[tuple, list[dict]] | None:
     own = t.select(*ANTWOORD_LINE_NEEDS).with_row_index("_lrow")
     line = tables["prestaties"].drop("declaratie_nummer", "gemeente_code")
     j = own.join(line, on=["agb_code", "referentie_nummer"], how="left", maintain_order="left", nulls_equal=False)
+    j = j.select("agb_code", "declaratie_nummer", "bsn", "retourcode", "_lrow",
+                 fragment(PRESTATIE_FIELDS, "jw325", dict(j.schema)).fill_null("").alias("_rec"))
     out: dict[tuple, list[dict]] = {}
     for r in j.iter_rows(named=True):
         out.setdefault((r["agb_code"], r["declaratie_nummer"]), []).append(r)
