@@ -279,3 +279,19 @@ def reference_tables(folder: str | Path) -> dict[str, pl.DataFrame]:
 
 __all__ = ["Validation", "validate_messages", "render_text", "render_html", "as_json", "write_reports",
            "reference_tables", "dictionary_tables"]
+
+
+def scorable(v: Validation, jeugdigen: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The findings as (table, key, rule_code) for `synthetic_data.faults.score`. A jeugdige read from messages has no
+    client_id (iJw carries none): given the dataset's `jeugdigen`, it is looked up by gemeente and BSN."""
+    f = v.findings.filter(pl.col("key").is_not_null()).select("table", "key", "rule_code")
+    if jeugdigen is None or v.records is None or "table" not in v.records.columns:
+        return f
+    j = v.records.filter(pl.col("table") == "jeugdigen")
+    if not j.height or "bsn" not in j.columns:
+        return f
+    ids = jeugdigen.select("gemeente_code", "bsn", "client_id").filter(pl.col("bsn").is_not_null())
+    j = j.select("gemeente_code", "bsn").join(ids, on=["gemeente_code", "bsn"], how="inner")
+    extra = j.select(pl.lit("jeugdigen").alias("table"), key_expr("jeugdigen").alias("key"),
+                     pl.lit("jeugdigen").alias("rule_code"))
+    return pl.concat([f, extra])

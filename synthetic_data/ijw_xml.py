@@ -605,7 +605,7 @@ def export(tables: dict[str, pl.DataFrame], out: str | Path, source: dict | None
             for e in errors:
                 for t, row, rpath in _map_error(e.path, msg.records):
                     k = keys.get(t)
-                    w.writerow([rel, msg.code, t, row, k[row] if k else "", _short(e.path), e.message])
+                    w.writerow([rel, msg.code, t, row, k[row] if k else "", _short(e.path), _clean(e.message)])
             if progress and n % 5000 == 0:
                 progress(n)
         manifest = {
@@ -628,6 +628,11 @@ def _has_key(name: str, t: pl.DataFrame) -> bool:
         return set(key(name)) <= set(t.columns)
     except KeyError:
         return False
+
+
+def _clean(message: str) -> str:
+    """An lxml error message without the namespace URIs of the element names."""
+    return re.sub(r"\{http://www\.istandaarden\.nl/ijw/3_2/[^}]+\}", "", message)
 
 
 def _short(path: str | None) -> str:
@@ -745,14 +750,14 @@ def read_messages(files: Iterable[Path], root: Path, validate: bool = True) -> P
                 mine = [(t, i, parsed.where[t][i][1]) for t, rows in parsed.rows.items()
                         for i in range(start.get(t, 0), len(rows))]
                 for e in schema_.error_log:
-                    parsed.xsd_errors.append((rel, code, e.path or "", e.line, e.message))
+                    parsed.xsd_errors.append((rel, code, e.path or "", e.line, _clean(e.message)))
                     for t, i, _ in _map_error(e.path, mine):
                         parsed.xsd_records.append((rel, t, i))
         elif validate and (XSD_DIR / f"{code}.xsd").exists():
             schema_ = xml_schema(code)
             if not schema_.validate(tree):
                 for e in schema_.error_log:
-                    parsed.xsd_errors.append((rel, code, e.path or "", e.line, e.message))
+                    parsed.xsd_errors.append((rel, code, e.path or "", e.line, _clean(e.message)))
     return parsed
 
 
