@@ -253,3 +253,29 @@ def test_twente_year_every_message_valid(tmp_path):
     tables = generate(GeneratorConfig(region="twente", years="2024", seed=42, scale=1.0))
     m = X.export(tables, tmp_path / "tw")
     assert m["rejected_messages"] == 0 and sum(m["messages"].values()) > 100_000
+
+
+def test_dagster_ijw_messages_partition_with_its_check(tmp_path):
+    import dagster as dg
+
+    from pipelines.assets import GeneratorResource, build_assets
+    from pipelines.ijw_assets import build_ijw_assets, messages_folder
+    from pipelines.settings import Settings
+    from pipelines.storage import ParquetIOManager
+
+    settings = Settings(region="0147", years="2024", seed=5, scale=0.2, data_dir=str(tmp_path / "data"))
+    parts = dg.StaticPartitionsDefinition(["0147"])
+    assets = {a.node_def.name: a for a in build_assets(parts) + build_ijw_assets(parts)}
+    gen = GeneratorResource(region="0147", years="2024", seed=5, scale=0.2, data_dir=settings.data_dir)
+    resources = {"generator": gen, "parquet": ParquetIOManager(lake=str(settings.lake),
+                                                               config_json=json.dumps(settings.config().as_dict()))}
+    assert dg.materialize([assets["reference"]], resources=resources).success
+    assert dg.materialize([assets["administration"]], partition_key="0147", resources=resources).success
+    res = dg.materialize([assets["reference"], assets["administration"], assets["ijw_messages"]],
+                         partition_key="0147", resources=resources, selection=["ijw_messages"])
+    assert res.success
+    (check,) = res.get_asset_check_evaluations()
+    assert check.check_name == "ijw_valid" and check.passed and check.metadata["messages"].value > 100
+    folder = messages_folder(gen, "0147")
+    assert len(list(folder.rglob("*.xml"))) == check.metadata["messages"].value
+    assert json.loads((folder / X.MANIFEST).read_text())["rejected_messages"] == 0
