@@ -691,11 +691,15 @@ class Parsed:
         return len(self.rows[table]) - 1
 
 
-def _compile(nodes, prefix: str) -> list[tuple[str, str]]:
-    """(lxml findtext path, column) of every leaf."""
-    out = []
-    for path, col in _leaves(nodes):
-        out.append(("/".join(_tag(t, prefix) for t in path.split("/")), col))
+def _compile(nodes, prefix: str) -> dict:
+    """The layout as nested dicts {Clark tag: column or sub-dict}, to read a record walking its children once."""
+    out = {}
+    for tag, spec in nodes:
+        if isinstance(spec, str) and spec.startswith("="):
+            continue
+        pfx, _, local = _tag(tag, prefix).partition(":")
+        clark = f"{{{BASE_NS if pfx == 'ijw' else ns(pfx)}}}{local}"
+        out[clark] = spec if isinstance(spec, str) else _compile(spec, prefix)
     return out
 
 
@@ -704,8 +708,18 @@ def _nsmap(code: str) -> dict:
     return {code.lower(): ns(code), "ijw": BASE_NS}
 
 
-def _read_fields(el, compiled, nsmap) -> dict:
-    return {col: el.findtext(path, namespaces=nsmap) for path, col in compiled}
+def _read_fields(el, level: dict, nsmap=None, out: dict | None = None) -> dict:
+    """Every leaf of the layout under `el` (children not in the layout are skipped, not descended)."""
+    out = {} if out is None else out
+    for ch in el:
+        spec = level.get(ch.tag)
+        if spec is None:
+            continue
+        if isinstance(spec, str):
+            out.setdefault(spec, ch.text)   # the first of repeated elements, as findtext would
+        else:
+            _read_fields(ch, spec, None, out)
+    return out
 
 
 def read_messages(files: Iterable[Path], root: Path, validate: bool = True) -> Parsed:
@@ -718,8 +732,11 @@ def read_messages(files: Iterable[Path], root: Path, validate: bool = True) -> P
     pres = {c: _compile(PRESTATIE_FIELDS, c.lower()) for c in ("JW323", "JW325")}
     antw = _compile(ANTWOORD_FIELDS, "jw325")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    cut = len(str(root)) + 1
+    heads = {c: _compile([("Afzender", "afzender"), ("Ontvanger", "ontvanger"),
+                          ("BerichtIdentificatie", [("ijw:Dagtekening", "dagtekening")])], c.lower()) for c in CODES}
     for f in files:
-        rel = str(f.relative_to(root)) if f != root else f.name
+        rel = str(f)[cut:] if f != root else f.name
         try:
             tree = etree.parse(str(f), parser)
         except (etree.XMLSyntaxError, OSError) as e:
@@ -734,10 +751,8 @@ def read_messages(files: Iterable[Path], root: Path, validate: bool = True) -> P
             continue
         start = {t: len(r) for t, r in parsed.rows.items()}
         nsmap = _nsmap(code)
-        p = code.lower()
-        head = {"afzender": doc.findtext(f"{p}:Header/{p}:Afzender", namespaces=nsmap),
-                "ontvanger": doc.findtext(f"{p}:Header/{p}:Ontvanger", namespaces=nsmap),
-                "dagtekening": doc.findtext(f"{p}:Header/{p}:BerichtIdentificatie/ijw:Dagtekening", namespaces=nsmap)}
+        got = _read_fields(doc[0], heads[code]) if len(doc) and code in heads else {}
+        head = {k: got.get(k) for k in ("afzender", "ontvanger", "dagtekening")}
         if code in MESSAGES:
             _read_flow(MESSAGES[code], doc, tree, head, compiled[code], nsmap, parsed, rel)
         elif code == "JW323":
