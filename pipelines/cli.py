@@ -232,6 +232,13 @@ def cmd_export_ijw(args) -> int:
     check_output(out, inputs=[folder], force=args.force)
     t0 = time.perf_counter()
     tables = read_dataset(folder, present_tables(folder))
+    if args.gemeente and "gemeenten" in tables:
+        from synthetic_data.errors import ConfigError
+
+        known = set(tables["gemeenten"]["gemeente_code"])
+        bad = [g for g in args.gemeente if g not in known]
+        if bad:
+            raise ConfigError("--gemeente", f"'{bad[0]}' is no gemeente of {folder}", ", ".join(sorted(known)))
     source = {"dataset": str(folder), "config": manifest.get("config", {})}
     m = export(tables, out, source=source, gemeenten=args.gemeente or None)
     n = sum(m["messages"].values())

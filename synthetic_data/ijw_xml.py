@@ -518,13 +518,18 @@ def skipped_tables(tables: dict[str, pl.DataFrame]) -> list[str]:
     return out
 
 
+def only_gemeenten(tables: dict[str, pl.DataFrame], gemeenten: Iterable[str] | None) -> dict[str, pl.DataFrame]:
+    if gemeenten is None:
+        return tables
+    keep = sorted(set(gemeenten))
+    return {n: (t.filter(pl.col("gemeente_code").is_in(keep)) if "gemeente_code" in t.columns else t)
+            for n, t in tables.items()}
+
+
 def messages(tables: dict[str, pl.DataFrame], gemeenten: Iterable[str] | None = None) -> Iterator[Rendered]:
     """Every message of the dataset, type by type (in the order of the flow), one at a time. `gemeenten`: only the
     messages of these gemeenten (a partition: the same messages, byte for byte, as in a full export)."""
-    if gemeenten is not None:
-        keep = set(gemeenten)
-        tables = {n: (t.filter(pl.col("gemeente_code").is_in(sorted(keep))) if "gemeente_code" in t.columns else t)
-                  for n, t in tables.items()}
+    tables = only_gemeenten(tables, gemeenten)
     for m in MESSAGES.values():
         if m.table in tables and set(m.needs) <= set(tables[m.table].columns):
             yield from _flow_messages(m, tables)
@@ -572,6 +577,7 @@ def export(tables: dict[str, pl.DataFrame], out: str | Path, source: dict | None
     from .version import __version__
 
     out = Path(out)
+    tables = only_gemeenten(tables, gemeenten)     # the record numbers of the report are those of these rows
     keys = {n: t.select(key_expr(n)).to_series().to_list() for n, t in tables.items()
             if n in {m.table for m in MESSAGES.values()} | {"declaraties", "prestaties", "declaratie_antwoorden"}
             and _has_key(n, t)}
@@ -583,7 +589,7 @@ def export(tables: dict[str, pl.DataFrame], out: str | Path, source: dict | None
         w = csv.writer(rep)
         w.writerow(REPORT_FIELDS)
         made: set[Path] = set()
-        for n, msg in enumerate(messages(tables, gemeenten)):
+        for n, msg in enumerate(messages(tables)):
             folder = tmp / msg.gemeente
             if folder not in made:
                 folder.mkdir(exist_ok=True)
