@@ -36,6 +36,7 @@ BASE_NS = "http://www.istandaarden.nl/ijw/3_2/basisschema/schema"
 MANIFEST = "manifest.json"
 REPORT = "export-report.csv"
 KIND = "ijw-xml"
+CHUNK = 50_000           # rows read from messages are kept as Python dicts at most this many per table
 SYNTHETIC_COMMENT = "<!-- Synthetic iJw message (jeugdzorg-zandbak): no person, provider or number in it is real -->"
 
 # Values the tables do not hold but the XSD requires, each fixed by what the tables mean:
@@ -691,10 +692,27 @@ class Parsed:
     xsd_errors: list[tuple[str, str, str, int, str]] = field(default_factory=list)  # file, code, path, line, message
     xsd_records: list[tuple[str, str, int]] = field(default_factory=list)         # file, table, row of an XSD error
 
+    chunks: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+
     def add(self, table: str, row: dict, file: str, path: str) -> int:
-        self.rows.setdefault(table, []).append(row)
-        self.where.setdefault(table, []).append((file, path))
-        return len(self.rows[table]) - 1
+        rows = self.rows.setdefault(table, [])
+        rows.append(row)
+        where = self.where.setdefault(table, [])
+        where.append((file, path))
+        if len(rows) >= CHUNK:
+            self.flush(table)
+        return len(where) - 1
+
+    def flush(self, table: str) -> None:
+        """Rows so far as one frame of text columns (bounded memory: Python dicts are large)."""
+        rows = self.rows.get(table) or []
+        if rows:
+            from .dictionary import table_names
+
+            cols = list(schema(table)) if table in table_names() else sorted({c for r in rows for c in r})
+            self.chunks.setdefault(table, []).append(pl.DataFrame(
+                [[r.get(c) for c in cols] for r in rows], schema={c: pl.String for c in cols}, orient="row"))
+        self.rows[table] = []
 
 
 def _compile(nodes, prefix: str) -> dict:
@@ -755,7 +773,7 @@ def read_messages(files: Iterable[Path], root: Path, validate: bool = True) -> P
         if code is None:
             parsed.xsd_errors.append((rel, "", "", 0, f"not an iJw 3.2 message (root {doc.tag})"))
             continue
-        start = {t: len(r) for t, r in parsed.rows.items()}
+        start = {t: len(w) for t, w in parsed.where.items()}
         nsmap = _nsmap(code)
         got = _read_fields(doc[0], heads[code]) if len(doc) and code in heads else {}
         head = {k: got.get(k) for k in ("afzender", "ontvanger", "dagtekening")}
@@ -768,8 +786,7 @@ def read_messages(files: Iterable[Path], root: Path, validate: bool = True) -> P
         if validate and code in CODES:
             schema_ = xml_schema(code)
             if not schema_.validate(tree):
-                mine = [(t, i, parsed.where[t][i][1]) for t, rows in parsed.rows.items()
-                        for i in range(start.get(t, 0), len(rows))]
+                mine = [(t, i, w[i][1]) for t, w in parsed.where.items() for i in range(start.get(t, 0), len(w))]
                 for e in schema_.error_log:
                     parsed.xsd_errors.append((rel, code, e.path or "", e.line, _clean(e.message)))
                     for t, i, _ in _map_error(e.path, mine):
@@ -845,13 +862,12 @@ def to_tables(parsed: Parsed) -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
     """The rows as dictionary tables (typed as the dictionary says; extra columns of guarded tables as text), and per
     table the number of values that could not be typed (kept empty: the XSD report names them)."""
     tables, lost = {}, {}
-    for name, rows in parsed.rows.items():
-        from .dictionary import table_names
+    from .dictionary import table_names
 
+    for name in list(parsed.where):
+        parsed.flush(name)
         sch = schema(name) if name in table_names() else {}
-        cols = list(sch) or sorted({c for r in rows for c in r})
-        df = pl.DataFrame([{c: r.get(c) for c in cols} for r in rows], schema={c: pl.String for c in cols},
-                          orient="row") if rows else pl.DataFrame(schema={c: pl.String for c in cols})
+        df = pl.concat(parsed.chunks.pop(name), how="diagonal")
         casts, n_lost = [], 0
         for c, t in sch.items():
             if t == pl.Date:
@@ -885,7 +901,6 @@ def to_tables(parsed: Parsed) -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
         new = {old: k for k, old in enumerate(keep)}
         parsed.xsd_records = [(f, t, new[renumber[i]] if t == "jeugdigen" else i) for f, t, i in parsed.xsd_records]
         parsed.where["jeugdigen"] = [parsed.where["jeugdigen"][i] for i in keep]
-        parsed.rows["jeugdigen"] = [parsed.rows["jeugdigen"][i] for i in keep]
         tables["jeugdigen"] = j.drop("_i", "_first")
     return tables, lost
 

@@ -219,9 +219,7 @@ def test_validate_cli_reports_and_exit_codes(dirty_validation, clean_export, tmp
     page = (tmp_path / "v.html").read_text()
     assert "<script" not in page and "http" not in page and " src=" not in page and "href" not in page
     _, clean, _ = clean_export
-    assert main(["validate-ijw", str(clean)]) in (0, 1)
-    res = V.validate_messages(clean)
-    assert res.errors == 0 and main(["validate-ijw", str(clean)]) == 0
+    assert main(["validate-ijw", str(clean), "--limit", "0"]) == 0     # clean traffic: no ERROR finding
 
 
 @pytest.mark.parametrize("case", ["missing", "no_manifest", "not_synthetic", "real_bsn", "out_in_input", "bad_json",
