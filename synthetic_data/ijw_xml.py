@@ -140,13 +140,29 @@ MESSAGES: dict[str, Message] = {m.code: m for m in [
     # product per row; the columns named in `needs` must exist)
     Message("JW317", "486", "wijzigingsverzoeken", "agb_code", "gemeente_code", "dagtekening", "gemeente_code",
             ("bsn", "referentie_aanbieder", "reden_verzoek"),
-            client=(("Bsn", "bsn"),), container="Verzoek/TeWijzigenProducten", record="TeWijzigenProduct",
+            client=(("Bsn", "bsn"),), container="Verzoek", record="TeWijzigenProduct",
             fields=(("ToewijzingNummer", "toewijzing_nummer"), ("GewensteIngangsdatum", "gewenste_ingangsdatum"),
                     ("Einddatum", "einddatum"), OMVANG, ("Budget", "budget")),
             order=("toewijzing_nummer",),
             needs=("agb_code", "gemeente_code", "dagtekening", "bsn", "referentie_aanbieder", "reden_verzoek",
                    "toewijzing_nummer", "gewenste_ingangsdatum")),
 ]}
+# A JW317 that asks for a product the youth does not have yet (no ToewijzingNummer) is a NieuwProduct.
+JW317_NIEUW = (PRODUCT, ("GewensteIngangsdatum", "gewenste_ingangsdatum"), ("Einddatum", "einddatum"), OMVANG,
+               ("Budget", "budget"))
+
+
+def _record(m: "Message", p: str, cols: dict) -> pl.Expr:
+    """One record of message `m` as XML (a JW317's product in its own container: TeWijzigen or Nieuw)."""
+    rec = pl.concat_str([pl.lit(f"<{p}:{m.record}>"), fragment(m.fields, p, cols).fill_null(""), pl.lit(f"</{p}:{m.record}>")])
+    if m.code != "JW317":
+        return rec
+    nieuw = pl.concat_str([pl.lit(f"<{p}:NieuweProducten><{p}:NieuwProduct>"), fragment(JW317_NIEUW, p, cols).fill_null(""),
+                           pl.lit(f"</{p}:NieuwProduct></{p}:NieuweProducten>")])
+    wijzig = pl.concat_str([pl.lit(f"<{p}:TeWijzigenProducten>"), rec, pl.lit(f"</{p}:TeWijzigenProducten>")])
+    return pl.when(pl.col("toewijzing_nummer").is_null()).then(nieuw).otherwise(wijzig)
+
+
 # JW323/JW325 nest Client > Prestatie under a declaratie header: their own writers below, the same node lists.
 DECLARATIE_FIELDS = (("DeclaratieNummer", "declaratie_nummer"),
                      ("DeclaratiePeriode", [("ijw:Begindatum", "d_begindatum"), ("ijw:Einddatum", "d_einddatum")]),
@@ -341,8 +357,7 @@ def _flow_messages(m: Message, tables: dict[str, pl.DataFrame]) -> Iterator[Rend
     df = df.sort(keys + order, nulls_last=True).select(
         *keys, *[c for c in extra if c not in keys], "_row",
         fragment(m.client, p, cols).alias("_client"),
-        pl.concat_str([pl.lit(f"<{p}:{m.record}>"), fragment(m.fields, p, cols).fill_null(""),
-                       pl.lit(f"</{p}:{m.record}>")]).alias("_rec"))
+        _record(m, p, cols).alias("_rec"))
     for batch in _batches(df, keys):
         first = batch[0]
         afz, ont, dag = first[m.afzender], first[m.ontvanger], first[m.dagtekening]
@@ -359,7 +374,7 @@ def _flow_messages(m: Message, tables: dict[str, pl.DataFrame]) -> Iterator[Rend
             out.append(f"<{p}:{part}>")
             rec_path += f"/{p}:{part}"
         if m.code == "JW317":   # the request's own fields precede its products
-            out.insert(len(out) - 1, f"<{p}:ReferentieAanbieder>{_text(first['referentie_aanbieder'])}"
+            out.append(f"<{p}:ReferentieAanbieder>{_text(first['referentie_aanbieder'])}"
                        f"</{p}:ReferentieAanbieder><{p}:RedenVerzoek>{_text(first['reden_verzoek'])}</{p}:RedenVerzoek>")
         for i, row in enumerate(batch):
             out.append(row["_rec"])
@@ -810,15 +825,19 @@ def _read_flow(m: Message, doc, tree, head: dict, compiled, nsmap, parsed: Parse
         cvals = _read_fields(client, client_fields, nsmap)
     base = client if m.in_client else doc
     path = "/".join(f"{p}:{x}" for x in [*(m.container.split("/") if m.container else []), m.record])
+    paths = [(path, record_fields)]
+    if m.code == "JW317":   # the product to change, or the new one
+        paths = [(f"{p}:Verzoek/{p}:TeWijzigenProducten/{p}:TeWijzigenProduct", record_fields),
+                 (f"{p}:Verzoek/{p}:NieuweProducten/{p}:NieuwProduct", _compile(JW317_NIEUW, p))]
     gem = m.gemeente
     sides = {m.afzender: head["afzender"], m.ontvanger: head["ontvanger"]}
     extra = {}
     if m.code == "JW317":
         extra = {"referentie_aanbieder": client.findtext(f"{p}:Verzoek/{p}:ReferentieAanbieder", namespaces=nsmap),
                  "reden_verzoek": client.findtext(f"{p}:Verzoek/{p}:RedenVerzoek", namespaces=nsmap)}
-    for rec in base.iterfind(path, namespaces=nsmap):
+    for rec, fields in ((r, f) for path, f in paths for r in base.iterfind(path, namespaces=nsmap)):
         row = {**sides, **{c: v for c, v in cvals.items() if not c.startswith("j_")}, **extra,
-               **_read_fields(rec, record_fields, nsmap)}
+               **_read_fields(rec, fields, nsmap)}
         if m.dagtekening == "dagtekening":     # the message's date (JW301 dates its records itself)
             row["dagtekening"] = head["dagtekening"]
         parsed.add(m.table, row, rel, tree.getpath(rec))
