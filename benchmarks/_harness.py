@@ -30,14 +30,13 @@ def ratio(x, spec: str) -> str:
     return "-" if x is None else format(x, spec) + "x"
 
 
-def run_child(script: str, spec: dict, log: Path, label: str) -> dict:
-    """Run `python script --child spec` and wait for it: wall time, peak RSS, exit code, plus the JSON the child
-    wrote to spec["result"] (or an `error` with the last line of its output)."""
+def run_command(argv: list[str], log: Path, label: str) -> dict:
+    """Run a command (e.g. the real CLI) in a child process and wait for it: wall time, peak RSS, exit code (and an
+    `error` with the last line of its output when it fails)."""
     print(f"  running {label} ...", file=sys.stderr, flush=True)
     with log.open("wb") as f:
         t0 = time.perf_counter()
-        p = subprocess.Popen([sys.executable, os.path.abspath(script), "--child", json.dumps(spec)],
-                             stdout=f, stderr=subprocess.STDOUT, cwd=str(ROOT))
+        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, cwd=str(ROOT))
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
     code = os.waitstatus_to_exitcode(status)
@@ -47,6 +46,14 @@ def run_child(script: str, spec: dict, log: Path, label: str) -> dict:
         print(f"  {label} FAILED (exit {code}):\n{tail}", file=sys.stderr, flush=True)
         result["error"] = (tail.strip().splitlines()[-1] if tail.strip()
                            else f"exit {code}" + (" (killed: out of memory?)" if code == -9 else ""))
+    return result
+
+
+def run_child(script: str, spec: dict, log: Path, label: str) -> dict:
+    """Run `python script --child spec` and wait for it: wall time, peak RSS, exit code, plus the JSON the child
+    wrote to spec["result"] (or an `error` with the last line of its output)."""
+    result = run_command([sys.executable, os.path.abspath(script), "--child", json.dumps(spec)], log, label)
+    if result["returncode"] != 0:
         return result
     result.update(json.loads(Path(spec["result"]).read_text(encoding="utf-8")))
     return result

@@ -40,9 +40,16 @@ largest single process in that tree (the generator main process or one of its po
 the figure is isolated per case without an intermediate process. It is reported as "peak RSS (largest process)"
 in MiB (printed as MB; the 4 GB target is 4096 MiB).
 
-Times: "wall s" is the whole child process (interpreter start, imports, generate, write). "rows/s" and the
-ratios use the generate + write time inside the child, the same way the baselines are timed (build + write,
-imports excluded). The wall target uses "wall s".
+The nl case is run a second time as the real command line, `python -m pipelines.cli generate --region nl
+--years 2024 --seed 42 [--scale S] --out TMP --quiet`, in its own child process (also waited for with os.wait4):
+its "wall s" and "peak RSS" are that command's, process start, imports, the worker pool, generate and write
+included, so the figure is what a user of `zandbak generate` waits. The first (in-process) run gives the
+generate / write split and "run s".
+
+Times: "wall s" is the whole child process (interpreter start, imports, generate, write; for nl the CLI command).
+"rows/s" and the ratios use the generate + write time inside the child, the same way the baselines are timed
+(build + write, imports excluded): "within 4x of the floor" means generate + write of the nl case takes at most 4
+times the floor's build + write for the same number of rows. The wall and RSS targets use the CLI figures.
 
 The last line of output is one JSON object with every figure (for copying into the README).
 """
@@ -58,7 +65,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import cores, ratio
+from _harness import cores, ratio, run_command
 from _harness import run_child as harness_run_child
 
 SEED = 42
@@ -72,7 +79,7 @@ PERROW_TRAJECTEN_QUICK = 20_000  # with --quick (about 2 s)
 TARGET_NL_WALL_S = 30.0
 TARGET_NL_RSS_MB = 4096.0
 TARGET_X_PERROW = 25.0
-TARGET_FLOOR_FACTOR = 3.0  # generator rows/s >= floor rows/s / 3
+TARGET_FLOOR_FACTOR = 4.0  # generate + write <= 4 x the floor's build + write (rows/s >= floor rows/s / 4)
 TARGET_CORES = 2
 
 
@@ -145,7 +152,8 @@ def child_perrow(spec: dict) -> dict:
     einde_cats, einde_w = list(einde_shares), list(einde_shares.values())
     producten: dict[str, list[dict]] = {}
     for p in producten_catalogus().iter_rows(named=True):
-        producten.setdefault(p["hulpvorm"], []).append(p)
+        if p["tarief"] is not None:   # the reference builds priced claims only (a budget product has no tarief)
+            producten.setdefault(p["hulpvorm"], []).append(p)
     aanbieders = {h: [f"98{i:02d}{k:04d}" for k in range(12)] for i, h in enumerate(hulpvormen)}
     gemeenten = gemeenten_all().filter(pl.col("inkoopregio") == "Twente")   # one inkoopregio, as the twente case
     gemeente_codes = gemeenten["gemeente_code"].to_list()
@@ -377,7 +385,8 @@ def child_floor(spec: dict) -> dict:
             raise TypeError
         write_table(df, path, {})
     except TypeError:  # same settings as synthetic_data.dataset.write_table when this was written
-        pq.write_table(df.to_arrow(), path, compression="zstd", compression_level=3, use_dictionary=True,
+        pq.write_table(df.to_arrow(compat_level=pl.CompatLevel.newest()), path, compression="zstd", compression_level=1,
+                       use_dictionary=True,
                        write_statistics=True, row_group_size=1_000_000, store_schema=True)
     t2 = time.perf_counter()
     main_mb, _ = _self_rss_mb()
@@ -412,9 +421,28 @@ def _dir_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / (1024 * 1024)
 
 
+def run_cli(region: str, scale: float, work: Path, label: str) -> dict:
+    """The real `zandbak generate` command in a fresh child process (what a user waits, process start included)."""
+    work.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "pipelines.cli", "generate", "--region", region, "--years", YEARS, "--seed", str(SEED),
+            "--scale", str(scale), "--out", str(work / "out"), "--quiet"]
+    res = run_command(argv, work / "cli.log", label)
+    res["command"] = "zandbak " + " ".join(argv[3:-3] + ["--out", "TMP", "--quiet"])
+    shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
 def run_case(name: str, region: str, scale: float, work: Path) -> dict:
     res = run_child({"kind": "generate", "region": region, "years": YEARS, "scale": scale}, work, name)
     res.update({"case": name, "region": region, "years": YEARS, "scale": scale, "seed": SEED})
+    if region == "nl" and "error" not in res:   # the wall and RSS figures of the nl case come from the CLI
+        cli = run_cli(region, scale, work.with_name(work.name + "-cli"), f"{name} (CLI)")
+        res["child_wall_s"], res["child_peak_rss_mb"] = res["wall_s"], res["peak_rss_mb"]
+        res["cli"] = cli
+        if "error" in cli:
+            res["error"] = f"CLI: {cli['error']}"
+        else:
+            res["wall_s"], res["peak_rss_mb"], res["wall_source"] = cli["wall_s"], cli["peak_rss_mb"], "cli"
     if "error" not in res:
         manifest = json.loads((work / "out" / "manifest.json").read_text(encoding="utf-8"))
         res["tables"] = {t: v["rows"] for t, v in manifest["tables"].items()}
@@ -490,12 +518,16 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"{label:<26}{b['rows']:>12,}{b['wall_s']:>9.1f}{b['run_s']:>9.1f}{b['rows_per_s']:>12,.0f}"
                      f"{b['peak_rss_mb']:>13,.0f}")
     lines.append("")
-    lines.append("wall s = whole child process; run s = generate + write (baselines: build + write), imports excluded;")
-    lines.append("rows/s and ratios use run s. peak RSS = largest single process of the run (main or a pool worker).")
+    lines.append("wall s = whole child process (nl: the `zandbak generate` command itself, process start included);")
+    lines.append("run s = generate + write (baselines: build + write), imports excluded; rows/s and ratios use run s.")
+    lines.append("peak RSS = largest single process of the run (main or a pool worker).")
     for c in ok_cases:
         lines.append(f"  {c['case']}: {c['gemeenten']} gemeenten, generate {c['generate_s']:.1f}s + write "
                      f"{c['write_s']:.1f}s, main {c['main_rss_mb']:,.0f} MB, largest worker "
                      f"{c['workers_rss_mb']:,.0f} MB, output {c['output_mb']:,.1f} MB")
+        if c.get("wall_source") == "cli":
+            lines.append(f"    wall and peak RSS from the CLI: {c['cli']['command']} (the in-process run: "
+                         f"{c['child_wall_s']:.1f} s wall, {c['child_peak_rss_mb']:,.0f} MB)")
 
     # ---- targets (judged on the nl case) -----------------------------------------------------------------------
     nl = next((c for c in cases if c["region"] == "nl"), None)
@@ -516,10 +548,10 @@ def main(argv: list[str] | None = None) -> int:
                "full scale only")
         target(f"nl 1 year peak RSS < {TARGET_NL_RSS_MB / 1024:.0f} GB", None, "-", None, "full scale only")
     else:
-        target(f"nl 1 year wall < {TARGET_NL_WALL_S:.0f} s on {TARGET_CORES} cores", nl["wall_s"] if nl_ok else None,
+        target(f"nl 1 year wall (CLI) < {TARGET_NL_WALL_S:.0f} s on {TARGET_CORES} cores", nl["wall_s"] if nl_ok else None,
                f"{nl['wall_s']:.1f} s" if nl_ok else "failed", (nl["wall_s"] < TARGET_NL_WALL_S) if nl_ok else False,
                cores_note)
-        target(f"nl 1 year peak RSS < {TARGET_NL_RSS_MB / 1024:.0f} GB", nl["peak_rss_mb"] if nl_ok else None,
+        target(f"nl 1 year peak RSS (CLI) < {TARGET_NL_RSS_MB / 1024:.0f} GB", nl["peak_rss_mb"] if nl_ok else None,
                f"{nl['peak_rss_mb']:,.0f} MB" if nl_ok else "failed",
                (nl["peak_rss_mb"] < TARGET_NL_RSS_MB) if nl_ok else False)
     xp = nl.get("x_perrow") if nl_ok else None

@@ -29,7 +29,11 @@ from synthetic_data.ijw import (
     POSTCODE_PATTERN,
     STARTKEY,
     TOEWIJZING,
+    contract_tarief,
     key_expr,
+    late_answers,
+    late_declaratie_antwoorden,
+    late_sent,
     latest_toewijzing,
     signed,
     volume_cap,
@@ -52,7 +56,7 @@ AGB_PATTERN = r"^\d{8}$"
 # Findings are one row per failing record; these are the key columns of every table, as text.
 FINDING_KEYS = ["gemeente_code", "client_id", "traject_id", "agb_code", "referentie_aanbieder", "dagtekening",
                 "toewijzing_nummer", "versie", "begindatum", "inkoopregio", "product_code", "declaratie_nummer",
-                "referentie_nummer"]
+                "referentie_nummer", "einddatum"]   # einddatum: zorgstops (a start can have a temporary and a definitive stop)
 FINDINGS_SCHEMA = {"table": pl.String, "rule_id": pl.String, "rule_code": pl.String, "severity": pl.String,
                    "key": pl.String, **{k: pl.String for k in FINDING_KEYS}}
 
@@ -166,7 +170,29 @@ def _column_violation(rule: "Rule", df: pl.DataFrame) -> pl.Series:
 # ---------------------------------------------------------------------------------------------------------- helpers
 
 def _rows(tables: Tables, table: str) -> pl.DataFrame:
-    return tables[table].with_row_index(ROW)
+    """The table with its row numbers; of `prestaties` only the lines the gemeente accepted (see `accepted`)."""
+    df = tables[table].with_row_index(ROW)
+    return accepted(tables, df) if table == "prestaties" else df
+
+
+# --- issue 12: claims
+REJECTED_LINES = "declaratie_antwoord_prestaties"     # the JW325's rejected prestaties (synthetic_data/claims.py)
+
+
+def accepted(tables: Tables, prestaties: pl.DataFrame) -> pl.DataFrame:
+    """The claim lines the gemeente did not reject in a JW325: the registry checks the administration's accepted
+    claims (a rejected line was already refused with its retourcode). Without the JW325 lines (a dataset that lacks
+    the table, e.g. a task's hand-out) every line is checked. Row numbers (`_row`) stay those of the whole table."""
+    rej = tables.get(REJECTED_LINES)
+    if rej is None or rej.height == 0:
+        return prestaties
+    key = ["agb_code", "referentie_nummer"]
+    return prestaties.join(rej.select(key), on=key, how="anti", maintain_order="left")
+
+
+def checked_rows(tables: Tables, table: str) -> pl.DataFrame:
+    """The rows of `table` the rules check, with `_row` (the GX engine validates the same rows)."""
+    return _rows(tables, table)
 
 
 def _where(tables: Tables, table: str, bad: pl.Expr, **explain: pl.Expr) -> pl.DataFrame:
@@ -265,11 +291,14 @@ def productperiode_maand(tables: Tables) -> pl.DataFrame:
 @derived("productperiode_grenzen", "prestaties", show=["toewijzing_nummer", "begindatum", "einddatum"])
 def productperiode_grenzen(tables: Tables) -> pl.DataFrame:
     stops = tables["zorgstops"].group_by(TOEWIJZING).agg(pl.col("einddatum").alias("stop_einddata"))
+    # issue 12 (flows): care restarted after a temporary stop (reden 20) is claimed from the restart's Begindatum
+    starts = tables["zorgstarts"].group_by(TOEWIJZING).agg(pl.col("begindatum").alias("start_begindata"))
     j = (_rows(tables, "prestaties")
          .join(_tw_cols(tables, ingangsdatum="tw_ingangsdatum", einddatum="tw_einddatum"), on=TOEWIJZING, how="left")
-         .join(stops, on=TOEWIJZING, how="left"))
+         .join(stops, on=TOEWIJZING, how="left").join(starts, on=TOEWIJZING, how="left"))
     b, e = pl.col("begindatum"), pl.col("einddatum")
-    start_ok = (b.dt.day() == 1) | (b == pl.col("tw_ingangsdatum")).fill_null(False)
+    start_ok = ((b.dt.day() == 1) | (b == pl.col("tw_ingangsdatum")).fill_null(False)
+                | pl.col("start_begindata").list.contains(b).fill_null(False))
     end_ok = (
         (e == e.dt.month_end())
         | (e == pl.col("tw_einddatum")).fill_null(False)
@@ -337,12 +366,13 @@ def geen_overlap(tables: Tables) -> pl.DataFrame:
     """Flags the latest version row of a toewijzing that starts while another one for the same client, aanbieder
     and product runs (withdrawn ones excluded)."""
     tw = _rows(tables, "toewijzingen")
-    same = ["gemeente_code", "bsn", "agb_code", "product_code"]
+    # issue 12: an aspecifiek toewijzing (no ProductCode) stacks on one of the same categorie: null codes match
+    same = ["gemeente_code", "bsn", "agb_code", "product_categorie", "product_code"]
     lt = latest_toewijzing(tw).filter(pl.col("reden_wijziging").ne_missing(pl.lit("13"))).with_columns(
         pl.col("einddatum").fill_null(FAR_FUTURE).alias("_eind"))
     other = lt.select(*same, pl.col("toewijzing_nummer").alias("ander_nummer"),
                       pl.col("ingangsdatum").alias("ander_ingangsdatum"), pl.col("_eind").alias("ander_einddatum"))
-    pairs = lt.join(other, on=same, how="inner")
+    pairs = lt.join(other, on=same, how="inner", nulls_equal=True)
     # the stacked one is the toewijzing that starts later (on equal starts: the higher number), not the one it lands on
     later = (pl.col("ingangsdatum") > pl.col("ander_ingangsdatum")) | (
         (pl.col("ingangsdatum") == pl.col("ander_ingangsdatum")) & (pl.col("toewijzing_nummer") > pl.col("ander_nummer")))
@@ -353,7 +383,9 @@ def geen_overlap(tables: Tables) -> pl.DataFrame:
 
 @derived("toewijzing_referentie_bestaat", "toewijzingen", show=["agb_code", "referentie_aanbieder", "bsn"])
 def toewijzing_referentie(tables: Tables) -> pl.DataFrame:
-    v = tables["verzoeken"].select("gemeente_code", "agb_code", "referentie_aanbieder", "bsn").unique()
+    k = ["gemeente_code", "agb_code", "referentie_aanbieder", "bsn"]
+    # issue 12 (flows): a JW301 honours a JW315 (verzoeken) or a JW317 (wijzigingsverzoeken)
+    v = pl.concat([tables["verzoeken"].select(k), tables["wijzigingsverzoeken"].select(k)]).unique()
     return _rows(tables, "toewijzingen").filter(pl.col("referentie_aanbieder").is_not_null()).join(
         v, on=["gemeente_code", "agb_code", "referentie_aanbieder", "bsn"], how="anti")
 
@@ -414,12 +446,15 @@ def prestatie_bij_toewijzing(tables: Tables) -> pl.DataFrame:
 @derived("prestatie_product_als_toewijzing", "prestaties",
          show=["toewijzing_nummer", "product_categorie", "product_code", "eenheid"])
 def prestatie_product(tables: Tables) -> pl.DataFrame:
-    tw = _tw_cols(tables, product_categorie="tw_product_categorie", product_code="tw_product_code", eenheid="tw_eenheid")
+    tw = _tw_cols(tables, product_categorie="tw_product_categorie", product_code="tw_product_code", eenheid="tw_eenheid",
+                  budget="tw_budget")
     j = _rows(tables, "prestaties").join(tw, on=TOEWIJZING, how="inner")
+    # issue 12: an aspecifiek toewijzing with a Budget has no Omvang, hence no Eenheid: its claims are in euro's (83)
+    eenheid = pl.when(pl.col("tw_budget").is_not_null()).then(pl.lit("83")).otherwise(pl.col("tw_eenheid"))
     return j.filter(
         pl.col("product_categorie").ne_missing(pl.col("tw_product_categorie"))
         | pl.col("product_code").ne_missing(pl.col("tw_product_code"))
-        | pl.col("eenheid").ne_missing(pl.col("tw_eenheid"))
+        | pl.col("eenheid").ne_missing(eenheid)
     )
 
 
@@ -443,9 +478,11 @@ def prestatie_niet_na_stop(tables: Tables) -> pl.DataFrame:
 @derived("geleverd_volume_binnen_toegewezen", "prestaties",
          show=["toewijzing_nummer", "begindatum", "einddatum", "eenheid", "geleverd_volume"])
 def geleverd_volume(tables: Tables) -> pl.DataFrame:
-    j = _rows(tables, "prestaties").join(_tw_cols(tables, volume="tw_volume", frequentie="tw_frequentie"),
+    j = _rows(tables, "prestaties").join(_tw_cols(tables, volume="tw_volume", frequentie="tw_frequentie", budget="tw_budget"),
                                          on=TOEWIJZING, how="inner").with_columns(volume_cap().alias("max_volume"))
-    return j.filter(pl.col("max_volume").is_null() | (pl.col("geleverd_volume") > pl.col("max_volume") + 1e-9))
+    # issue 12: a Budget toewijzing has no Omvang to pro-rate; TR369 checks its claims against the budget
+    over = pl.col("max_volume").is_null() | (pl.col("geleverd_volume") > pl.col("max_volume") + 1e-9)
+    return j.filter(pl.col("tw_budget").is_null() & over)
 
 
 @derived("som_volume_binnen_totaal", "prestaties", show=["toewijzing_nummer", "debet_credit", "geleverd_volume"])
@@ -510,12 +547,9 @@ def credit_niet_in_zelfde(tables: Tables) -> pl.DataFrame:
 
 @derived("tarief_is_contracttarief", "prestaties", show=["gemeente_code", "product_code", "eenheid", "product_tarief"])
 def contracttarief(tables: Tables) -> pl.DataFrame:
-    regio = tables["gemeenten"].select("gemeente_code", "inkoopregio")
-    lijst = tables["producten"].select("inkoopregio", "product_categorie", "product_code",
-                                       pl.col("tarief").alias("contract_tarief"))
-    j = (_rows(tables, "prestaties").filter(pl.col("eenheid").ne_missing(pl.lit("83")))
-         .join(regio, on="gemeente_code", how="left")
-         .join(lijst, on=["inkoopregio", "product_categorie", "product_code"], how="left"))
+    # issue 12: the tarief of the contract period that holds the begindatum, the aanbieder's own where it has one
+    j = contract_tarief(_rows(tables, "prestaties").filter(pl.col("eenheid").ne_missing(pl.lit("83"))),
+                        tables["producten"], tables["gemeenten"])
     return j.filter(pl.col("product_tarief").ne_missing(pl.col("contract_tarief")))
 
 
@@ -536,9 +570,7 @@ def niet_na_declaratieperiode(tables: Tables) -> pl.DataFrame:
 
 def _late(tables: Tables, table: str, date: str, days: int) -> pl.DataFrame:
     """Rows sent (dagtekening) before `date` or more than `days` werkdagen after it."""
-    s = _rows(tables, table)
-    s = s.with_columns(werkdagen(s, date, "dagtekening"))
-    return s.filter((pl.col("dagtekening") < pl.col(date)) | (pl.col("werkdagen") > days))
+    return late_sent(_rows(tables, table), date, days)
 
 
 @derived("start_binnen_5_werkdagen", "zorgstarts", show=["dagtekening"])
@@ -553,33 +585,20 @@ def stop_tijdig(tables: Tables) -> pl.DataFrame:
 
 @derived("antwoord_op_verzoek_binnen_5_werkdagen", "verzoeken", show=["dagtekening"])
 def antwoord_tijdig(tables: Tables) -> pl.DataFrame:
-    """The first answer (JW319, or the first JW301 honouring the verzoek) within 5 werkdagen; after an "in onderzoek"
-    JW319 the next answer within 5 more. Verzoeken without any answer in the data are not judged."""
-    k = ["gemeente_code", "agb_code", "referentie_aanbieder"]
-    a319 = tables["antwoorden"].select(
-        *k, pl.col("dagtekening").alias("antwoord_datum"), (pl.lit("JW319-") + pl.col("verzoek_antwoord")).alias("antwoord"))
-    a301 = tables["toewijzingen"].filter(pl.col("referentie_aanbieder").is_not_null()).group_by(k).agg(
-        pl.col("toewijzingsdatum").min().alias("antwoord_datum")).with_columns(pl.lit("JW301").alias("antwoord"))
-    answers = pl.concat([a319, a301], how="vertical_relaxed").with_columns(
-        (pl.col("antwoord") != "JW319-2").alias("_rank")).sort(*k, "antwoord_datum", "_rank")
-    firsts = answers.group_by(k, maintain_order=True).agg(
-        pl.col("antwoord_datum").first().alias("antwoord1_datum"), pl.col("antwoord").first().alias("antwoord1"),
-        pl.col("antwoord_datum").slice(1, 1).first().alias("antwoord2_datum"),
-    )
-    j = _rows(tables, "verzoeken").join(firsts, on=k, how="inner")
-    j = j.with_columns(werkdagen(j, "dagtekening", "antwoord1_datum").alias("werkdagen1"),
-                       werkdagen(j, "antwoord1_datum", "antwoord2_datum").alias("werkdagen2"))
-    late1 = (pl.col("antwoord1_datum") < pl.col("dagtekening")) | (pl.col("werkdagen1") > 5)
-    late2 = (pl.col("antwoord1") == "JW319-2") & (pl.col("werkdagen2") > 5).fill_null(False)
-    return j.filter(late1 | late2)
+    """The first answer (JW319, or the first JW301 honouring the verzoek) within 5 werkdagen (a rejection on the
+    woonplaatsbeginsel within 2 weeks, OP359); after an "in onderzoek" JW319 the next answer within 5 more. Verzoeken
+    without any answer in the data are not judged."""
+    return _antwoord_te_laat(tables, "verzoeken")
+
+
+def _antwoord_te_laat(tables: Tables, table: str) -> pl.DataFrame:
+    """Requests of `table` (verzoeken or wijzigingsverzoeken) answered late (OP274 / OP346)."""
+    return late_answers(_rows(tables, table), tables["antwoorden"], tables["toewijzingen"])
 
 
 @derived("declaratie_antwoord_binnen_10_werkdagen", "declaratie_antwoorden", show=["dagtekening"])
 def declaratie_antwoord_tijdig(tables: Tables) -> pl.DataFrame:
-    d = tables["declaraties"].select(*DECLARATIE, pl.col("dagtekening").alias("declaratie_dagtekening"))
-    j = _rows(tables, "declaratie_antwoorden").join(d, on=DECLARATIE, how="inner")
-    j = j.with_columns(werkdagen(j, "declaratie_dagtekening", "dagtekening"))
-    return j.filter((pl.col("dagtekening") < pl.col("declaratie_dagtekening")) | (pl.col("werkdagen") > 10))
+    return late_declaratie_antwoorden(_rows(tables, "declaratie_antwoorden"), tables["declaraties"])
 
 
 @derived("een_antwoord_per_declaratie", "declaraties", show=["gemeente_code"])
@@ -631,3 +650,98 @@ def een_registratie_per_bsn(tables: Tables) -> pl.DataFrame:
          .join(in_care, on=["gemeente_code", "client_id"], how="left").with_columns(pl.col("in_zorg").fill_null(False))
          .sort("gemeente_code", "bsn", pl.col("in_zorg"), "client_id", descending=[False, False, True, False]))
     return j.filter(pl.int_range(pl.len()).over("gemeente_code", "bsn") > 0)
+
+
+# --- issue 12: domains (aspecifiek toewijzingen with a Budget)
+
+@derived("omvang_of_budget", "toewijzingen", show=["product_categorie", "volume", "budget"])
+def omvang_of_budget(tables: Tables) -> pl.DataFrame:
+    both = pl.col("volume").is_not_null() & pl.col("budget").is_not_null()
+    no_product = pl.col("budget").is_null() & pl.col("product_categorie").is_null()
+    return _where(tables, "toewijzingen", pl.col("omvang_en_budget") | pl.col("geen_product"),
+                  omvang_en_budget=both, geen_product=no_product)
+
+
+@derived("omvang_bij_productcode", "toewijzingen", show=["product_code", "volume"])
+def omvang_bij_productcode(tables: Tables) -> pl.DataFrame:
+    return _where(tables, "toewijzingen", pl.col("product_code").is_null() != pl.col("volume").is_null(),
+                  heeft_omvang=pl.col("volume").is_not_null())
+
+
+@derived("einddatum_bij_budget", "toewijzingen", show=["budget", "einddatum"])
+def einddatum_bij_budget(tables: Tables) -> pl.DataFrame:
+    return _where(tables, "toewijzingen", pl.col("budget").is_not_null() & pl.col("einddatum").is_null(),
+                  heeft_budget=pl.col("budget").is_not_null())
+
+
+@derived("som_binnen_budget", "prestaties", show=["toewijzing_nummer", "debet_credit", "ingediend_bedrag"])
+def som_binnen_budget(tables: Tables) -> pl.DataFrame:
+    tw = _tw_cols(tables, budget="tw_budget").filter(pl.col("tw_budget").is_not_null())
+    j = _rows(tables, "prestaties").join(tw, on=TOEWIJZING, how="inner").with_columns(
+        signed("ingediend_bedrag").sum().over(TOEWIJZING).alias("netto_bedrag"))
+    return j.filter(pl.col("netto_bedrag") > pl.col("tw_budget"))
+
+
+# ------------------------------------------------------------------------- issue 12: flows (JW317, 307(20), WPB)
+
+@derived("antwoord_op_wijzigingsverzoek_binnen_5_werkdagen", "wijzigingsverzoeken", show=["dagtekening"])
+def antwoord_vow_tijdig(tables: Tables) -> pl.DataFrame:
+    """OP346: the first answer to a JW317 (JW319, or the JW301 carrying its ReferentieAanbieder) within 5 werkdagen,
+    after an "in onderzoek" JW319 the next within 5 more; unanswered JW317s are not judged."""
+    return _antwoord_te_laat(tables, "wijzigingsverzoeken")
+
+
+@derived("reden_afwijzing_alleen_bij_afwijzing", "antwoorden", show=["verzoek_antwoord", "reden_afwijzing"])
+def reden_afwijzing_bij_afwijzing(tables: Tables) -> pl.DataFrame:
+    return _where(tables, "antwoorden",
+                  (pl.col("verzoek_antwoord") == "1") != pl.col("reden_afwijzing").is_not_null())
+
+
+@derived("woonplaatsbeginsel_bij_reden_8", "antwoorden",
+         show=["gemeente_code", "reden_afwijzing", "woonplaatsbeginsel_gemeente"])
+def woonplaatsbeginsel_bij_reden_8(tables: Tables) -> pl.DataFrame:
+    wpg = pl.col("woonplaatsbeginsel_gemeente")
+    return _where(tables, "antwoorden", (pl.col("reden_afwijzing") == "8")
+                  & (wpg.is_null() | (wpg == pl.col("gemeente_code"))).fill_null(True))
+
+
+@derived("geen_woonplaatsbeginsel_zonder_reden_8", "antwoorden", show=["reden_afwijzing", "woonplaatsbeginsel_gemeente"])
+def geen_woonplaatsbeginsel(tables: Tables) -> pl.DataFrame:
+    return _where(tables, "antwoorden", pl.col("reden_afwijzing").ne_missing(pl.lit("8"))
+                  & pl.col("woonplaatsbeginsel_gemeente").is_not_null())
+
+
+@derived("woonplaatsbeginsel_binnen_2_weken", "antwoorden", show=["dagtekening"])
+def woonplaatsbeginsel_tijdig(tables: Tables) -> pl.DataFrame:
+    k = ["gemeente_code", "agb_code", "referentie_aanbieder"]
+    v = tables["verzoeken"].select(*k, pl.col("dagtekening").alias("verzoek_dagtekening"))
+    j = _rows(tables, "antwoorden").filter(pl.col("reden_afwijzing") == "8").join(v, on=k, how="inner")
+    j = j.with_columns(werkdagen(j, "verzoek_dagtekening", "dagtekening"))
+    return j.filter((pl.col("dagtekening") < pl.col("verzoek_dagtekening")) | (pl.col("werkdagen") > 10))
+
+
+def _stop_sequence(tables: Tables) -> pl.DataFrame:
+    """The first submissions of the JW307s per start key in the order they were sent, with what came before."""
+    tijdelijk = pl.col("reden_beeindiging") == "20"
+    s = _rows(tables, "zorgstops").filter(pl.col("status_aanlevering") == "1").sort(
+        *STARTKEY, "dagtekening", "einddatum", ROW)
+    return s.with_columns(
+        tijdelijk.cast(pl.Int64).cum_sum().shift(1).over(STARTKEY).fill_null(0).alias("eerdere_tijdelijke_stops"),
+        (~tijdelijk).cast(pl.Int64).cum_sum().shift(1).over(STARTKEY).fill_null(0).alias("eerdere_definitieve_stops"),
+        pl.col("einddatum").cum_max().shift(1).over(STARTKEY).alias("eerdere_einddatum"),
+    )
+
+
+@derived("geen_tweede_tijdelijke_stop", "zorgstops", show=["reden_beeindiging", "dagtekening"])
+def geen_tweede_tijdelijke_stop(tables: Tables) -> pl.DataFrame:
+    return _stop_sequence(tables).filter((pl.col("reden_beeindiging") == "20") & (pl.col("eerdere_tijdelijke_stops") > 0))
+
+
+@derived("geen_stop_na_definitieve_stop", "zorgstops", show=["reden_beeindiging", "dagtekening"])
+def geen_stop_na_definitieve(tables: Tables) -> pl.DataFrame:
+    return _stop_sequence(tables).filter(pl.col("eerdere_definitieve_stops") > 0)
+
+
+@derived("einddatum_volgende_stop_niet_eerder", "zorgstops", show=["einddatum", "dagtekening"])
+def einddatum_volgende_stop(tables: Tables) -> pl.DataFrame:
+    return _stop_sequence(tables).filter(pl.col("einddatum") < pl.col("eerdere_einddatum"))

@@ -21,6 +21,7 @@ from synthetic_data.dictionary import key as table_key
 from synthetic_data.dictionary import schema
 
 from .derived import FINDING_KEYS, FINDINGS_SCHEMA, ROW, as_findings, finding_rows, violations
+from .derived import checked_rows
 from .registry import Rule, load_rules
 
 __all__ = ["RuleResult", "validate", "findings", "check_inputs", "FINDING_KEYS", "FINDINGS_SCHEMA"]
@@ -94,10 +95,10 @@ def _context(docs_dir: Path | None):
     return ctx
 
 
-def _ok_column(rule: Rule, tables: dict[str, pl.DataFrame], height: int) -> pl.Series:
-    """True for every row of the rule's table except those `violations` returns."""
+def _ok_column(rule: Rule, tables: dict[str, pl.DataFrame]) -> pl.Expr:
+    """True for every checked row of the rule's table except those `violations` returns (by `_row`)."""
     bad = violations(rule, tables, row_index=True)[ROW]
-    return pl.Series(f"ok__{rule.id}", [True] * height, dtype=pl.Boolean).scatter(bad, False)
+    return (~pl.col(ROW).is_in(bad.implode())).alias(f"ok__{rule.id}")
 
 
 def check_inputs(tables: dict[str, pl.DataFrame], rules: list[Rule]) -> None:
@@ -129,7 +130,7 @@ def validate(tables: dict[str, pl.DataFrame], rules: list[Rule] | None = None,
     source = ctx.data_sources.add_pandas("zandbak")
     by_id: dict[str, RuleResult] = {}
     for table in sorted({r.table for r in rules}):
-        df = tables[table].with_row_index(ROW)
+        df = checked_rows(tables, table)    # of prestaties the accepted lines only, as `violations` checks them
         mine = [r for r in rules if r.table == table]
         for suffix, group in (("", [r for r in mine if "derived" not in r.check]),
                               (".cross", [r for r in mine if "derived" in r.check])):
@@ -138,7 +139,7 @@ def validate(tables: dict[str, pl.DataFrame], rules: list[Rule] | None = None,
             name = table + suffix
             frame = df.select(ROW, *sorted({c for r in group if "derived" not in r.check for c in _columns(r)}))
             if suffix:
-                frame = frame.with_columns(_ok_column(r, tables, df.height) for r in group)
+                frame = frame.with_columns(_ok_column(r, tables) for r in group)
             pdf = frame.to_pandas()
             batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
             suite = ctx.suites.add(gx.ExpectationSuite(name, meta={"table": table}))

@@ -25,13 +25,15 @@ LINEAGE = {
     "trajecten": ["gemeenten", "aanbieders", "producten"],
     "jeugdigen": ["trajecten"],
     "verzoeken": ["trajecten", "jeugdigen"],
-    "antwoorden": ["verzoeken"],
-    "toewijzingen": ["trajecten", "verzoeken"],
+    "antwoorden": ["verzoeken", "wijzigingsverzoeken"],
+    "wijzigingsverzoeken": ["trajecten"],                     # issue 12: flows (JW317)
+    "toewijzingen": ["trajecten", "verzoeken", "wijzigingsverzoeken"],
     "zorgstarts": ["toewijzingen"],
     "zorgstops": ["zorgstarts"],
     "prestaties": ["toewijzingen", "producten"],
     "declaraties": ["prestaties"],
     "declaratie_antwoorden": ["declaraties"],
+    "declaratie_antwoord_prestaties": ["declaraties", "prestaties"],    # --- issue 12: claims
 }
 
 

@@ -20,10 +20,10 @@ import polars as pl
 
 from synthetic_data import GeneratorConfig, generate
 from synthetic_data.atomic import atomic_write
-from synthetic_data.dataset import MANIFEST, check_output, read_truth, write_dataset
+from synthetic_data.dataset import MANIFEST, check_output, present_tables, read_dataset, read_truth, write_dataset
 from synthetic_data.errors import DataError
 from synthetic_data.faults import inject_faults
-from synthetic_data.faults.score import score
+from synthetic_data.faults.score import REJECTED_LINES, rejected_records, score
 from synthetic_data.sealing import SIMULATION_ONLY, derive_id, derive_seed, new_secret, seal, write_secret, write_truth
 
 from .settings import Settings
@@ -110,7 +110,10 @@ def score_submission(handout: Path, submission: Path, team: str, settings: Setti
     if not challenge_id or not truth_path.exists():
         raise DataError(f"{handout}: challenge '{challenge_id}' has no sealed truth in {truth_path.parent}; "
                         f"score on the machine where 'zandbak challenge new' made it")
-    result = score(read_findings(submission), read_truth(truth_path))
+    rejected = None     # the claim lines the gemeente already rejected (in the hand-out) count for neither side
+    if REJECTED_LINES in present_tables(handout):
+        rejected = rejected_records(read_dataset(handout, [REJECTED_LINES]))
+    result = score(read_findings(submission), read_truth(truth_path), rejected)
     o = result["overall"]
     row = {"time": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), "challenge_id": challenge_id, "team": team,
            "precision": o["precision"], "recall": o["recall"], "f1": o["f1"], "tp": o["tp"], "fp": o["fp"], "fn": o["fn"],
@@ -153,6 +156,8 @@ def sealed_markdown() -> str:
              "| task | handed to the experiment | hidden | scored data |", "|---|---|---|---|"]
     for t in ex.TASKS.values():
         hidden = [n for n in tables if n not in t.handed_over]
+        note = getattr(t.module, "HIDDEN_NOTE", "")     # rows hidden from a table that is handed over
+        hidden += [note] if note else []
         lines.append(f"| `{t.name}` | {', '.join(t.handed_over)} | {', '.join(hidden)}; the truth | "
                      f"`data/sealed/tasks/secret`, truth in `data/sealed/tasks/{t.name}/` |")
     lines += ["", "`--seed N` (and `prepare(task, seed=N)`) gives public development data: anyone can regenerate "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -93,7 +94,12 @@ def cmd_calibration(args) -> int:
     import json
 
     folder = Path(args.dir)
-    tables = read_dataset(folder, ["gemeenten", "jeugdigen", "trajecten", "prestaties"])
+    from synthetic_data.dataset import present_tables
+
+    claims = [t for t in ("declaraties", "declaratie_antwoorden", "declaratie_antwoord_prestaties")
+              if t in present_tables(folder)]
+    tables = read_dataset(folder, ["gemeenten", "jeugdigen", "trajecten", "prestaties", "toewijzingen", "verzoeken", "antwoorden",
+                                    "wijzigingsverzoeken", "zorgstarts", "zorgstops", *claims])
     config = json.loads((folder / "manifest.json").read_text())["config"]
     year = int(str(config["years"]).split("-")[-1]) if args.year is None else args.year
     bad = 0
@@ -101,6 +107,13 @@ def cmd_calibration(args) -> int:
     for m in measure(tables, year, config["scale"]):
         bad += not m.ok
         print(f"{m.metric:<58}{m.generated:>11.3f}{m.target:>10.3f}{m.tolerance:>9.3f}{'' if m.ok else '  OUTSIDE'}")
+    if args.process:
+        from synthetic_data.process_figures import process_figures
+
+        more = read_dataset(folder, ["producten", "aanbieders"])
+        print(f"\n{'process figure (no target: the care model estimates)':<58}{'value':>11}  how")
+        for name, value, how in process_figures({**tables, **more}, year):
+            print(f"{name:<58}{value:>11.3f}  {how}")
     return 1 if bad else 0
 
 
@@ -141,6 +154,11 @@ def cmd_check(args) -> int:
     skipped = [r for r in rules if {r.table, *r.uses} & absent]
     rules = [r for r in rules if not {r.table, *r.uses} & absent]
     needed = sorted({r.table for r in rules} | {u for r in rules for u in r.uses})
+    # the JW325's rejected lines: the claim rules check only the lines the gemeente accepted (expectations.derived)
+    from expectations.derived import REJECTED_LINES
+
+    if "prestaties" in needed and REJECTED_LINES in present_tables(folder):
+        needed.append(REJECTED_LINES)
     tables = read_dataset(folder, needed)
     docs = Path(args.docs) if args.docs else None
     results = validate(tables, rules, docs_dir=docs)
@@ -318,7 +336,7 @@ def _score_checks(args, truth_path: Path, tables: list[str] | None) -> int:
     from synthetic_data.atomic import atomic_write
     from synthetic_data.dataset import check_truth_belongs, present_tables, read_dataset, read_truth
     from synthetic_data.errors import ConfigError
-    from synthetic_data.faults.score import score_checks
+    from synthetic_data.faults.score import rejected_records, score_checks
     from synthetic_data.faults.scorecard import render_html, render_text
 
     from expectations.adapters import run_checks
@@ -335,7 +353,7 @@ def _score_checks(args, truth_path: Path, tables: list[str] | None) -> int:
     data = read_dataset(dirty, present_tables(dirty))
     run = run_checks(Path(args.checks), data)
     t0 = time.perf_counter()
-    result = score_checks(run.findings, truth, run.checks_frame(), tables)
+    result = score_checks(run.findings, truth, run.checks_frame(), tables, rejected=rejected_records(data))
     result["run"] = {"checks": str(args.checks), "kind": run.kind, "dataset": str(dirty), "truth": str(truth_path),
                      "checks_s": round(run.seconds, 3), "score_s": round(time.perf_counter() - t0, 3)}
     what = f"{args.checks} ({run.kind})"
@@ -384,7 +402,14 @@ def cmd_score(args) -> int:
     if tables is not None:
         findings = findings.filter(pl.col("table").is_in(tables))
         truth = truth.filter(pl.col("table").is_in(tables))
-    result = score(findings, truth)
+    rejected = None
+    if dataset:     # the lines the gemeente already rejected count for neither side
+        from synthetic_data.dataset import present_tables, read_dataset
+        from synthetic_data.faults.score import REJECTED_LINES, rejected_records
+
+        if REJECTED_LINES in present_tables(Path(dataset)):
+            rejected = rejected_records(read_dataset(Path(dataset), [REJECTED_LINES]))
+    result = score(findings, truth, rejected)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
@@ -486,7 +511,9 @@ def cmd_experiment_run(args) -> int:
               f"{result.status}{' - ' + result.error if result.error else ''}; run {result.runtime_s:.1f}s, "
               f"total {time.perf_counter() - t0:.1f}s")
         if result.status == "ok":
-            print(f"score {result.score:.4f}  ({ex.TASKS[exp.task].score_meaning})")
+            ceiling = (result.metrics or {}).get("ceiling")
+            print(f"score {result.score:.4f}  ({ex.TASKS[exp.task].score_meaning})"
+                  + ("" if ceiling is None else f"; ceiling {ceiling:.4f} (the simulation's own model on this data)"))
             if len(exps) == 1:
                 for k, v in result.metrics.items():
                     if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -513,12 +540,14 @@ def cmd_experiment_leaderboard(args) -> int:
     if board.height == 0:
         print("no experiment runs recorded yet: zandbak experiment run NAME")
         return 0
-    print(f"{'task':<22}{'rank':>4}  {'team/experiment':<40}{'score':>8}  {'status':<8}{'runtime':>8}  {'seed':>6}  "
-          f"{'dataset':<13}time")
+    print(f"{'task':<22}{'rank':>4}  {'team/experiment':<40}{'score':>8}{'ceiling':>9}  {'status':<8}{'runtime':>8}  "
+          f"{'seed':>6}  {'dataset':<13}time")
     for r in board.iter_rows(named=True):
         score = "-" if r["score"] is None else f"{r['score']:.4f}"
-        print(f"{r['task']:<22}{r['rank']:>4}  {r['team'] + '/' + r['experiment']:<40}{score:>8}  {r['status']:<8}"
-              f"{r['runtime_s']:>7.1f}s  {'sealed' if r['seed'] is None else r['seed']:>6}  "
+        ceiling = json.loads(r["metrics_json"]).get("ceiling") if r["metrics_json"] else None   # of the same data
+        ceiling = "-" if ceiling is None else f"{ceiling:.4f}"
+        print(f"{r['task']:<22}{r['rank']:>4}  {r['team'] + '/' + r['experiment']:<40}{score:>8}{ceiling:>9}  "
+              f"{r['status']:<8}{r['runtime_s']:>7.1f}s  {'sealed' if r['seed'] is None else r['seed']:>6}  "
               f"{r['dataset_hash'][:12]:<13}{str(r['time'])[:19]}")
     return 0
 
@@ -656,6 +685,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("calibration", help="compare a generated dataset with the CBS calibration targets")
     c.add_argument("dir")
     c.add_argument("--year", type=int, default=None)
+    c.add_argument("--process", action="store_true",
+                   help="also print the process figures: lateness, waiting time, claims, rejections, market, ...")
     c.set_defaults(func=cmd_calibration)
     return p
 

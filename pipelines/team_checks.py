@@ -86,12 +86,13 @@ def _check(suite: Suite, table: str, partitions, n_checks: int):
 
     def team_check(context: dg.AssetCheckExecutionContext, asset: pl.DataFrame, **ins) -> dg.AssetCheckResult:
         from expectations.adapters import run_checks
-        from synthetic_data.faults.score import score_checks
+        from synthetic_data.faults.score import rejected_records, score_checks
 
         dirty, reference, truth = _split(ins)
         dirty[f"dirty_{table}"] = asset
-        run = run_checks(suite.path, _tables(dirty, reference))
-        result = score_checks(run.findings, truth, run.checks_frame(), [table])
+        tables = _tables(dirty, reference)
+        run = run_checks(suite.path, tables)
+        result = score_checks(run.findings, truth, run.checks_frame(), [table], rejected=rejected_records(tables))
         mine = run.findings.filter(pl.col("table") == table)
         per_check = pl.DataFrame([{k: c[k] for k in ("check", "flagged", "tp", "fp")} for c in result["checks"]],
                                  schema={"check": pl.String, "flagged": pl.Int64, "tp": pl.Int64, "fp": pl.Int64})
@@ -125,12 +126,13 @@ def _scorecard(suite: Suite, n_checks: int):
     def scorecard(context: dg.AssetExecutionContext, generator: GeneratorResource, **ins) -> dg.Output:
         from expectations.adapters import run_checks
         from synthetic_data.atomic import atomic_write
-        from synthetic_data.faults.score import score_checks
+        from synthetic_data.faults.score import rejected_records, score_checks
         from synthetic_data.faults.scorecard import checks_table, render_html
 
         dirty, reference, truth = _split(ins)
-        run = run_checks(suite.path, _tables(dirty, reference))
-        result = score_checks(run.findings, truth, run.checks_frame())
+        tables = _tables(dirty, reference)
+        run = run_checks(suite.path, tables)
+        result = score_checks(run.findings, truth, run.checks_frame(), rejected=rejected_records(tables))
         page = Path(generator.settings().data_dir) / "scorecards" / f"{suite.key}.html"
         with atomic_write(page) as tmp:
             tmp.write_text(render_html(result, f"{suite.team}/{suite.name} ({run.kind})"), encoding="utf-8")

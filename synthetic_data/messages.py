@@ -10,12 +10,17 @@ import numpy as np
 import polars as pl
 
 from .model import model
-from .privacy import D_DECLARATIE, D_PRESTATIE, DECLARATIE_NUMMER, REFERENTIE_NUMMER, keyed_uniform, opaque_code, opaque_number
+from .privacy import (D_DECLARATIE, D_PRESTATIE, D_TOEWIJZING, DECLARATIE_NUMMER, REFERENTIE_NUMMER,
+                      TOEWIJZING_NUMMER_RANGE, keyed_hash, keyed_uniform, opaque_code, opaque_number)
+from .providers import with_claim_tarief
 from .reference import care_model
+from .simulate import _TW_SEQ_BASE
 
 _EPOCH = np.datetime64("1970-01-01", "D")
 # keyed-hash field tags
 H_LEVERING, H_CORRECTIE, H_DECL_DAY, H_ANTW_DAY = 101, 102, 103, 104
+# --- issue 12: timing (utilisation, month noise, etmaal absence, declaratie and correction lags, correction size)
+H_UTIL, H_MONTH_NOISE, H_DECL_LAG, H_CORR_LAG, H_CORR_UP, H_CORR_SIZE = range(200, 206)
 
 
 def _to_date(days: pl.Expr) -> pl.Expr:
@@ -88,56 +93,138 @@ def _ijw(df: pl.DataFrame) -> pl.DataFrame:
     return df.filter(pl.col("in_ijw") & ~pl.col("rejected") & in_window())
 
 
-def toewijzingen(df: pl.DataFrame) -> pl.DataFrame:
-    cm = care_model()
-    t = _ijw(df).with_columns(
-        pl.when(pl.col("path") == "jw315")
-        .then(pl.when("_onderzoek").then("_ans2_date").otherwise("_ans_date"))
-        .otherwise(pl.col("begin") - pl.col("_tw_lead"))
-        .alias("_first_date"),
-        ((pl.col("end") - pl.col("begin")) // 365).alias("_kmax"),
+def _timing(df: pl.DataFrame) -> pl.DataFrame:
+    """--- issue 12: timing. Columns the toewijzing, start and claim tables share: `_ing` (the toewijzing Ingangsdatum,
+    before the care start `begin` by the waiting time), `_tw_end` (the unshortened toewijzing end), `_plan0` and
+    `_late` (care that runs past its first planned Einddatum, covered by a verlenging), `_first_date` (the day the
+    first JW301 is sent) and `_start_msg` (the JW305 dagtekening: never before that JW301)."""
+    tm = care_model()["timing"]
+    kmax = (pl.col("end") - pl.col("begin")) // 365
+    tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * (kmax + 1) - 1)
+    wait = pl.when(pl.col("oorsprong") == "verhuizing").then(0).otherwise("_wait")
+    df = df.with_columns((pl.col("begin") - wait).alias("_ing"), tw_end.alias("_tw_end"))
+    # No toewijzing may start while an earlier one of the youth for the same product at the same aanbieder runs
+    # (OP259): the waiting time ends at the day after it.
+    key = ["gemeente_code", "bsn", "agb_code", "product_code"]
+    ijw = pl.col("in_ijw") & ~pl.col("rejected")
+    maybe = df.filter(ijw & pl.struct(*key).is_duplicated()).select(*key, "traject_id", "begin", "_ing", "_tw_end")
+    if maybe.height:
+        prev = pl.col("_tw_end").cum_max().shift(1).over(key)
+        fix = maybe.sort(*key, "begin", "traject_id").select(
+            "traject_id", pl.min_horizontal("begin", pl.max_horizontal("_ing", prev + 1)).alias("_ing_fix"))
+        df = df.join(fix, on="traject_id", how="left").with_columns(
+            pl.coalesce("_ing_fix", "_ing").alias("_ing")).drop("_ing_fix")
+    # Care past the first plan: the first plan ended `_later_days` before the end, inside the last year's toewijzing.
+    plan0 = pl.col("end") - pl.col("_later_days")
+    late = (pl.col("_later") & (pl.col("planned_end") == pl.col("end")) & (tw_end == pl.col("end"))
+            & (plan0 >= pl.col("begin") + 365 * kmax + 14) & (plan0 >= pl.col("_ing") + 28))
+    # The first JW301: the answer to the JW315, or the gemeente's own decision (before the Ingangsdatum, or after it
+    # when backdated); a late answer to a care start in the window is in the window too.
+    backdated = (pl.col("_bd_u") < pl.col("path").replace_strict(tm["backdated"], default=0.0, return_dtype=pl.Float64)) & (
+        pl.col("_ing") + pl.col("_bd_lag") <= pl.col("_we"))
+    first = (
+        pl.when(pl.col("path") == "jw315").then(pl.when("_onderzoek").then("_ans2_date").otherwise("_ans_date"))
+        .when(backdated).then(pl.col("_ing") + pl.col("_bd_lag"))
+        .otherwise(pl.col("_ing") - pl.col("_tw_lead"))
     )
-    v = t.with_columns(pl.int_ranges(0, pl.col("_kmax") + 1).alias("_k")).explode("_k").with_columns(
-        pl.min_horizontal(pl.col("planned_end"), pl.col("begin") + 365 * (pl.col("_k") + 1) - 1).alias("_eind"),
-        pl.min_horizontal(pl.col("planned_end"), pl.col("begin") + 365 * pl.col("_k") - 1).alias("_prev_eind"),
-    ).with_columns(
-        pl.when(pl.col("_k") == 0).then("_first_date").otherwise(pl.col("_prev_eind") - pl.col("_ext_lead")).alias("_date"),
-        pl.when(pl.col("_k") > 0).then(pl.lit("04")).alias("reden_wijziging"),
-        (pl.col("_k") + 1).alias("versie"),
+    first = pl.when(pl.col("begin") <= pl.col("_we")).then(pl.min_horizontal(first, "_we")).otherwise(first)
+    df = df.with_columns(late.alias("_late"), plan0.alias("_plan0"), first.alias("_first_date"))
+    start = _busday(df["begin"].to_numpy(), df["_start_delay"].to_numpy())
+    return df.with_columns(pl.Series("_start_msg", np.maximum(start, df["_first_date"].to_numpy())))
+
+
+def toewijzingen(df: pl.DataFrame, seed: int | None = None) -> pl.DataFrame:
+    """JW301 versions: the first toewijzing, a verlenging (reden 04) each year and past the first plan, a shortening
+    after an early stop, and (given `seed`) toewijzingen withdrawn before care started (reden 13)."""
+    cm = care_model()
+    tm = cm["timing"]
+    t = _ijw(_timing(df)).with_columns(((pl.col("end") - pl.col("begin")) // 365).alias("_kmax"))
+    k, kmax, late = pl.col("_k"), pl.col("_kmax"), pl.col("_late")
+    boundary = lambda j: pl.min_horizontal(pl.col("planned_end"), pl.col("begin") + 365 * j - 1)  # noqa: E731
+    v = t.with_columns(pl.int_ranges(0, kmax + 1 + late.cast(pl.Int64)).alias("_k")).explode("_k").with_columns(
+        pl.when(late & (k == kmax)).then("_plan0").when(k > kmax).then("_tw_end").otherwise(boundary(k + 1)).alias("_eind"),
+        pl.when(k > kmax).then("_plan0").otherwise(boundary(k)).alias("_prev_eind"),
+    )
+    # A verlenging is decided before the previous Einddatum, or (backdated) after it; the k-th verlenging of a
+    # toewijzing is backdated when the golden-ratio rotation of its draw falls below the share.
+    back = (((pl.col("_ext_u") + 0.6180339887 * k) % 1.0) < tm["backdated_verlenging_share"]) & (
+        pl.col("_prev_eind") + pl.col("_ext_lag") <= pl.col("_we"))
+    ext_date = pl.when(back).then(pl.col("_prev_eind") + pl.col("_ext_lag")).otherwise(pl.col("_prev_eind") - pl.col("_ext_lead"))
+    # never before the first JW301; when claims in the window need the verlenging, it is in the window
+    ext_date = pl.max_horizontal(ext_date, "_first_date")
+    ext_date = pl.when(pl.col("_prev_eind") < pl.col("_we")).then(pl.min_horizontal(ext_date, "_we")).otherwise(ext_date)
+    v = v.with_columns(
+        pl.when(k == 0).then("_first_date").otherwise(ext_date).alias("_date"),
+        pl.when(k > 0).then(pl.lit("04")).alias("reden_wijziging"),
+        (k + 1).alias("versie"),
     ).with_columns(pl.col("_eind").alias("_vol_eind"))
-    # An early stop: the gemeente shortens the toewijzing to the end of care, after the JW307 came in.
+    # An early stop: some gemeenten shorten the toewijzing to the end of care, after the JW307 came in.
     stop_msg = _stop_msg_days(t)
     reden_map = cm["wijziging_bij_einde"]
     short = t.with_columns(pl.Series("_stop_msg", stop_msg)).filter(
-        pl.col("end") < pl.min_horizontal("planned_end", pl.col("begin") + 365 * (pl.col("_kmax") + 1) - 1)
+        pl.col("_shorten") & (pl.col("end") < pl.col("_tw_end"))
     ).with_columns(
         pl.col("end").alias("_eind"),
         (pl.col("_stop_msg") + pl.col("_shorten_delay")).alias("_date"),
         pl.when(pl.col("einde_reden") == "verhuizing").then(pl.lit("07"))
         .otherwise(pl.col("reden_beeindiging").replace_strict(reden_map, default="05"))
         .alias("reden_wijziging"),
-        (pl.col("_kmax") + 2).alias("versie"),
+        (pl.col("_kmax") + 2 + pl.col("_late").cast(pl.Int64)).alias("versie"),
         pl.col("_kmax").alias("_k"),
-        pl.min_horizontal("planned_end", pl.col("begin") + 365 * (pl.col("_kmax") + 1) - 1).alias("_vol_eind"),
+        pl.col("_tw_end").alias("_vol_eind"),
     )
     cols = ["gemeente_code", "toewijzing_nummer", "versie", "agb_code", "bsn", "path", "_ref_aanbieder", "product_categorie",
-            "product_code", "begin", "_eind", "_date", "_tw_time", "_vol", "eenheid", "frequentie", "reden_wijziging",
+            "product_code", "_ing", "begin", "_eind", "_date", "_tw_time", "_vol", "eenheid", "frequentie", "reden_wijziging",
             "_vol_eind", "_we"]
-    allv = pl.concat([v.select(cols), short.select(cols)])
-    # frequentie 6 is a total over the toewijzing: it grows with each verlenging (_vol is the rate per 4 weeks).
+    parts = [v.select(cols), short.select(cols)]
+    if seed is not None:
+        parts.append(_deleted(seed, t).select(cols))
+    allv = pl.concat(parts)
+    # frequentie 6 is a total over the toewijzing: one arrangement (eenheid 82) is one; hours and minutes are the rate
+    # per 4 weeks over the care the toewijzing covers, growing with each verlenging (_vol is the rate per 4 weeks).
+    total = pl.when(pl.col("eenheid") == "82").then("_vol").otherwise(
+        (pl.col("_vol") * (pl.col("_vol_eind") - pl.col("begin") + 1) / 28).ceil().cast(pl.Int64))
     return allv.filter(pl.col("_date") <= pl.col("_we")).select(
         "gemeente_code", "toewijzing_nummer", "versie", "agb_code", "bsn",
         pl.when(pl.col("path") == "jw315").then("_ref_aanbieder").alias("referentie_aanbieder"),
         "product_categorie", "product_code",
         _to_date(pl.col("_date")).alias("toewijzingsdatum"),
         (pl.col("_tw_time") + pl.col("versie") * 7).map_batches(_hms, return_dtype=pl.String).alias("toewijzingstijd"),
-        _to_date(pl.col("begin")).alias("ingangsdatum"),
+        _to_date(pl.col("_ing")).alias("ingangsdatum"),
         _to_date(pl.col("_eind")).alias("einddatum"),
-        pl.when(pl.col("frequentie") == "6")
-        .then((pl.col("_vol") * (pl.col("_vol_eind") - pl.col("begin") + 1) / 28).ceil().cast(pl.Int64))
-        .otherwise("_vol").alias("volume"),
+        pl.when(pl.col("frequentie") == "6").then(total).otherwise("_vol").alias("volume"),
         "eenheid", "frequentie", "reden_wijziging",
+        # --- issue 12: domains. An aspecifiek toewijzing (eenheid 83, landelijk ingekochte zorg) carries a Budget in
+        # eurocent over the whole toewijzing (its monthly amount `_vol` x months, 28-day months so the claims fit)
+        # and no Omvang (CD077-CD079, CD080).
+        pl.when(pl.col("eenheid") == "83")
+        .then((pl.col("_vol") * (pl.col("_vol_eind") - pl.col("begin") + 1) / 28).ceil().cast(pl.Int64))
+        .alias("budget"),
+    ).with_columns(
+        pl.when(pl.col("eenheid") != "83").then(pl.col(c)).alias(c) for c in ("volume", "eenheid", "frequentie")
     )
+
+
+def _deleted(seed: int, t: pl.DataFrame) -> pl.DataFrame:
+    """A toewijzing issued with the wrong Ingangsdatum and withdrawn (version 2, RedenWijziging 13, Einddatum =
+    Ingangsdatum, CS335) a few days later; the gemeente reissued it as the toewijzing that care starts on. Never
+    started, never claimed. Its number is the keyed bijection of the trajectory's count in the upper half of the range."""
+    lo, hi = TOEWIJZING_NUMMER_RANGE
+    d = t.filter(pl.col("_deleted"))
+    idx = d["_tw_seq"].to_numpy() - _TW_SEQ_BASE - 1 + (hi - lo) // 2
+    nummer = lo + opaque_number(seed, D_TOEWIJZING, idx, d["gemeente_code"].cast(pl.Int64).to_numpy(), size=hi - lo)
+    d = d.with_columns(
+        pl.Series("toewijzing_nummer", nummer, dtype=pl.Int64).cast(t.schema["toewijzing_nummer"]),
+        (pl.col("_ing") + pl.col("_del_shift")).alias("_ing"),
+        (pl.col("_first_date") + pl.col("_del_days")).alias("_del_date"),
+        pl.col("_tw_time") - 600,
+    ).filter(pl.col("_del_date") <= pl.col("_we"))
+    eind1 = pl.max_horizontal(pl.min_horizontal("planned_end", pl.col("begin") + 364), "_ing")
+    v1 = d.with_columns(pl.lit(1).alias("versie"), eind1.alias("_eind"), pl.col("_first_date").alias("_date"),
+                        pl.lit(None, pl.String).alias("reden_wijziging"), eind1.alias("_vol_eind"))
+    v2 = d.with_columns(pl.lit(2).alias("versie"), pl.col("_ing").alias("_eind"), pl.col("_del_date").alias("_date"),
+                        pl.lit("13").alias("reden_wijziging"), eind1.alias("_vol_eind"))
+    return pl.concat([v1, v2]).with_columns(pl.col("versie").cast(pl.Int64))
 
 
 def _hms(s: pl.Series) -> pl.Series:
@@ -151,23 +238,22 @@ def _hms(s: pl.Series) -> pl.Series:
 def _lifecycle_cols() -> list:
     return [
         "gemeente_code", "agb_code", "bsn", "toewijzing_nummer", "product_categorie", "product_code",
-        _to_date(pl.col("begin")).alias("toewijzing_ingangsdatum"), _to_date(pl.col("begin")).alias("begindatum"),
+        _to_date(pl.col("_ing")).alias("toewijzing_ingangsdatum"), _to_date(pl.col("begin")).alias("begindatum"),
     ]
 
 
 def _stop_msg_days(t: pl.DataFrame) -> np.ndarray:
-    """JW307 send date: within 5 werkdagen of the end, and never before the JW305 of very short care."""
-    start = _busday(t["begin"].to_numpy(), t["_start_delay"].to_numpy())
-    return np.maximum(_busday(t["end"].to_numpy(), t["_stop_delay"].to_numpy()), start)
+    """JW307 send date: `_stop_delay` werkdagen after the end (a share late), never before the JW305."""
+    return np.maximum(_busday(t["end"].to_numpy(), t["_stop_delay"].to_numpy()), t["_start_msg"].to_numpy())
 
 
 def zorgstarts(df: pl.DataFrame) -> pl.DataFrame:
-    t = _with_busday(_ijw(df), "_msg", "begin", "_start_delay")
-    return t.select(*_lifecycle_cols(), pl.lit("1").alias("status_aanlevering"), _to_date(pl.col("_msg")).alias("dagtekening"))
+    t = _ijw(_timing(df))
+    return t.select(*_lifecycle_cols(), pl.lit("1").alias("status_aanlevering"), _to_date(pl.col("_start_msg")).alias("dagtekening"))
 
 
 def zorgstops(df: pl.DataFrame) -> pl.DataFrame:
-    t = _ijw(df).filter(pl.col("end") <= pl.col("_we"))
+    t = _ijw(_timing(df)).filter(pl.col("end") <= pl.col("_we"))
     t = t.with_columns(pl.Series("_msg", _stop_msg_days(t)))
     return t.select(
         *_lifecycle_cols(), _to_date(pl.col("end")).alias("einddatum"), "reden_beeindiging",
@@ -184,7 +270,7 @@ def _requests(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def verzoeken(df: pl.DataFrame, jeugdigen: pl.DataFrame, verwijzer_pool: pl.DataFrame) -> pl.DataFrame:
-    r = _requests(df)
+    r = _requests(_timing(df))
     people = jeugdigen.select("gemeente_code", "bsn", "geboortedatum", "geslacht")
     r = r.join(people, on=["gemeente_code", "bsn"], how="left")
     # Referrer name and AGB-like code: one of the gemeente's synthetic referrers of that type.
@@ -195,9 +281,9 @@ def verzoeken(df: pl.DataFrame, jeugdigen: pl.DataFrame, verwijzer_pool: pl.Data
     return r.select(
         "referentie_aanbieder", "gemeente_code", "agb_code", "bsn", "geboortedatum", "geslacht",
         "product_categorie", "product_code",
-        _to_date(pl.col("begin")).alias("toewijzing_ingangsdatum"),
+        _to_date(pl.col("_ing")).alias("toewijzing_ingangsdatum"),
         _to_date(pl.min_horizontal("planned_end", pl.col("begin") + 364)).alias("toewijzing_einddatum"),
-        pl.when(pl.col("frequentie") == "6")
+        pl.when((pl.col("frequentie") == "6") & (pl.col("eenheid") != "82"))
         .then((pl.col("_vol") * (pl.min_horizontal("planned_end", pl.col("begin") + 364) - pl.col("begin") + 1) / 28).ceil().cast(pl.Int64))
         .otherwise("_vol").alias("volume"),
         "eenheid", "frequentie", "verwijzer_type", "verwijzer_naam", "verwijzer_zorgverlenercode",
@@ -234,59 +320,115 @@ def _ref(seed: int, key: pl.Series, kind: int) -> pl.Series:
                        REFERENTIE_NUMMER)
 
 
+def _months(seed: int, tag: int, dist: dict, *key) -> pl.Series:
+    """A lag in months drawn from {months: share} by a keyed uniform of the row's key."""
+    months = np.array([int(k) for k in dist])
+    cum = np.cumsum(np.array(list(dist.values()), dtype=float))
+    pick = np.minimum(np.searchsorted(cum / cum[-1], keyed_uniform(seed, tag, *key), side="right"), len(months) - 1)
+    return pl.Series(months[pick], dtype=pl.Int64)
+
+
+def _add_months(month: pl.Expr, lag: pl.Series) -> pl.Expr:
+    """The first of the month `lag` months after `month` (a first of the month)."""
+    idx = month.dt.year().cast(pl.Int64) * 12 + month.dt.month().cast(pl.Int64) - 1 + pl.lit(lag)
+    return pl.date(idx // 12, idx % 12 + 1, 1)
+
+
+def _split_uniforms(seed: int, tag: int, *key) -> list[np.ndarray]:
+    """Four uniforms [0, 1) of 16 bits each from one keyed hash of the row's key."""
+    h = keyed_hash(seed, tag, *key)
+    return [((h >> np.uint64(16 * i)) & np.uint64(0xFFFF)).astype(np.float64) / 65536.0 for i in range(4)]
+
+
 def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
     """Monthly claim lines: one debet per toewijzing and month, a few corrected by credit + new debet later."""
     p = model().params
-    t = _ijw(df).select(
+    tm = care_model()["timing"]
+    t = _ijw(_timing(df)).select(
         "gemeente_code", "agb_code", "bsn", "toewijzing_nummer", "_tw_seq", "product_categorie", "product_code", "eenheid",
-        "frequentie", "tarief", "levering_min", "levering_max", "_vol", "begin", "end", "_ws", "_we",
-    ).with_columns(
+        "frequentie", "tarief", "_vol", "_ing", "begin", "end", "_ws", "_we",
+    )
+    # --- issue 12: timing. Utilisation: a level per toewijzing (Kumaraswamy quantile of a keyed uniform), times the
+    # calendar month's factor and month noise, capped at the toegewezen volume pro-rated to the care days.
+    util, by_cat, totaal = tm["utilisation"], tm["utilisation_by_categorie"], tm["utilisation_totaal"]
+    ab = [pl.when(pl.col("frequentie") == "6").then(pl.lit(float(totaal[x])))
+          .otherwise(pl.col("product_categorie").replace_strict({c: float(v[x]) for c, v in by_cat.items()},
+                                                                default=float(util[x]), return_dtype=pl.Float64))
+          for x in ("a", "b")]
+    u_tw = pl.lit(pl.Series(keyed_uniform(seed, H_UTIL, t["gemeente_code"].cast(pl.Int64).to_numpy(), t["_tw_seq"].to_numpy())))
+    level = (1 - (1 - u_tw) ** (1 / ab[1])) ** (1 / ab[0])
+    t = t.with_columns(level.alias("_level")).with_columns(
         pl.date_ranges(
             _month_floor(pl.max_horizontal("begin", "_ws")), _month_floor(pl.min_horizontal("end", "_we")), "1mo"
         ).alias("_month")
     ).explode("_month")
+    # The ProductPeriode starts on the 1st or on the toewijzing Ingangsdatum (TR387); the care days in it start at the
+    # care start, which the waiting time puts after the Ingangsdatum.
     t = t.with_columns(
         pl.col("_month").cast(pl.Int32).cast(pl.Int64).alias("_m0"),
         pl.col("_month").dt.offset_by("1mo").cast(pl.Int32).cast(pl.Int64).alias("_m1"),
     ).with_columns(
-        pl.max_horizontal("_m0", "begin").alias("_pb"),
+        pl.max_horizontal("_m0", "_ing").alias("_pb"),
         pl.min_horizontal(pl.col("_m1") - 1, "end").alias("_pe"),
         (pl.col("_m1") - pl.col("_m0")).alias("_dim"),
-    ).with_columns((pl.col("_pe") - pl.col("_pb") + 1).alias("_days"))
-    u = keyed_uniform(seed, H_LEVERING, t["gemeente_code"].cast(pl.Int64).to_numpy(),
-                      t["_tw_seq"].to_numpy(), t["_m0"].to_numpy())
-    t = t.with_columns(
-        (pl.col("levering_min") + (pl.col("levering_max") - pl.col("levering_min")) * pl.Series(u)).alias("_u")
-    )
+    ).with_columns((pl.col("_pe") - pl.max_horizontal("_pb", "begin") + 1).alias("_days"))
+    t = with_claim_tarief(seed, t, "_pb")   # issue 12: the tariff of the contract period (and aanbieder) of the line
+    g, seq, m0 = t["gemeente_code"].cast(pl.Int64).to_numpy(), t["_tw_seq"].to_numpy(), t["_m0"].to_numpy()
+    # one keyed hash per line gives four 16-bit uniforms: month noise, etmaal absence and its days, rounding
+    noise_u, absent_u, days_u, round_u = _split_uniforms(seed, H_MONTH_NOISE, g, seq, m0)
+    month = t["_month"].dt.month().to_numpy() - 1
+    nlo, nhi = tm["month_noise"]
+    factor = np.array(tm["month_factor"])[month] * (nlo + (nhi - nlo) * noise_u)
+    alo, ahi = tm["etmaal_absent_days"]
+    absent = np.where(absent_u < tm["etmaal_absent_share"], alo + (days_u * (ahi - alo + 1)).astype(np.int64), 0)
+    # stochastic rounding (unbiased, unlike the floor), never above the cap
+    t = t.with_columns((pl.col("_level") * pl.Series(factor)).clip(0.0, 1.0).alias("_u"), pl.Series("_absent", absent),
+                       pl.Series("_round", round_u))
     cap = (
-        pl.when(pl.col("frequentie") == "2").then(pl.col("_vol") * pl.col("_days") / 7)
+        pl.when(pl.col("eenheid") == "14").then(pl.col("_days"))               # an etmaal is a day in care
+        .when(pl.col("frequentie") == "2").then(pl.col("_vol") * pl.col("_days") / 7)
         .when(pl.col("frequentie") == "4").then(pl.col("_vol") * pl.col("_days") / pl.col("_dim"))
         .otherwise(pl.col("_vol") * pl.col("_days") / 28)
     )
+    single = (pl.col("eenheid") == "82") & (pl.col("frequentie") == "6")
     volume = (
-        pl.when(pl.col("eenheid") == "14").then(pl.col("_days"))              # an etmaal is a day in care
-        .when((pl.col("eenheid") == "82") & (pl.col("frequentie") == "6"))     # one arrangement, claimed at the start
-        .then((pl.col("_pb") == pl.col("begin")).cast(pl.Int64))
-        .otherwise((cap * pl.col("_u")).floor().cast(pl.Int64))
+        pl.when(pl.col("eenheid") == "14").then(pl.max_horizontal(pl.col("_days") - pl.col("_absent"), 1))
+        .when(single)                                                           # one arrangement, claimed at the start
+        .then(((pl.col("_m0") <= pl.col("begin")) & (pl.col("begin") < pl.col("_m1"))).cast(pl.Int64))
+        .when(pl.col("eenheid") == "82").then(cap.floor().cast(pl.Int64))       # an arrangement per whole month
+        .otherwise(pl.min_horizontal((cap * pl.col("_u") + pl.col("_round")).floor(), cap.floor()).cast(pl.Int64))
     )
-    t = t.with_columns(volume.alias("geleverd_volume")).filter(pl.col("geleverd_volume") > 0)
+    t = t.with_columns(volume.alias("geleverd_volume"),
+                       pl.when(single).then(1).otherwise(cap.floor().cast(pl.Int64)).alias("_cap")).filter(
+        pl.col("geleverd_volume") > 0)
     # ReferentieNummer: a keyed bijection of (gemeente, toewijzing count, month, line kind); the kind (debet, credit,
     # re-debet) is part of the key, never of the number. A credit's VorigReferentieNummer is its debet's number.
     t = t.with_columns(
         (((pl.col("gemeente_code").cast(pl.Int64) * 10_000_000 + pl.col("_tw_seq") - 1_000_001) * 1000
           + _month_index(pl.col("_month"))) * 4).alias("_ref_key"))
+    g, seq, m0 = t["gemeente_code"].cast(pl.Int64).to_numpy(), t["_tw_seq"].to_numpy(), t["_m0"].to_numpy()
+    # The first debet is declared with the delivery month's declaratie or, late, with a later one (_decl_month).
     debet = t.with_columns(
         _ref(seed, t["_ref_key"], 0).alias("referentie_nummer"),
         pl.lit(None, pl.String).alias("vorig_referentie_nummer"),
-        pl.col("_month").alias("_decl_month"),
+        _add_months(pl.col("_month"), _months(seed, H_DECL_LAG, tm["declaratie_lag_months"], g, seq, m0)).alias("_decl_month"),
         pl.lit("D").alias("debet_credit"),
     )
-    # Corrections: a few debets are reversed by a credit and claimed again in the next month's declaratie.
-    uc = keyed_uniform(seed, H_CORRECTIE, t["gemeente_code"].cast(pl.Int64).to_numpy(),
-                       t["_tw_seq"].to_numpy(), t["_m0"].to_numpy())
-    corr = t.filter(
-        (pl.Series(uc) < p["correction_share"]) & (pl.col("_m1") <= pl.col("_we"))
-    ).with_columns(pl.col("_month").dt.offset_by("1mo").alias("_decl_month"))
+    # Corrections: a few debets are reversed by a credit and claimed again, 1-6 declaratieperiodes later, with the
+    # volume raised or lowered (within the cap; at least 1).
+    corr = debet.filter(pl.Series(keyed_uniform(seed, H_CORRECTIE, g, seq, m0) < p["correction_share"]))
+    g, seq, m0 = corr["gemeente_code"].cast(pl.Int64).to_numpy(), corr["_tw_seq"].to_numpy(), corr["_m0"].to_numpy()
+    up = keyed_uniform(seed, H_CORR_UP, g, seq, m0) < tm["correction_up_share"]
+    slo, shi = tm["correction_size"]
+    vol = corr["geleverd_volume"].to_numpy()
+    delta = np.maximum(1, np.round(vol * (slo + (shi - slo) * keyed_uniform(seed, H_CORR_SIZE, g, seq, m0)))).astype(np.int64)
+    cap_n = corr["_cap"].to_numpy()
+    raised, lowered = np.minimum(vol + delta, cap_n), np.maximum(vol - delta, 1)
+    new_vol = np.where(up & (raised > vol), raised, np.where(lowered < vol, lowered, np.maximum(raised, vol)))
+    corr = corr.with_columns(
+        _add_months(pl.col("_decl_month"), _months(seed, H_CORR_LAG, tm["correction_lag_months"], g, seq, m0))
+        .alias("_decl_month"), pl.Series("_new_vol", new_vol, dtype=pl.Int64)
+    ).filter(pl.col("_decl_month").cast(pl.Int32).cast(pl.Int64) <= pl.col("_we"))
     credit = corr.with_columns(
         _ref(seed, corr["_ref_key"], 1).alias("referentie_nummer"),
         _ref(seed, corr["_ref_key"], 0).alias("vorig_referentie_nummer"),
@@ -296,55 +438,30 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
         _ref(seed, corr["_ref_key"], 2).alias("referentie_nummer"),
         pl.lit(None, pl.String).alias("vorig_referentie_nummer"),
         pl.lit("D").alias("debet_credit"),
-        pl.when(pl.col("geleverd_volume") > 1).then(pl.col("geleverd_volume") - 1).otherwise("geleverd_volume")
-        .alias("geleverd_volume"),
+        pl.col("_new_vol").alias("geleverd_volume"),
     )
     lines = pl.concat([debet, credit, redebet], how="diagonal_relaxed")
-    # DeclaratieNummer: one per aanbieder, gemeente and month, a keyed bijection of (gemeente, month) per aanbieder.
-    decl_key = lines["gemeente_code"].cast(pl.Int64) * 1000 + lines.select(_month_index(pl.col("_decl_month"))).to_series()
-    decl = opaque_code(opaque_number(seed, D_DECLARATIE, decl_key.to_numpy(), lines["agb_code"].cast(pl.Int64).to_numpy(),
-                                     size=10 ** DECLARATIE_NUMMER[1]), DECLARATIE_NUMMER)
-    return lines.with_columns(decl.alias("declaratie_nummer")).select(
+    return lines.with_columns(declaratie_nummers(seed, lines).alias("declaratie_nummer")).select(
         "declaratie_nummer",
         "agb_code", "gemeente_code", "referentie_nummer", "vorig_referentie_nummer", "bsn", "toewijzing_nummer",
         "product_categorie", "product_code",
         _to_date(pl.col("_pb")).alias("begindatum"), _to_date(pl.col("_pe")).alias("einddatum"),
         "geleverd_volume", "eenheid", pl.col("tarief").alias("product_tarief"),
         (pl.col("geleverd_volume") * pl.col("tarief")).alias("ingediend_bedrag"), "debet_credit",
-        pl.col("_decl_month"),
+        pl.col("_decl_month"), "_ref_key",
     )
 
 
-def declaraties(seed: int, lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """JW323 headers (one per aanbieder, gemeente and month) and their JW325 answers."""
-    p = model().params
-    d = lines.group_by("agb_code", "gemeente_code", "declaratie_nummer", "_decl_month").agg(
-        pl.when(pl.col("debet_credit") == "D").then(pl.col("ingediend_bedrag")).otherwise(-pl.col("ingediend_bedrag"))
-        .sum().alias("_total")
-    )
-    key = (d["gemeente_code"].cast(pl.Int64).to_numpy(), d["agb_code"].cast(pl.Int64).to_numpy(),
-           d["_decl_month"].cast(pl.Int32).to_numpy())
-    lo, hi = p["declaratie_dagtekening_day"]
-    day = lo + (keyed_uniform(seed, H_DECL_DAY, *key) * (hi - lo + 1)).astype(np.int64) - 1
-    lo2, hi2 = p["antwoord_werkdagen"]
-    ans = lo2 + (keyed_uniform(seed, H_ANTW_DAY, *key) * (hi2 - lo2 + 1)).astype(np.int64)
-    d = d.with_columns(
-        (pl.col("_decl_month").dt.offset_by("1mo").cast(pl.Int32).cast(pl.Int64) + pl.Series(day)).alias("_dt"),
-        pl.Series("_ans_off", ans),
-    )
-    d = _with_busday(d, "_ans", "_dt", "_ans_off")
-    sign = pl.when(pl.col("_total") >= 0).then(pl.lit("D")).otherwise(pl.lit("C"))
-    head = d.select(
-        "declaratie_nummer", "agb_code", "gemeente_code",
-        pl.col("_decl_month").alias("begindatum"),
-        pl.col("_decl_month").dt.month_end().alias("einddatum"),
-        _to_date(pl.col("_dt")).alias("dagtekening"),
-        pl.col("_total").abs().alias("totaal_bedrag"),
-        sign.alias("debet_credit"),
-    )
-    answer = d.select(
-        "declaratie_nummer", "agb_code", "gemeente_code", _to_date(pl.col("_ans")).alias("dagtekening"),
-        pl.col("_total").abs().alias("totaal_toegekend_bedrag"), sign.alias("debet_credit"),
-        pl.lit("8001").alias("retourcode"),
-    )
-    return head, answer
+def declaratie_nummers(seed: int, lines: pl.DataFrame) -> pl.Series:
+    """DeclaratieNummer: one per aanbieder, gemeente and month (`_decl_month`), a keyed bijection of (gemeente,
+    month) per aanbieder."""
+    decl_key = lines["gemeente_code"].cast(pl.Int64) * 1000 + lines.select(_month_index(pl.col("_decl_month"))).to_series()
+    return opaque_code(opaque_number(seed, D_DECLARATIE, decl_key.to_numpy(), lines["agb_code"].cast(pl.Int64).to_numpy(),
+                                     size=10 ** DECLARATIE_NUMMER[1]), DECLARATIE_NUMMER)
+
+
+def declaraties(seed: int, lines: pl.DataFrame, rejected: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """JW323 headers (one per aanbieder, gemeente and month) and their JW325 answers (synthetic_data/claims.py)."""
+    from .claims import declaraties as build
+
+    return build(seed, lines, rejected)

@@ -42,6 +42,9 @@ class Model:
     boy_p: np.ndarray
     starts_per_youth: float        # started trajecten per youth 0-22 per year (before rejections)
     params: dict
+    # --- issue 12: domains
+    domain_hulpvormen: list[str]   # hulpvormen outside the CBS jeugdhulp shares (JB, JR), appended to `hulpvormen`
+    band_given_hulpvorm: np.ndarray  # P(age band | hulpvorm), rows sum to 1 (zero rows for the domain hulpvormen)
 
 
 @cache
@@ -84,16 +87,52 @@ def model() -> Model:
     moves = 2 * p["move_share_per_year"] * (1 + mean_years) / tpy
     starts /= 1 + switch + moves
     p_jw315 = float(joint.reshape(len(hv), len(vw))[:, is_jw315].sum())
+    # --- issue 12: domains. JB/JR hulpvormen are appended with zero weight in the jeugdhulp joint (cells keep their
+    # index); their starts are drawn apart (synthetic_data/domains.py). Age given hulpvorm: fitted to both marginals.
+    age_p = np.array(list(ages.values())) / sum(ages.values())
+    hv_p = joint.reshape(len(hv), len(vw)).sum(1)
+    band_hv = _ipf(np.array([cm["age_by_hulpvorm"][h] for h in hv]) + 1e-12, hv_p, age_p)
+    band_hv = band_hv / band_hv.sum(1, keepdims=True)
+    dom = list(cm["domain_hulpvormen"])
+    dom_rows = np.zeros((len(dom), len(vw)))
+    joint = np.vstack([joint.reshape(len(hv), len(vw)), dom_rows])
+    band_hv = np.vstack([band_hv, np.zeros((len(dom), len(age_p)))])
+    hv_spec = {**cm["hulpvormen"], **cm["domain_hulpvormen"]}
+    verblijf = np.array([hv_spec[h]["verblijf"] for h in hv + dom])
+    # youth with only a JB/JR maatregel also count as youth in care: fewer jeugdhulp starts keep the prevalence
+    dm = cm["domains"]
+    only_domain = (1 - dm["with_jeugdhulp_share"]) * sum(
+        cal[f"share_of_youth_in_care_{d}"]["value"] for d in dom if f"share_of_youth_in_care_{d}" in cal)
+    starts *= 1 - only_domain
+    # crisis (categorie 46) is short (domains.crisis): the other trajectories of its care forms take the rest of the
+    # CBS duration bins, so the durations of all trajectories together still meet them (crisis lasts < 3 months)
+    cat = producten_catalogus()
+    crisis_w = lambda h: float(cat.filter((pl.col("hulpvorm") == h) & (pl.col("product_categorie") == "46"))["gewicht"].sum()
+                               / max(cat.filter(pl.col("hulpvorm") == h)["gewicht"].sum(), 1e-12))  # noqa: E731
+    shares = rows / rows.sum()
+    c_v = sum(sh * crisis_w(h) for h, sh, v in zip(hv, shares, verblijf) if v) / max(shares[verblijf[:len(hv)]].sum(), 1e-12)
+    nonv = ~verblijf[:len(hv)]
+    c_a = sum(sh * crisis_w(h) for h, sh, n in zip(hv, shares, nonv) if n) / max(shares[nonv].sum(), 1e-12)
+    pv = pv / pv.sum()
+
+    def _rest(p: np.ndarray, c: float) -> np.ndarray:
+        q = p.copy()
+        q[0] = max(q[0] - c, 0.0)
+        return q / q.sum()
+    probs_rest, pv_rest = _rest(probs, c_a), _rest(pv, c_v)
+    hv = hv + dom
     return Model(
+        domain_hulpvormen=dom,
+        band_given_hulpvorm=band_hv,
         hulpvormen=hv,
         verwijzers=vw,
         joint=joint.ravel(),
-        in_ijw_hulpvorm=np.array([cm["hulpvormen"][h]["in_ijw"] for h in hv]),
+        in_ijw_hulpvorm=np.array([hv_spec[h]["in_ijw"] for h in hv]),
         path=[cm["verwijzers"][v]["path"] for v in vw],
         verwijzer_code=[cm["verwijzers"][v]["code"] for v in vw],
         duration_bins=bins,
-        duration_p=probs,
-        duration_p_verblijf=pv / pv.sum(),
+        duration_p=probs_rest,
+        duration_p_verblijf=pv_rest,
         verblijf_hulpvorm=verblijf,
         mean_duration_years=mean_years,
         einde=list(einde),
@@ -108,12 +147,27 @@ def model() -> Model:
 
 @cache
 def products_by_hulpvorm() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """hulpvorm -> (product_index array, probabilities)."""
+    """hulpvorm -> (product_index array, probabilities); products of weight 0 (a second product only) are left out."""
+    return {h: (v["index"], v["p"]) for h, v in product_weights().items()}
+
+
+@cache
+def product_weights() -> dict[str, dict[str, np.ndarray]]:
+    """hulpvorm -> product index, base probability, weight per age band (boys, girls: products x bands) and age bounds
+    (issue 12: products by age and sex; care_model.yaml `product_age_weights`, producten.csv leeftijd_min/_max)."""
     cat = producten_catalogus()
+    aw = {str(k): v for k, v in care_model()["product_age_weights"].items()}   # 54001 parses as an int
+    nb = len(AGE_BANDS)
     out = {}
     for h in model().hulpvormen:
-        sub = cat.filter(pl.col("hulpvorm") == h)
-        if sub.height:
-            w = sub["gewicht"].to_numpy()
-            out[h] = (sub["product_index"].to_numpy(), w / w.sum())
+        sub = cat.filter((pl.col("hulpvorm") == h) & (pl.col("gewicht") > 0))
+        if not sub.height:
+            continue
+        w = sub["gewicht"].to_numpy().astype(float)
+        codes = sub["product_code"].to_list()
+        age = np.array([aw.get(c, {}).get("age", [1.0] * nb) for c in codes], dtype=float)
+        girl = age * np.array([aw.get(c, {}).get("girl", [1.0] * nb) for c in codes], dtype=float)
+        out[h] = {"index": sub["product_index"].to_numpy(), "p": w / w.sum(),
+                  "boy_w": (w / w.sum())[:, None] * age, "girl_w": (w / w.sum())[:, None] * girl,
+                  "lo": sub["leeftijd_min"].to_numpy(), "hi": sub["leeftijd_max"].to_numpy()}
     return out

@@ -68,13 +68,27 @@ def _gm_int(codes) -> np.ndarray:
     return np.asarray(pl.Series(codes).cast(pl.Int64).to_numpy())
 
 
+_YEARS = np.arange(FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR + 1)
+_JAN1 = (_YEARS - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)   # days since 1970
+_YEAR_DAYS = np.where(((_YEARS % 4 == 0) & (_YEARS % 100 != 0)) | (_YEARS % 400 == 0), 366, 365)
+
+
+def birth_days(seed: int, origin, person: np.ndarray, cohort_size) -> np.ndarray:
+    """Birth date as days since 1970 (int64) of each person: cohort from the index, day from a keyed hash.
+    `origin` and `cohort_size` are arrays or one value for all."""
+    cohort = np.asarray(person // cohort_size, dtype=np.int64)
+    day = keyed_uniform(seed, F_BIRTHDAY, origin, person)
+    if cohort.size and (cohort.min() < 0 or cohort.max() >= N_COHORTS):   # outside the table: the calendar itself
+        year = FIRST_BIRTH_YEAR + cohort
+        leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+        jan1 = (year - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
+        return jan1 + (day * np.where(leap, 366, 365)).astype(np.int64)
+    return _JAN1[cohort] + (day * _YEAR_DAYS[cohort]).astype(np.int64)
+
+
 def birth_dates(seed: int, origin: np.ndarray, person: np.ndarray, cohort_size: np.ndarray) -> np.ndarray:
     """Birth date (datetime64[D]) of each person: cohort from the index, day from a keyed hash."""
-    year = FIRST_BIRTH_YEAR + person // cohort_size
-    jan1 = (year - 1970).astype("datetime64[Y]").astype("datetime64[D]")
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    day = (keyed_uniform(seed, F_BIRTHDAY, origin, person) * np.where(leap, 366, 365)).astype(np.int64)
-    return jan1 + day.astype("timedelta64[D]")
+    return birth_days(seed, origin, person, cohort_size).astype("datetime64[D]")
 
 
 def persons_frame(seed: int, persons: pl.DataFrame) -> pl.DataFrame:

@@ -13,6 +13,8 @@ gives the clean ones. See docs/privacy.md for the trade-offs.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import polars as pl
 
@@ -26,24 +28,49 @@ BSN_CAPACITY = 9_000_000
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
+def _mix64_inplace(z: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        z += np.uint64(0x9E3779B97F4A7C15)
+        z ^= z >> np.uint64(30)
+        z *= np.uint64(0xBF58476D1CE4E5B9)
+        z ^= z >> np.uint64(27)
+        z *= np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    return z
+
+
 def mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser, vectorised: a counter-based hash for per-row randomness that needs no shared state."""
+    return _mix64_inplace(np.array(x, dtype=np.uint64, ndmin=1) if np.ndim(x) == 0 else np.asarray(x).astype(np.uint64))
+
+
+@lru_cache(maxsize=1 << 14)
+def _hash_prefix(seed: int, *parts: int) -> np.ndarray:
+    """keyed_hash of a seed and leading integer parts (one element): the same few prefixes recur on every call."""
     with np.errstate(over="ignore"):
-        z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
+        h = mix64(np.asarray([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
+        if seed >> 64:          # 128-bit seeds of sealed data; smaller seeds hash exactly as before
+            h = mix64(h ^ np.uint64((seed >> 64) & 0xFFFFFFFFFFFFFFFF))
+        for p in parts:
+            h = mix64(h ^ (np.asarray(p).astype(np.int64).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
+    h.flags.writeable = False   # shared by every caller
+    return h
 
 
 def keyed_hash(seed: int, *parts) -> np.ndarray:
     """Hash of (seed, part1, part2, ...) where parts are ints or integer arrays (broadcast)."""
+    lead = 0   # leading integer parts: their prefix hash is cached
+    while lead < len(parts) and isinstance(parts[lead], (int, np.integer)):
+        lead += 1
+    h = _hash_prefix(int(seed), *(int(p) for p in parts[:lead]))
+    if lead == len(parts):
+        return h.copy()
     with np.errstate(over="ignore"):
-        h = mix64(np.asarray([int(seed) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
-        if int(seed) >> 64:          # 128-bit seeds of sealed data; smaller seeds hash exactly as before
-            h = mix64(h ^ np.uint64((int(seed) >> 64) & 0xFFFFFFFFFFFFFFFF))
-        for p in parts:
-            h = mix64(h ^ (np.asarray(p).astype(np.int64).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
-        return h
+        for p in parts[lead:]:
+            part = np.asarray(p).astype(np.int64, copy=False).astype(np.uint64)
+            part *= np.uint64(0x9E3779B97F4A7C15)
+            h = _mix64_inplace(part ^ h)
+    return h
 
 
 def keyed_uniform(seed: int, *parts) -> np.ndarray:
@@ -93,8 +120,12 @@ def _feistel(x: np.ndarray, tweak: np.ndarray, half: int) -> np.ndarray:
     left, right = x >> h, x & mask
     with np.errstate(over="ignore"):
         for rnd in range(4):
-            f = mix64(tweak ^ mix64(right * _GOLDEN + np.uint64(rnd))) & mask
-            left, right = right, left ^ f
+            f = _mix64_inplace(right * _GOLDEN + np.uint64(rnd))   # fresh temporaries: hashed in place
+            f ^= tweak
+            f = _mix64_inplace(f)
+            f &= mask
+            f ^= left
+            left, right = right, f
     return (left << h) | right
 
 

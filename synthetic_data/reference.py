@@ -80,3 +80,39 @@ def producten_catalogus() -> pl.DataFrame:
     schema = {c: pl.String for c in ["product_categorie", "product_code", "eenheid", "frequentie"]}
     df = pl.read_csv(_path("producten.csv"), schema_overrides=schema)
     return df.with_row_index("product_index")
+
+
+# --- issue 12: market
+_H_PREVALENTIE = 400   # keyed-hash tag of the estimated per-gemeente spread (seedless: a property of the gemeente)
+
+
+@cache
+def prevalence_factors() -> dict[str, float]:
+    """gemeente_code -> relative prevalence (start rate factor); youth-weighted mean 1 within every inkoopregio.
+
+    Sourced gemeenten (prevalentie_gemeenten.csv, CBS 1e hj 2021 shares) keep their ratios to the youth-weighted mean
+    of the sourced gemeenten of their region; the others get a deterministic lognormal spread (estimate, sigma in
+    care_model.yaml). Normalising per region keeps every region's total, and so the national mean, calibrated.
+    """
+    import numpy as np
+    from statistics import NormalDist
+
+    from .privacy import keyed_uniform
+
+    g = gemeenten_all()
+    src = pl.read_csv(_path("prevalentie_gemeenten.csv"), schema_overrides={"gemeente_code": pl.String})
+    youth = (g["jeugd_0_14"] + g["jeugd_15_19"] + g["jeugd_20_22"]).to_numpy().astype(float)
+    u = keyed_uniform(0, _H_PREVALENTIE, g["gemeente_code"].cast(pl.Int64).to_numpy())
+    z = np.array([NormalDist().inv_cdf(min(max(x, 1e-9), 1 - 1e-9)) for x in u])
+    value = np.exp(care_model()["parameters"]["prevalentie_spreiding_sigma"] * z)
+    share = dict(zip(src["gemeente_code"], src["jeugdzorg_aandeel_lt23"]))
+    codes, regio = g["gemeente_code"].to_list(), g["inkoopregio"].to_numpy()
+    sourced = np.array([c in share for c in codes])
+    for r in np.unique(regio[sourced]):
+        sel = sourced & (regio == r)
+        s = np.array([share[c] for c in np.array(codes)[sel]])
+        value[sel] = s / np.average(s, weights=youth[sel])
+    for r in np.unique(regio):
+        sel = regio == r
+        value[sel] /= np.average(value[sel], weights=youth[sel])
+    return dict(zip(codes, value.tolist()))

@@ -6,7 +6,8 @@
     dirty, keys = inject("prestatie_after_stop", tables, n=3)  # keys: the ground truth of the injected records
 
 - `small_tables()` (and the pytest fixture `ijw_tables`): one small gemeente (0147 Borne, 2024, scale 0.2,
-  about 3,100 records; about half a second to build), cached. Every registry rule holds on it.
+  about 3,100 records; about half a second to build), cached. Every registry rule holds on it (the claim rules on
+  the lines the gemeente accepted; the timeliness rules of `PROCESS_NOISE_RULES` at their realistic rate).
 - `break_rule(rule_id, tables)`: a copy of the tables with one clean record broken so that the rule must report it,
   and `keys` (table, key) of the broken record. The breakers are written apart from the rule implementations
   (expectations/derived.py): they are the proof that each rule fires. `BREAKERS` lists them by rule id.
@@ -30,9 +31,10 @@ from typing import Callable
 import polars as pl
 
 from .config import GeneratorConfig
+from .faults import catalogue
 from .ijw import STARTKEY, TOEWIJZING, key_expr, latest_toewijzing, record_key
 
-__all__ = ["SMALL_CONFIG", "small_tables", "break_rule", "inject", "BREAKERS", "breaker", "edit", "append",
+__all__ = ["SMALL_CONFIG", "PROCESS_NOISE_RULES", "small_tables", "break_rule", "inject", "BREAKERS", "breaker", "edit", "append",
            "first_index", "keys_frame", "with_key", "ijw_config", "ijw_tables", "bsns", "agb_codes", "postcodes",
            "codes", "records", "datasets", "broken"]
 
@@ -41,6 +43,12 @@ Broken = tuple[Tables, str, str]            # (tables with one record broken, it
 Breaker = Callable[[Tables], Broken]
 
 SMALL_CONFIG = GeneratorConfig(region="0147", years="2024", seed=7, scale=0.2)
+# --- issue 12: claims
+# WARN rules the clean process itself breaks at a realistic rate (timeliness), with the band of the share of the
+# rule's table that breaks them on clean data: they hold on no dataset, so a finding of theirs is no fault sign.
+# The WARN timeliness rules that the clean process breaks at a realistic rate (late messages are normal behaviour,
+# `normal_process` in the fault catalogue) -> the band of their records it breaks (`clean_share`).
+PROCESS_NOISE_RULES = {f["rule_id"]: tuple(f["clean_share"]) for f in catalogue() if f.get("normal_process")}
 DAY = pl.duration(days=1)
 
 
@@ -113,12 +121,24 @@ def breaker(rule_id: str) -> Callable[[Callable[[Tables], tuple[Tables, str, dic
 
 def break_rule(rule_id: str, tables: Tables) -> tuple[Tables, pl.DataFrame]:
     """A copy of `tables` with one clean record broken so that rule `rule_id` must report it, and the broken
-    record's (table, key). Rules about a group (TR332, TR322, TR389) may report the group's other members too."""
+    record's (table, key). Rules about a group (TR332, TR322, TR389) may report the group's other members too.
+    The claim lines the gemeente rejected come last in the copy's `prestaties` (a breaker breaks an accepted one)."""
     rule_id = getattr(rule_id, "id", rule_id)       # a registry Rule works too
     if rule_id not in BREAKERS:
         raise KeyError(f"no breaker for rule {rule_id!r}; allowed: the ids of expectations/rules.yaml")
-    new, table, key = BREAKERS[rule_id](tables)
+    new, table, key = BREAKERS[rule_id](_rejected_last(tables))
     return new, keys_frame([(table, key)])
+
+
+def _rejected_last(tables: Tables) -> Tables:
+    """The claim lines the gemeente rejected in its JW325 moved to the end of `prestaties`: the rules skip them, so a
+    breaker (which takes the first suitable record) must break an accepted line."""
+    rej, p = tables.get("declaratie_antwoord_prestaties"), tables.get("prestaties")
+    if rej is None or p is None or rej.height == 0:
+        return tables
+    k = pl.concat_str([pl.col("agb_code"), pl.col("referentie_nummer")], separator="|")
+    gone = rej.select(k).to_series().implode()
+    return dict(tables, prestaties=p.sort(k.is_in(gone), maintain_order=True))
 
 
 def inject(fault_type: str, tables: Tables, n: int = 3, seed: int = 7) -> tuple[Tables, pl.DataFrame]:
@@ -130,7 +150,9 @@ def inject(fault_type: str, tables: Tables, n: int = 3, seed: int = 7) -> tuple[
     if fault_type not in known:
         raise ValueError(f"unknown fault type {fault_type!r}; allowed: {', '.join(known)}")
     profile = {"default": {"count": 0}, "faults": {fault_type: {"count": int(n)}}}
-    return inject_faults(tables, profile=profile, seed=seed)
+    dirty, truth = inject_faults(tables, profile=profile, seed=seed)
+    # the clean data's own late messages (labelled normal process) are no record this fault dirtied
+    return dirty, truth.filter(pl.col("fault_type") == fault_type)
 
 
 # ------------------------------------------------------------------------------------- breakers per check kind
@@ -267,10 +289,13 @@ breaker("CD060_vorig_referentie_alleen_en_altijd_bij_credit")(
 breaker("TR323_TR390_credit_op_eerdere_debet")(
     _set("prestaties", "vorig_referentie_nummer", "ONBEKEND", pl.col("debet_credit") == "C"))
 breaker("TR379_toewijzing_referentie_bestaat")(_set("toewijzingen", "referentie_aanbieder", "VOTONBEKEND"))
+# a message that was on time (the clean data sends some late: normal process behaviour) sent two weeks after the date
 breaker("OP271_start_binnen_5_werkdagen")(
-    _set("zorgstarts", "dagtekening", pl.col("begindatum") + pl.duration(days=14), pl.lit(True)))
+    _set("zorgstarts", "dagtekening", pl.col("begindatum") + pl.duration(days=14),
+         (pl.col("dagtekening") - pl.col("begindatum")).dt.total_days().is_between(0, 4)))
 breaker("OP272_stop_binnen_5_werkdagen")(
-    _set("zorgstops", "dagtekening", pl.col("einddatum") + pl.duration(days=14), pl.lit(True)))
+    _set("zorgstops", "dagtekening", pl.col("einddatum") + pl.duration(days=14),
+         (pl.col("dagtekening") - pl.col("einddatum")).dt.total_days().is_between(0, 4)))
 breaker("OP090x4_declaratie_antwoord_binnen_10_werkdagen")(
     _set("declaratie_antwoorden", "dagtekening", pl.col("dagtekening") + pl.duration(days=30)))
 breaker("OP072_TR382_stop_heeft_eerdere_start")(_set("zorgstops", "begindatum", pl.col("begindatum") + DAY))
@@ -362,7 +387,8 @@ def _(t):
 @breaker("TR308_prestatie_niet_na_zorgstop")
 def _(t):
     """The last claim line runs a day past the stop (a stop that is not on a month end)."""
-    stops = t["zorgstops"].select("gemeente_code", "agb_code", "toewijzing_nummer", pl.col("einddatum").alias("_stop"))
+    stops = t["zorgstops"].filter(pl.col("reden_beeindiging") != "20").select(   # a definitive stop
+        "gemeente_code", "agb_code", "toewijzing_nummer", pl.col("einddatum").alias("_stop"))
     p = t["prestaties"].join(stops, on=["gemeente_code", "agb_code", "toewijzing_nummer"], how="left",
                              maintain_order="left")
     idx = first_index(p, (pl.col("einddatum") == pl.col("_stop")) & (pl.col("einddatum") != pl.col("einddatum").dt.month_end()))
@@ -410,18 +436,31 @@ def _(t):
 
 @breaker("TR418_tarief_is_contracttarief")
 def _(t):
-    """Another tariff, with the amount following it (so only the tariff rule fires)."""
-    idx = first_index(t["prestaties"], pl.col("eenheid") != "83")
-    new, row = edit(t, "prestaties", idx, product_tarief=pl.col("product_tarief") + 1,
-                    ingediend_bedrag=pl.col("geleverd_volume") * (pl.col("product_tarief") + 1))
+    """The product's regional tarief of the previous contract year (a tariff list not updated for the indexation),
+    with the amount following it (so only the tariff rule fires). issue 12: market."""
+    p = t["prestaties"]
+    regio = t["gemeenten"].select("gemeente_code", "inkoopregio")
+    vorig = t["producten"].filter(pl.col("agb_code").is_null()).select(
+        "inkoopregio", "product_code", (pl.col("geldig_van").dt.year() + 1).alias("_jaar"),
+        pl.col("tarief").alias("_vorig"))
+    x = p.with_row_index("_n").join(regio, on="gemeente_code", how="left").with_columns(
+        pl.col("begindatum").dt.year().alias("_jaar")).join(
+        vorig, on=["inkoopregio", "product_code", "_jaar"], how="left").sort("_n").drop("_n")
+    idx = first_index(x, (pl.col("eenheid") != "83") & pl.col("_vorig").is_not_null()
+                      & (pl.col("_vorig") != pl.col("product_tarief")))
+    old = x["_vorig"][idx]
+    new, row = edit(t, "prestaties", idx, product_tarief=old, ingediend_bedrag=pl.col("geleverd_volume") * old)
     return new, "prestaties", row
 
 
 @breaker("OP274_antwoord_op_verzoek_binnen_5_werkdagen")
 def _(t):
-    """A verzoek sent a month before its (JW319) answer."""
-    answered = t["antwoorden"]["referentie_aanbieder"]
-    idx = first_index(t["verzoeken"], pl.col("referentie_aanbieder").is_in(answered.implode()))
+    """A verzoek answered (JW319) within 4 days, sent a month earlier instead."""
+    k = ["gemeente_code", "agb_code", "referentie_aanbieder"]
+    first = t["antwoorden"].group_by(k).agg(pl.col("dagtekening").min().alias("_a"))
+    quick = t["verzoeken"].join(first, on=k, how="left", maintain_order="left").select(
+        (pl.col("_a") - pl.col("dagtekening")).dt.total_days().is_between(0, 4).fill_null(False)).to_series()
+    idx = first_index(t["verzoeken"], pl.lit(quick))
     new, row = edit(t, "verzoeken", idx, dagtekening=pl.col("dagtekening") - pl.duration(days=30))
     return new, "verzoeken", row
 
@@ -486,6 +525,160 @@ def _(t):
     return new, "jeugdigen", row
 
 
+# --- issue 12: domains (aspecifiek toewijzingen with a Budget)
+
+def _aspecifiek(t: Tables, idx: int, **extra) -> tuple[Tables, dict]:
+    """Row `idx` of toewijzingen made an aspecifiek toewijzing with a Budget (no code, no Omvang), plus `extra`."""
+    changes = dict(product_code=None, volume=None, eenheid=None, frequentie=None, budget=500_000)
+    return edit(t, "toewijzingen", idx, **{**changes, **extra})
+
+
+@breaker("CD077_CD078_CD079_omvang_of_budget")
+def _(t):
+    """A specifiek toewijzing that also gets a Budget."""
+    idx = first_index(t["toewijzingen"], pl.col("volume").is_not_null())
+    new, row = edit(t, "toewijzingen", idx, budget=100_000)
+    return new, "toewijzingen", row
+
+
+@breaker("CD041_CD080_omvang_bij_productcode")
+def _(t):
+    """A toewijzing with a ProductCode whose Omvang is left out."""
+    idx = first_index(t["toewijzingen"], pl.col("product_code").is_not_null() & pl.col("volume").is_not_null())
+    new, row = edit(t, "toewijzingen", idx, volume=None, eenheid=None, frequentie=None)
+    return new, "toewijzingen", row
+
+
+@breaker("CD075_einddatum_bij_budget")
+def _(t):
+    """An aspecifiek toewijzing with a Budget and no Einddatum."""
+    tw = t["toewijzingen"]
+    has = tw["budget"].is_not_null().any()
+    idx = first_index(tw, pl.col("budget").is_not_null() if has else pl.col("volume").is_not_null())
+    new, row = _aspecifiek(t, idx, einddatum=None) if not has else edit(t, "toewijzingen", idx, einddatum=None)
+    return new, "toewijzingen", row
+
+
+@breaker("TR369_som_binnen_budget")
+def _(t):
+    """A debet line of a Budget toewijzing that claims more than the whole budget (eenheid 83: bedrag = volume)."""
+    lt = latest_toewijzing(t["toewijzingen"]).select(*TOEWIJZING, pl.col("budget").alias("_budget"))
+    p = t["prestaties"].join(lt, on=TOEWIJZING, how="left", maintain_order="left")
+    debet = pl.col("debet_credit") == "D"
+    if not p.filter(pl.col("_budget").is_not_null() & debet).height:
+        # no Budget toewijzing with claims in this dataset: give the first claimed toewijzing a budget of one cent
+        first = p.filter(debet).row(0, named=True)
+        tw = t["toewijzingen"].with_columns(
+            pl.when((pl.col("gemeente_code") == first["gemeente_code"])
+                    & (pl.col("toewijzing_nummer") == first["toewijzing_nummer"]))
+            .then(pl.lit(1, dtype=pl.Int64)).otherwise(pl.col("budget")).alias("budget"))
+        t = dict(t, toewijzingen=tw)
+        p = p.with_columns(pl.when((pl.col("gemeente_code") == first["gemeente_code"])
+                                   & (pl.col("toewijzing_nummer") == first["toewijzing_nummer"]))
+                           .then(pl.lit(1, dtype=pl.Int64)).otherwise("_budget").alias("_budget"))
+    idx = first_index(p, pl.col("_budget").is_not_null() & debet)
+    extra = p["_budget"][idx] + 1
+    new, row = edit(t, "prestaties", idx, geleverd_volume=pl.col("geleverd_volume") + extra,
+                    ingediend_bedrag=pl.col("ingediend_bedrag") + extra)
+    return new, "prestaties", row
+
+
+# --------------------------------------------------------------------------- issue 12: flows (JW317, 307(20), WPB)
+
+breaker("CS002_bsn_elfproef_wijzigingsverzoeken")(_set("wijzigingsverzoeken", "bsn", _bump_last_digit()))
+breaker("WJ758_codelist_reden_verzoek")(_set("wijzigingsverzoeken", "reden_verzoek", "X9"))
+breaker("CS003_wijzigingsverzoek_einddatum_ge_ingangsdatum")(
+    _end_before_start("wijzigingsverzoeken", "gewenste_ingangsdatum", "einddatum"))
+
+
+@breaker("TR347_referentie_aanbieder_uniek_wijzigingsverzoeken")
+def _(t):
+    """A second JW317 of the same aanbieder reuses a reference (another client)."""
+    w = t["wijzigingsverzoeken"]
+    dup = w.head(1).with_columns(pl.lit(_other_bsn(t["toewijzingen"], w["bsn"][0])).alias("bsn"))
+    new, row = append(t, "wijzigingsverzoeken", dup)
+    return new, "wijzigingsverzoeken", row
+
+
+@breaker("OP346_antwoord_op_wijzigingsverzoek_binnen_5_werkdagen")
+def _(t):
+    """A JW317 sent a month before its answer."""
+    answered = pl.concat([t["antwoorden"]["referentie_aanbieder"], t["toewijzingen"]["referentie_aanbieder"]])
+    idx = first_index(t["wijzigingsverzoeken"], pl.col("referentie_aanbieder").is_in(answered.drop_nulls().implode()))
+    new, row = edit(t, "wijzigingsverzoeken", idx, dagtekening=pl.col("dagtekening") - pl.duration(days=30))
+    return new, "wijzigingsverzoeken", row
+
+
+breaker("CD085_CD086_reden_afwijzing_alleen_bij_afwijzing")(
+    _set("antwoorden", "reden_afwijzing", None, pl.col("verzoek_antwoord") == "1"))
+
+
+@breaker("TR377_OP359_woonplaatsbeginsel_bij_reden_8")
+def _(t):
+    """A rejection turned into one for the woonplaatsbeginsel that names the answering gemeente itself."""
+    idx = first_index(t["antwoorden"], pl.col("verzoek_antwoord") == "1")
+    new, row = edit(t, "antwoorden", idx, reden_afwijzing="8", woonplaatsbeginsel_gemeente=pl.col("gemeente_code"))
+    return new, "antwoorden", row
+
+
+breaker("TR409_geen_woonplaatsbeginsel_zonder_reden_8")(
+    _set("antwoorden", "woonplaatsbeginsel_gemeente", "0153",
+         (pl.col("verzoek_antwoord") == "1") & (pl.col("reden_afwijzing") != "8")))
+
+
+@breaker("OP359_woonplaatsbeginsel_binnen_2_weken")
+def _(t):
+    """A rejection of a JW315 turned into one for the woonplaatsbeginsel, sent five weeks after the request."""
+    v = t["verzoeken"].select("gemeente_code", "agb_code", "referentie_aanbieder", pl.col("dagtekening").alias("_vd"))
+    a = t["antwoorden"].join(v, on=["gemeente_code", "agb_code", "referentie_aanbieder"], how="left",
+                             maintain_order="left")
+    idx = first_index(a, (pl.col("verzoek_antwoord") == "1") & pl.col("_vd").is_not_null())
+    other = "0153" if a["gemeente_code"][idx] != "0153" else "0147"
+    new, row = edit(t, "antwoorden", idx, reden_afwijzing="8", woonplaatsbeginsel_gemeente=other,
+                    dagtekening=pl.lit(a["_vd"][idx] + dt.timedelta(days=35)))
+    return new, "antwoorden", row
+
+
+def _definitive_stop(t: Tables) -> dict:
+    """The first definitive JW307 that is the only stop of its start."""
+    return t["zorgstops"].filter((pl.col("reden_beeindiging") != "20") & (pl.col("status_aanlevering") == "1")
+                                 & (pl.len().over(STARTKEY) == 1)).row(0, named=True)
+
+
+@breaker("TR413_geen_tweede_tijdelijke_stop")
+def _(t):
+    """Two temporary stops of one start before its definitive stop: the second is flagged."""
+    stop = _definitive_stop(t)
+    e, d = stop["einddatum"], stop["dagtekening"]
+    first = pl.DataFrame([{**stop, "reden_beeindiging": "20", "einddatum": e - dt.timedelta(days=20),
+                           "dagtekening": d - dt.timedelta(days=20)}], schema=t["zorgstops"].schema)
+    second = first.with_columns(pl.lit(e - dt.timedelta(days=10)).alias("einddatum"),
+                                pl.lit(d - dt.timedelta(days=10)).alias("dagtekening"))
+    new, _ = append(t, "zorgstops", first)
+    new, row = append(new, "zorgstops", second)
+    return new, "zorgstops", row
+
+
+@breaker("TR415_geen_stop_na_definitieve_stop")
+def _(t):
+    """A further stop after the definitive stop of a start."""
+    stop = _definitive_stop(t)
+    later = pl.DataFrame([{**stop, "einddatum": stop["einddatum"] + dt.timedelta(days=10),
+                           "dagtekening": stop["dagtekening"] + dt.timedelta(days=10)}], schema=t["zorgstops"].schema)
+    new, row = append(t, "zorgstops", later)
+    return new, "zorgstops", row
+
+
+@breaker("TR414_einddatum_volgende_stop_niet_eerder")
+def _(t):
+    """A temporary stop sent before the definitive stop but ending after it: the definitive stop is flagged."""
+    stop = _definitive_stop(t)
+    temp = pl.DataFrame([{**stop, "reden_beeindiging": "20", "einddatum": stop["einddatum"] + dt.timedelta(days=5),
+                          "dagtekening": stop["dagtekening"] - dt.timedelta(days=5)}], schema=t["zorgstops"].schema)
+    new, _ = append(t, "zorgstops", temp)
+    return new, "zorgstops", stop
+
+
 # ------------------------------------------------------------------------------------------ Hypothesis strategies
 
 def _st():
@@ -534,7 +727,11 @@ def codes(codelist: str):
 def records(table: str, config: GeneratorConfig = SMALL_CONFIG):
     """Valid records of `table` as dicts (column -> value), drawn from the valid dataset `small_tables(config)`, so
     that every rule holds for them, the cross-table ones included."""
-    df = small_tables(config)[table]
+    tables = small_tables(config)
+    df = tables[table]
+    if table == "prestaties":   # not the lines the gemeente rejected in its JW325: those break a claim rule
+        key = ["agb_code", "referentie_nummer"]
+        df = df.join(tables["declaratie_antwoord_prestaties"].select(key), on=key, how="anti", maintain_order="left")
     if not df.height:
         raise ValueError(f"{table}: the dataset of {config} has no records")
     return _st().sampled_from(df.rows(named=True))

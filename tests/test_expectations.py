@@ -11,7 +11,8 @@ from expectations import findings, load_rules, validate, violations
 from expectations.gx_custom import bsn_valid
 from synthetic_data import DataError, write_dataset
 from synthetic_data.ijw import key_expr
-from synthetic_data.testing import break_rule
+from synthetic_data.testing import PROCESS_NOISE_RULES, break_rule
+
 
 RULES = load_rules()
 ZANDBAK = Path(sys.executable).with_name("zandbak")
@@ -30,9 +31,12 @@ def test_registry_has_enough_rules():
 
 def test_clean_data_passes_every_rule(tables, tmp_path):
     results = validate(tables, docs_dir=tmp_path / "docs")
-    failed = [(r.rule.id, r.failing, r.error) for r in results if not r.passed]
+    # the timeliness rules the clean process breaks at a realistic rate report only their late records
+    failed = [(r.rule.id, r.failing, r.error) for r in results if not r.passed and r.rule.id not in PROCESS_NOISE_RULES]
     assert not failed
-    assert findings(results).height == 0
+    noise = [r for r in results if r.rule.id in PROCESS_NOISE_RULES]
+    assert all(not r.error and r.failing == violations(r.rule, tables).height for r in noise)
+    assert findings(results).filter(~pl.col("rule_id").is_in(list(PROCESS_NOISE_RULES))).height == 0
     assert (tmp_path / "docs" / "index.html").exists()      # GX Data Docs written
 
 
@@ -86,7 +90,7 @@ def test_cli_exit_codes_and_findings(tables, ijw_config, tmp_path):
     r = _run("check", bad, "--findings", tmp_path / "f.parquet")
     # a claim line with a wrong BSN fails CS002 and no longer matches its toewijzing's client (TR304)
     assert r.returncode == 1 and "2 ERROR rules fail" in r.stdout
-    f = pl.read_parquet(tmp_path / "f.parquet")
+    f = pl.read_parquet(tmp_path / "f.parquet").filter(~pl.col("rule_id").is_in(list(PROCESS_NOISE_RULES)))
     assert sorted(f.select("table", "rule_code", "severity", "key").rows()) == [
         ("prestaties", "CS002", "ERROR", keys["key"][0]), ("prestaties", "TR338", "ERROR", keys["key"][0])]
 
@@ -95,8 +99,13 @@ def test_cli_exit_codes_and_findings(tables, ijw_config, tmp_path):
     warn = tmp_path / "warn"
     write_dataset(broken, warn, config.as_dict())
     r = _run("check", warn, "--findings", tmp_path / "w.csv")
-    assert r.returncode == 0 and "1 WARN rules fail" in r.stdout
-    assert pl.read_csv(tmp_path / "w.csv")["rule_code"].to_list() == ["OP271"]
+    # the clean process's own late messages fail the timeliness rules (OP271 among them) anyway
+    assert r.returncode == 0 and "0 ERROR rules fail" in r.stdout and f"{len(PROCESS_NOISE_RULES)} WARN rules fail" in r.stdout
+    w = pl.read_csv(tmp_path / "w.csv", schema_overrides={"key": pl.String})
+    assert set(w["severity"]) == {"WARN"} and set(w["rule_id"]) <= set(PROCESS_NOISE_RULES)
+    # the one broken start on top of the clean data's own late ones
+    base = violations(next(r for r in load_rules() if r.id == "OP271_start_binnen_5_werkdagen"), tables).height
+    assert w.filter(pl.col("rule_code") == "OP271").height == base + 1
 
 
 def test_cli_unusable_input_exit_2(tables, ijw_config, tmp_path):

@@ -200,9 +200,20 @@ def test_invalid_predictions_give_one_clear_line(task, change, message):
 
 def test_declaratie_controle_data_hides_the_truth(data):
     d = data("declaratie_controle")
-    assert "trajecten" not in d.inputs and "declaratie_antwoorden" not in d.inputs
+    assert "trajecten" not in d.inputs
     p = d.inputs["prestaties"]
-    assert p["regel"].to_list() == list(range(1, p.height + 1)) and d.truth.height == p.height
+    assert p["regel"].to_list() == list(range(1, p.height + 1))
+    assert d.truth["regel"].to_list() == d.inputs["to_predict"]["regel"].to_list() and 0 < d.truth.height < p.height
+    # the gemeente's decisions are handed over for the earlier declaraties only, never for a line to predict
+    cutoff = declaratie_controle.decision_cutoff(d.inputs["declaraties"])
+    k = ["agb_code", "declaratie_nummer"]
+    for name in declaratie_controle.DECISIONS:
+        shown = d.inputs[name].join(d.inputs["declaraties"], on=k, how="left")
+        assert shown.height and (shown["begindatum"] < cutoff).all(), name
+    asked = d.inputs["to_predict"].join(p, on="regel")
+    assert asked.join(d.inputs["declaratie_antwoorden"], on=k, how="semi").height == 0
+    assert asked.join(d.inputs["declaratie_antwoord_prestaties"], on=["agb_code", "referentie_nummer"],
+                      how="semi").height == 0
     assert not {"must_reject", "fault_type"} & set(p.columns)
     # of an exact duplicate only the later copy is wrong
     dup = d.truth.filter(pl.col("fault_type") == "duplicate_prestatie").join(
@@ -405,7 +416,8 @@ def test_first_experiment_doc_with_the_python_api(teams, tmp_path):
     board = ex.leaderboard(warehouse)
     assert board.row(0, named=True)["experiment"] == "my_first" and board["score"][0] == pytest.approx(result.score)
     print(f"first experiment after step 5: {result.score:.3f}")
-    assert result.score > 0.2      # the tariff check adds the concentrated tariff faults
+    assert result.score > 0.08     # the tariff check about doubles the starter F1 (0.048 on this secret; the many small
+    # aanbieders send many declaratie headers, whose faults the starter cannot see)
 
 
 @pytest.mark.parametrize("task", list(ex.TASKS))

@@ -74,7 +74,13 @@ def test_partition_materialises_with_passing_checks(small_defs):
     checks = res.get_asset_check_evaluations()
     from pipelines.checks import rules_on
 
-    assert len(checks) == len(ADMIN_TABLES) + len(rules_on(ADMIN_TABLES)) and all(c.passed for c in checks)
+    from synthetic_data.faults import catalogue
+
+    # every check passes but the WARN timeliness rules, which the clean data's normal late messages break
+    normal = {f["rule_id"] for f in catalogue() if f.get("normal_process")}
+    assert len(checks) == len(ADMIN_TABLES) + len(rules_on(ADMIN_TABLES))
+    assert all(c.passed for c in checks if c.check_name not in normal)
+    assert all(c.severity == dg.AssetCheckSeverity.WARN for c in checks if not c.passed)
     by_name = {c.check_name: c for c in checks}
     tr338 = by_name["TR338_TR304_prestatie_bij_toewijzing_van_client"].metadata
     assert tr338["rule_code"].value == "TR338" and tr338["failing"].value == 0

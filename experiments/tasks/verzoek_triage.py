@@ -13,12 +13,19 @@ tables (starts, stops and claims would reveal which test-year requests were gran
 
 Score: macro-F1 over the three answers (leaderboard `score`, higher is better) and accuracy, with precision, recall
 and F1 per answer and the confusion matrix. A class that neither occurs nor is predicted is left out of the macro mean.
+
+Ceiling: the answers depend on the request through the simulation's decision model (synthetic_data/decisions.py,
+coefficients in care_model.yaml `request_decision`) with irreducible noise. `ceiling` (and `ceiling_accuracy`) is
+the score of that model itself on the same requests, predicting with its own probabilities the answers that
+maximise the macro-F1 it expects: what a perfect learner reaches on average. It comes from the simulation's
+internals and is sealed with the truth; the reference baseline is the floor.
 """
 from __future__ import annotations
 
 import polars as pl
 
 from synthetic_data import GeneratorConfig, generate
+from synthetic_data.decisions import best_answers, request_probabilities
 
 from ._common import TaskData, check_columns, check_rows, check_values, f1, ratio, task_data
 
@@ -69,9 +76,21 @@ def prepare(seed: int = 42, fault_seed: int | None = None, region: str = DEFAULT
         "labels": answers.join(train.select(KEY), on=KEY, how="semi"),
         "to_predict": test.select(KEY),
     }
-    truth = answers.join(test.select(KEY), on=KEY, how="semi")
+    truth = with_ceiling(answers.join(test.select(KEY), on=KEY, how="semi"), test, config)
     params = {"region": region, "year": year, "training_year": year - 1, "scale": float(scale)}
     return task_data(NAME, seed, params, inputs, truth)
+
+
+def with_ceiling(truth: pl.DataFrame, requests: pl.DataFrame, config: GeneratorConfig) -> pl.DataFrame:
+    """The truth plus `ceiling`: the answer the simulation's own decision model predicts from its probabilities
+    (synthetic_data.decisions.best_answers), the best any learner can do on average. Sealed with the truth."""
+    probs = request_probabilities(config)
+    p = requests.select(*KEY, "gemeente_code").join(probs, on=["gemeente_code", "referentie_aanbieder"], how="left",
+                                                     maintain_order="left")
+    share = p.select(pl.col("p_toewijzing").fill_null(1.0), pl.col("p_afwijzing").fill_null(0.0),
+                     pl.col("p_onderzoek").fill_null(0.0)).to_numpy()
+    ceiling = p.select(*KEY, pl.Series(ANTWOORDEN, dtype=pl.String).gather(best_answers(share)).alias("ceiling"))
+    return truth.join(ceiling, on=KEY, how="left", maintain_order="left")
 
 
 def validate_predictions(df) -> pl.DataFrame:
@@ -83,7 +102,14 @@ def validate_predictions(df) -> pl.DataFrame:
 def score(predictions, truth: pl.DataFrame) -> dict:
     pred = validate_predictions(predictions)
     check_rows(NAME, pred, truth, KEY)
-    j = truth.join(pred.rename({"antwoord": "voorspeld"}), on=KEY, how="left")
+    out = _macro(truth.select(*KEY, "antwoord").join(pred.rename({"antwoord": "voorspeld"}), on=KEY, how="left"))
+    if "ceiling" in truth.columns:   # the simulation's own decision model on the same requests
+        c = _macro(truth.select(*KEY, "antwoord", pl.col("ceiling").alias("voorspeld")))
+        out |= {"ceiling": c["score"], "ceiling_accuracy": c["accuracy"]}
+    return out
+
+
+def _macro(j: pl.DataFrame) -> dict:
     confusion = {a: {b: j.filter((pl.col("antwoord") == a) & (pl.col("voorspeld") == b)).height for b in ANTWOORDEN}
                  for a in ANTWOORDEN}
     per_class = {}

@@ -20,6 +20,12 @@ Score (leaderboard `score` = 1 - MASE, higher is better):
   (counted in `rows_zero_actual`).
 - The seasonal-naive forecast (the same month a year before) is scored the same way: `baseline_mase`,
   `baseline_mape`; an experiment with MASE below `baseline_mase` beats it.
+- Ceiling: the forecast the simulation itself would make. Its expected count per series and month (`expected`: its
+  start rates, seasonality, care and decision model, estimated in the same simulated world from the supported years
+  outside the task's own, synthetic_data.ceilings) gives the Poisson median (`ceiling` column of the truth), the
+  point forecast with the least expected absolute error; it is scored the same way: `ceiling` (1 - MASE),
+  `ceiling_mase`, `ceiling_mape`. What remains is the noise of the counts, which no forecast can predict. It comes
+  from the simulation's internals and is sealed with the truth.
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ import datetime as dt
 import polars as pl
 
 from synthetic_data import GeneratorConfig, generate
+from synthetic_data.ceilings import expected_new_toewijzingen, poisson_median
 
 from ..errors import ExperimentError, PredictionError
 from ._common import TaskData, check_columns, check_rows, clean, ratio, task_data
@@ -108,6 +115,10 @@ def prepare(seed: int = 42, fault_seed: int | None = None, region: str = DEFAULT
     # the truth uses the simulation's full record (also toewijzingen of the history decided after the cutoff)
     actual_history = monthly_counts(tw.filter(in_history), series, history_months)
     truth = build_truth(actual_history, monthly_counts(tw, series, future))
+    # the ceiling: the simulation's own expectation for each held-out month (its internals; sealed with the truth)
+    truth = truth.with_columns(pl.col("maand").dt.month().alias("month")).join(
+        expected_new_toewijzingen(config), on=[*SERIES, "month"], how="left", maintain_order="left").with_columns(
+        pl.col("expected").fill_null(0.0)).with_columns(poisson_median(pl.col("expected")).alias("ceiling")).drop("month")
     params = {**config.as_dict(), "cutoff": cut.isoformat(), "horizon": horizon}
     params.pop("seed")
     return task_data(NAME, seed, params, inputs, truth)
@@ -147,11 +158,15 @@ def score(predictions, truth: pl.DataFrame) -> dict:
     check_rows(NAME, pred, truth, KEY)
     j = truth.join(pred.rename({"aantal": "forecast"}), on=KEY, how="left")
     mine, base = _errors(j, "forecast"), _errors(j, "naive")
+    ceiling = _errors(j, "ceiling") if "ceiling" in j.columns else None
     series = j.select(SERIES).unique().height
     return {
         "score": None if mine["mase"] is None else 1 - mine["mase"],
         **mine,
         "baseline_mase": base["mase"], "baseline_mape": base["mape"], "baseline_mae": base["mae"],
+        **({} if ceiling is None else {
+            "ceiling": None if ceiling["mase"] is None else 1 - ceiling["mase"], "ceiling_mase": ceiling["mase"],
+            "ceiling_mape": ceiling["mape"], "ceiling_mae": ceiling["mae"]}),
         "rows": j.height, "rows_zero_actual": j.filter(pl.col("aantal") == 0).height,
         "series": series, "series_without_scale": j.filter(~(pl.col("scale") > 0)).select(SERIES).unique().height,
         "actual_total": int(j["aantal"].sum()), "forecast_total": float(j["forecast"].sum()),

@@ -37,7 +37,7 @@ import polars as pl
 import yaml
 
 from ..dictionary import key as dictionary_key
-from ..ijw import key_expr, latest_toewijzing
+from ..ijw import contract_tarief, key_expr, late_answers, late_declaratie_antwoorden, late_sent, latest_toewijzing
 from ..ijw import signed as _signed
 from ..ijw import volume_cap as _cap_expr
 from ..privacy import CLIENT_ID, REFERENTIE_NUMMER, TOEWIJZING_NUMMER_RANGE, elfproef_valid, fresh_numbers, opaque_code
@@ -52,7 +52,7 @@ FAULT_TAG = 0x0FA0_17ED
 # Key columns of all tables, in the order of the ground-truth frame.
 KEY_COLUMNS = ["gemeente_code", "client_id", "traject_id", "agb_code", "referentie_aanbieder", "dagtekening",
                "toewijzing_nummer", "versie", "begindatum", "inkoopregio", "product_code", "declaratie_nummer",
-               "referentie_nummer"]
+               "referentie_nummer", "einddatum"]   # einddatum: zorgstops (a start can have a temporary and a definitive stop)
 
 TRUTH_SCHEMA: dict[str, pl.DataType] = {
     "table": pl.String, "key": pl.String, **{c: pl.String for c in KEY_COLUMNS},
@@ -245,9 +245,14 @@ def _rows(df: pl.DataFrame, idx: list[int]) -> pl.DataFrame:
 # ---------------------------------------------------------------------------------------------------- shared views
 
 def _plain_lines(ctx: _Ctx) -> pl.DataFrame:
-    """Claim lines safe to dirty: a debet that is the only line of its (toewijzing, period) group, not credited,
-    belonging to its toewijzing's client and aanbieder, on a toewijzing no fault changed, not locked."""
+    """Claim lines safe to dirty: a debet the gemeente accepted that is the only accepted line of its (toewijzing,
+    period) group, not credited, belonging to its toewijzing's client and aanbieder, on a toewijzing no fault
+    changed, not locked."""
     p = ctx.frame("prestaties")
+    # --- issue 12: claims: a line the gemeente already rejected in its JW325 is no target (the rules skip it)
+    if "declaratie_antwoord_prestaties" in ctx.clean:
+        p = p.join(ctx.clean["declaratie_antwoord_prestaties"].select("agb_code", "referentie_nummer"),
+                   on=["agb_code", "referentie_nummer"], how="anti", maintain_order="left")
     credited = p.filter(pl.col("debet_credit") == "C").select(
         "agb_code", pl.col("vorig_referentie_nummer").alias("referentie_nummer")).unique()
     p = p.with_columns(pl.len().over(DEBET_GROUP).alias("_grp_n")).filter(
@@ -568,6 +573,8 @@ def _start_before(ctx, fault, n, spec, rng):
 
 def _late(ctx: _Ctx, table: str, date_col: str, fault, n, spec, rng, limit: pl.DataFrame | None = None):
     df = ctx.frame(table).filter(pl.col(date_col).is_not_null() & (pl.col("status_aanlevering") == "1"))
+    on_time = df.join(late_sent(df, date_col, 5).select("_k"), on="_k", how="anti", maintain_order="left")
+    df = on_time   # only a message that was on time becomes late
     df = ctx.tw_free(ctx.free(df, table), ctx.tw_changed)
     if not df.height:
         return
@@ -588,7 +595,8 @@ def _late(ctx: _Ctx, table: str, date_col: str, fault, n, spec, rng, limit: pl.D
 
 @injector("start_reported_late", 3)
 def _start_late(ctx, fault, n, spec, rng):
-    limit = ctx.get("zorgstops").select(*STARTKEY, pl.col("dagtekening").alias("_limit"))
+    # a start can have two stops (a temporary one, then the definitive): the first one sent is the limit
+    limit = ctx.get("zorgstops").group_by(STARTKEY).agg(pl.col("dagtekening").min().alias("_limit"))
     _late(ctx, "zorgstarts", "begindatum", fault, n, spec, rng, limit)
 
 
@@ -758,18 +766,26 @@ def _over_volume(ctx, fault, n, spec, rng):
 
 
 def _contract(ctx: _Ctx) -> pl.DataFrame:
+    """The products each gemeente's inkoopregio contracts (one row per product; tariffs vary per period, aanbieder)."""
     regio = ctx.get("gemeenten").select("gemeente_code", "inkoopregio")
-    lijst = ctx.get("producten").select("inkoopregio", "product_categorie", "product_code", "eenheid", "tarief")
+    lijst = ctx.get("producten").select("inkoopregio", "product_categorie", "product_code", "eenheid").unique(
+        maintain_order=True)
     return regio.join(lijst, on="inkoopregio", how="inner")
+
+
+def _with_contract_tarief(ctx: _Ctx, lines: pl.DataFrame, name: str, product_code: str = "product_code") -> pl.DataFrame:
+    # issue 12: the tarief valid on the line's begindatum for its aanbieder (what TR418 checks)
+    return contract_tarief(lines, ctx.get("producten"), ctx.get("gemeenten"), name=name, product_code=product_code)
 
 
 @injector("product_mismatch", 4)
 def _product_mismatch(ctx, fault, n, spec, rng):
-    alt = _contract(ctx).select("gemeente_code", "product_categorie", "eenheid", pl.col("product_code").alias("_alt"),
-                                pl.col("tarief").alias("_alt_tarief"))
+    alt = _contract(ctx).select("gemeente_code", "product_categorie", "eenheid", pl.col("product_code").alias("_alt"))
     options = _plain_lines(ctx).filter(pl.col("eenheid") != "83").join(
         alt, on=["gemeente_code", "product_categorie", "eenheid"], how="inner").filter(
         pl.col("_alt") != pl.col("product_code"))
+    options = _with_contract_tarief(ctx, options, "_alt_tarief", product_code="_alt").filter(
+        pl.col("_alt_tarief").is_not_null())
     per_line = options.group_by("_i").agg(pl.col("_alt").sort_by("_alt"), pl.col("_alt_tarief").sort_by("_alt"))
     cands = _plain_lines(ctx).join(per_line, on="_i", how="inner")
     targets = _pick(cands, n, spec, rng)
@@ -787,10 +803,7 @@ TARIEF_FACTORS = [0.96, 0.97, 0.98, 1.02, 1.03, 1.05, 1.10]
 
 @injector("tarief_differs_from_contract", 4)
 def _tarief(ctx, fault, n, spec, rng):
-    contract = _contract(ctx).select("gemeente_code", "product_categorie", "product_code",
-                                     pl.col("tarief").alias("_ct"))
-    cands = _plain_lines(ctx).filter(pl.col("eenheid") != "83").join(
-        contract, on=["gemeente_code", "product_categorie", "product_code"], how="inner").filter(
+    cands = _with_contract_tarief(ctx, _plain_lines(ctx).filter(pl.col("eenheid") != "83"), "_ct").filter(
         (pl.col("product_tarief") == pl.col("_ct")) & (pl.col("product_tarief") >= 50))
     targets = _pick(cands, n, spec, rng)
     tarief, bedrag = [], []
@@ -998,4 +1011,42 @@ def inject_faults(tables: Tables, profile: str | dict = "realistic", seed: int =
                 log.info("fault %s: %d of %d records (no more suitable targets)", f["id"], got, n)
     if not recomputed:
         _recompute_headers(ctx)
+    _label_process_lateness(ctx, [f for f in faults if f.get("normal_process")])
     return ctx.finish()
+
+
+# --- issue 12: timing. The clean data's own late messages (normal process behaviour, not faults).
+
+def _late_keys(tables: Tables, table: str) -> pl.DataFrame:
+    """Keys (`_k`) of the records of `table` that its timeliness rule judges late (synthetic_data.ijw)."""
+    df = tables[table].with_columns(key_expr(table).alias("_k"))
+    if table == "verzoeken":
+        late = late_answers(df, tables["antwoorden"], tables["toewijzingen"])
+    elif table == "declaratie_antwoorden":
+        late = late_declaratie_antwoorden(df, tables["declaraties"])
+    else:
+        late = late_sent(df, "begindatum" if table == "zorgstarts" else "einddatum", 5)
+    return late.select("_k")
+
+
+def _label_process_lateness(ctx: _Ctx, faults: list[dict]) -> None:
+    """Label, as debatable, every message that is late in the clean data and still late in the dirty data, unless a
+    fault already owns the record: a finding on it counts for neither side."""
+    dirty = {name: ctx.get(name) if name in ctx.work else ctx.clean[name] for name in ctx.clean}
+    for fault in faults:
+        table = fault["table"]
+        clean, now = (_late_keys(t, table) for t in (ctx.clean, dirty))
+        keys = clean.join(now, on="_k", how="semi")["_k"].unique().to_list()
+        keys = [k_ for k_ in keys if (table, k_) not in ctx.truth_keys]
+        if not keys:
+            continue
+        rows = ctx.frame(table).filter(pl.col("_k").is_in(pl.Series(keys, dtype=pl.String).implode())).unique(
+            "_k", keep="first", maintain_order=True)
+        vals = rows[fault["columns"][0]].to_list()
+        ctx.record(table, fault, rows, fault["columns"][0], vals, vals)
+
+
+for _f in ("start_late_in_process", "stop_late_in_process", "answer_late_in_process",
+           "declaratie_antwoord_late_in_process"):
+    # labelled after every injector by _label_process_lateness, whatever the profile's rate
+    injector(_f, 9)(lambda ctx, fault, n, spec, rng: None)

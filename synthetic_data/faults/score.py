@@ -18,6 +18,10 @@ key, whatever check produced it. A finding record (distinct table and key) that 
   (code_pairs.csv: a finding labelled TR346 counts under CD087). Without such labels `fp` and `precision` are None
   there; recall needs no labels.
 - `score_checks` scores every check of a suite on its own, on the tables the suite covers (see its docstring).
+- Claim lines the gemeente already rejected in its JW325 (`declaratie_antwoord_prestaties`; give them as
+  `rejected`, e.g. `rejected_records(tables)`) count for neither side: a finding on one is neither a true nor a
+  false positive (reported as `rejected_found`, "already rejected by the gemeente"), and they are never misses.
+  The rejection is the process working: the line was wrong and was refused with its retourcode.
 """
 from __future__ import annotations
 
@@ -133,9 +137,22 @@ def _metrics(tp: int, fp: int | None, fn: int) -> dict:
     return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1}
 
 
-def _classify(truth: pl.DataFrame) -> pl.DataFrame:
-    """One row per truth record: debatable if any of its rows is, statistical if all its rows are statistical-only."""
-    return truth.group_by("table", "key").agg(
+# --- issue 12: claims
+REJECTED_LINES = "declaratie_antwoord_prestaties"
+
+
+def rejected_records(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """(table, key) of the claim lines the gemeente rejected in its JW325s (none when the table is absent)."""
+    rej = tables.get(REJECTED_LINES)
+    if rej is None:
+        return pl.DataFrame(schema={"table": pl.String, "key": pl.String})
+    return rej.select(pl.lit("prestaties").alias("table"), key_expr("prestaties").alias("key")).unique()
+
+
+def _classify(truth: pl.DataFrame, rejected: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per truth record: debatable if any of its rows is, statistical if all its rows are statistical-only;
+    plus one row per record the gemeente already rejected (class "rejected", which wins: such a line is no miss)."""
+    cls = truth.group_by("table", "key").agg(
         pl.col("debatable").fill_null(False).any().alias("_debatable"),
         (pl.col("detectability") == STATISTICAL).all().alias("_statistical"),
     ).with_columns(
@@ -143,10 +160,16 @@ def _classify(truth: pl.DataFrame) -> pl.DataFrame:
         .when(pl.col("_statistical")).then(pl.lit("statistical"))
         .otherwise(pl.lit("scored")).alias("_class")
     ).select("table", "key", "_class")
+    if rejected is None or rejected.height == 0:
+        return cls
+    rej = rejected.select(pl.col("table").cast(pl.String), pl.col("key").cast(pl.String)).unique().with_columns(
+        pl.lit("rejected").alias("_class"))
+    return pl.concat([cls.join(rej, on=["table", "key"], how="anti"), rej])
 
 
-def score(findings: pl.DataFrame, truth: pl.DataFrame) -> dict:
-    """Precision, recall and F1 of `findings` against `truth` (see the module docstring).
+def score(findings: pl.DataFrame, truth: pl.DataFrame, rejected: pl.DataFrame | None = None) -> dict:
+    """Precision, recall and F1 of `findings` against `truth` (see the module docstring); `rejected`: (table, key)
+    of the lines the gemeente already rejected, which count for neither side.
 
     Returns {"overall": {...}, "by_fault_type": {type: {...}}, "by_rule_code": {code: {...}},
     "statistical_only": [{fault_type, records, found, recall, debatable}]}; each metrics dict has tp, fp, fn,
@@ -154,7 +177,7 @@ def score(findings: pl.DataFrame, truth: pl.DataFrame) -> dict:
     f = finding_records(findings)
     truth = truth.select("table", "key", "fault_type", "rule_code", "debatable", "detectability").with_columns(
         pl.col("debatable").fill_null(False))
-    cls = _classify(truth)
+    cls = _classify(truth, rejected)
     found = truth.join(f.select("table", "key"), on=["table", "key"], how="semi")
     found_keys = found.select("table", "key").unique()
     fc = f.join(cls, on=["table", "key"], how="left").with_columns(pl.col("_class").fill_null("none"))
@@ -169,6 +192,8 @@ def score(findings: pl.DataFrame, truth: pl.DataFrame) -> dict:
         debatable_found=fc.filter(pl.col("_class") == "debatable").height,
         statistical_records=cls.filter(pl.col("_class") == "statistical").height,
         statistical_found=fc.filter(pl.col("_class") == "statistical").height,
+        rejected_records=cls.filter(pl.col("_class") == "rejected").height,
+        rejected_found=fc.filter(pl.col("_class") == "rejected").height,
     )
 
     t_scored = truth.join(scored.select("table", "key"), on=["table", "key"], how="semi")
@@ -230,7 +255,7 @@ def _check_metrics(tp: int, fp: int, records: int) -> dict:
 
 
 def score_checks(findings: pl.DataFrame, truth: pl.DataFrame, checks: pl.DataFrame,
-                 tables: list[str] | None = None) -> dict:
+                 tables: list[str] | None = None, rejected: pl.DataFrame | None = None) -> dict:
     """Score each check of a suite against `truth`, on the tables the suite covers.
 
     `findings` has one row per (check, failing record): table, check, key (rule_code optional); `checks` lists every
@@ -240,7 +265,8 @@ def score_checks(findings: pl.DataFrame, truth: pl.DataFrame, checks: pl.DataFra
     "false_alarms"}. Per check: flagged records, tp, fp (records that carry no fault: false alarms), precision, the
     recall of each fault type it catches, and, when its rule code (or a code the standard pairs with it) is the
     catalogue's code of some fault types, its recall on those (`target`). Debatable and statistical-only records
-    count for neither side, as in `score`."""
+    count for neither side, as in `score`, and so do the lines the gemeente already rejected (`rejected`, see
+    `rejected_records`; per check `rejected_found`)."""
     covered = list(dict.fromkeys(checks["table"].to_list()))
     scope = [t for t in covered if tables is None or t in tables]
     truth = truth.select("table", "key", "fault_type", "rule_code", "debatable", "detectability").with_columns(
@@ -249,9 +275,11 @@ def score_checks(findings: pl.DataFrame, truth: pl.DataFrame, checks: pl.DataFra
     truth = truth.filter(pl.col("table").is_in(scope))
     findings = findings.filter(pl.col("table").is_in(scope))
     checks = checks.filter(pl.col("table").is_in(scope))
-    overall = score(findings, truth)
+    if rejected is not None:
+        rejected = rejected.filter(pl.col("table").is_in(scope))
+    overall = score(findings, truth, rejected)
 
-    cls = _classify(truth)
+    cls = _classify(truth, rejected)
     flagged = findings.select("check", "table", "key").unique().join(cls, on=["table", "key"], how="left").with_columns(
         pl.col("_class").fill_null("none"))
     scored_rows = truth.join(cls.filter(pl.col("_class") == "scored"), on=["table", "key"], how="semi").select(
@@ -263,7 +291,8 @@ def score_checks(findings: pl.DataFrame, truth: pl.DataFrame, checks: pl.DataFra
     for c in checks.iter_rows(named=True):
         name = c["check"]
         mine = flagged.filter(pl.col("check") == name)
-        n = {k: mine.filter(pl.col("_class") == k).height for k in ("scored", "none", "debatable", "statistical")}
+        n = {k: mine.filter(pl.col("_class") == k).height
+             for k in ("scored", "none", "debatable", "statistical", "rejected")}
         caught = hits.filter(pl.col("check") == name).group_by("fault_type").agg(
             pl.struct("table", "key").n_unique().alias("tp")).join(type_records, on="fault_type").sort("fault_type")
         by_type = {r["fault_type"]: _check_metrics(r["tp"], 0, r["records"]) | {"records": r["records"]}
@@ -281,7 +310,8 @@ def score_checks(findings: pl.DataFrame, truth: pl.DataFrame, checks: pl.DataFra
                           "records": t_keys.height, "tp": t_hit, "recall": t_hit / t_keys.height}
         per_check.append({"check": name, "table": c["table"], "rule_code": c.get("rule_code"),
                           "flagged": mine.height, "debatable_found": n["debatable"],
-                          "statistical_found": n["statistical"], **_check_metrics(n["scored"], n["none"], 0),
+                          "statistical_found": n["statistical"], "rejected_found": n["rejected"],
+                          **_check_metrics(n["scored"], n["none"], 0),
                           "by_fault_type": by_type, "target": target})
     for m in per_check:
         m.pop("recall")

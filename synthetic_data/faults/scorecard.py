@@ -45,6 +45,9 @@ def summary_lines(result: dict, what: str) -> list[str]:
                      f"{', '.join(s['left_out_with_faults'])}")
     lines.append(f"suite: precision {_f(o['precision'])}  recall {_f(o['recall'])}  F1 {_f(o['f1'])}  "
                  f"(tp {o['tp']}, fp {o['fp']}, fn {o['fn']}; {o['records']} faulty records in scope)")
+    if o.get("rejected_records"):
+        lines.append(f"already rejected by the gemeente (JW325): {o['rejected_found']} of {o['rejected_records']} "
+                     f"rejected claim lines flagged, counted as neither true nor false positives")
     return lines
 
 

@@ -7,7 +7,7 @@ headers (period, total) and anything statistical, such as one aanbieder suddenly
 import polars as pl
 
 from experiments import experiment
-from synthetic_data.ijw import TOEWIJZING
+from synthetic_data.ijw import TOEWIJZING, contract_tarief
 from synthetic_data.ijw import latest_toewijzing as _latest_toewijzing
 
 
@@ -22,16 +22,14 @@ def declaratie_regels(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
         pl.col("volume").alias("tw_volume"), pl.col("frequentie").alias("tw_frequentie"))
     stops = tables["zorgstops"].filter(pl.col("reden_beeindiging") != "20").group_by(
         "gemeente_code", "agb_code", "toewijzing_nummer").agg(pl.col("einddatum").max().alias("stop"))
-    contract = tables["gemeenten"].select("gemeente_code", "inkoopregio").join(
-        tables["producten"].select("inkoopregio", "product_code", pl.col("tarief").alias("contract_tarief")),
-        on="inkoopregio").drop("inkoopregio")
     sent = p.select("agb_code", pl.col("referentie_nummer").alias("vorig_referentie_nummer")).unique().with_columns(
         pl.lit(True).alias("debet_bekend"))
 
     x = (p.join(tw, on=TOEWIJZING, how="left", maintain_order="left")
          .join(stops, on=["gemeente_code", "agb_code", "toewijzing_nummer"], how="left", maintain_order="left")
-         .join(contract, on=["gemeente_code", "product_code"], how="left", maintain_order="left")
          .join(sent, on=["agb_code", "vorig_referentie_nummer"], how="left", maintain_order="left"))
+    # the tarief of the contract period of the begindatum, the aanbieder's own where the region contracts per aanbieder
+    x = contract_tarief(x, tables["producten"], tables["gemeenten"])
     days = (pl.col("einddatum") - pl.col("begindatum")).dt.total_days() + 1
     in_month = pl.col("begindatum").dt.month_end().dt.day()
     v, f = pl.col("tw_volume"), pl.col("tw_frequentie")
@@ -55,7 +53,7 @@ def declaratie_regels(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     code = pl.lit(None, pl.String)
     for fails, retourcode in reversed(checks):
         code = pl.when(fails.fill_null(False)).then(pl.lit(retourcode)).otherwise(code)
-    return x.select(
+    return x.join(tables["to_predict"].select("regel"), on="regel", how="semi").select(
         "regel",
         pl.when(code.is_null()).then(pl.lit("accept")).otherwise(pl.lit("reject")).alias("besluit"),
         code.alias("retourcode"),

@@ -1,0 +1,403 @@
+"""Care domains beyond the CBS jeugdhulp hulpvormen (issue 12): jeugdbescherming (48) and jeugdreclassering (47) by a
+gecertificeerde instelling, crisis (46, short and often backdated), vervoer (42A03, a second ToegewezenProduct next to
+dagbehandeling) and landelijk ingekochte zorg (55, aspecifiek with a Budget, at aanbieders outside the inkoopregio).
+
+The parameters are in care_model.yaml (`domains`, with a source or "estimate" line each); the shares are calibration
+targets (calibration.yaml `share_of_youth_in_care_*`). JB/JR starts use their own numpy stream per (seed, gemeente,
+year); per-row draws after the simulation use keyed hashes (tags 350-399).
+"""
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import polars as pl
+
+from .model import AGE_BANDS, DAYS_PER_MONTH, model, product_weights
+from .privacy import AGB_AANBIEDER_PREFIX, D_TOEWIJZING, TOEWIJZING_NUMMER_RANGE, keyed_uniform, opaque_number
+from .providers import aanbieder_choice, aanbieders, region_index
+from .reference import care_model, gemeenten_all, producten_catalogus
+
+# keyed-hash tags of this module (350-399): vervoer 350, crisis 352-355, aanbieder weights 356, further second
+# products 360+, their volumes 370+; 351 keys the numpy stream of the JB/JR starts
+H_VERVOER, H_DOMAIN_STREAM, H_CRISIS, H_AANBIEDER, H_SECOND, H_SECOND_VOL = 350, 351, 352, 356, 360, 370
+_DOMAIN_SEQ = 500_000                      # JB/JR trajectories count from here in their (gemeente, year)
+_SECOND_SEQ = 7_000_000   # `_tw_seq` offset of a second product (keys of its claim lines; flows.SEQ_OFFSET is 5M)
+_GI_K, _LANDELIJK_K = 9000, 9500           # AGB sequence numbers of the appended aanbieders (98RRKKKK)
+_BAND_EDGES = np.array([b[0] for b in AGE_BANDS.values()][1:])
+CRISIS, VERVOER, LANDELIJK = "46", "42A03", "55"
+
+
+def _dm() -> dict:
+    return care_model()["domains"]
+
+
+# ------------------------------------------------------------------------------------------------------ aanbieders
+
+@cache
+def extra_aanbieders(seed: int, regio: str) -> pl.DataFrame:
+    """Gecertificeerde instellingen and national (LTA) aanbieders appended to the region's pool, after its own rows."""
+    dm = _dm()
+    ri = region_index(regio)
+    inside = set(gemeenten_all().filter(pl.col("inkoopregio") == regio)["gemeente_naam"].to_list())
+    places = [p for p in dm["landelijk_vestigingen"] if p not in inside]
+    first = aanbieders(seed, regio)["vestiging"][0]
+    n_gi, n_l = dm["gi_per_regio"], dm["landelijk_per_regio"]
+    gi = [f"Gecertificeerde Instelling Jeugdbescherming {regio}" if k == 0 else f"Jeugdbescherming en Reclassering {first}"
+          for k in range(n_gi)]
+    w = keyed_uniform(seed, H_AANBIEDER, ri, np.arange(n_gi + n_l))
+    return pl.DataFrame({
+        "agb_code": [f"{AGB_AANBIEDER_PREFIX}{ri:02d}{_GI_K + k:04d}" for k in range(n_gi)]
+        + [f"{AGB_AANBIEDER_PREFIX}{ri:02d}{_LANDELIJK_K + k:04d}" for k in range(n_l)],
+        "naam": gi + [f"Landelijk Expertisecentrum Jeugd {places[k % len(places)]}" for k in range(n_l)],
+        "soort": ["gecertificeerde_instelling"] * n_gi + ["landelijk"] * n_l,
+        "vestiging": [first] * n_gi + [places[k % len(places)] for k in range(n_l)],
+        "inkoopregio": regio,
+        "hulpvormen": ["jeugdbescherming,jeugdreclassering"] * n_gi + ["landelijk"] * n_l,
+        "_gewicht": 0.5 + w,
+        "landelijk": [False] * n_gi + [True] * n_l,
+    })
+
+
+def pool(seed: int, regio: str) -> pl.DataFrame:
+    """The region's whole aanbieder pool: its own (position = the simulation's aanbieder index), then the extra ones."""
+    return pl.concat([aanbieders(seed, regio).with_columns(pl.lit(False).alias("landelijk")),
+                      extra_aanbieders(seed, regio)], how="diagonal_relaxed")
+
+
+@cache
+def domain_choice(seed: int, regio: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """JB/JR hulpvorm or 'landelijk' -> (pool indices, probabilities), indices after the region's own aanbieders."""
+    off = aanbieders(seed, regio).height
+    extra = extra_aanbieders(seed, regio)
+    out = {}
+    for key in ("jeugdbescherming", "jeugdreclassering", "landelijk"):
+        idx = np.nonzero(extra["hulpvormen"].str.split(",").list.contains(key).to_numpy())[0]
+        w = extra["_gewicht"].to_numpy()[idx]
+        out[key] = (idx + off, w / w.sum())
+    return out
+
+
+def care_key(hulpvorm: str, product: int) -> str:
+    """The key of `all_choices` for a trajectory: landelijk ingekochte zorg stays with the national aanbieders."""
+    return "landelijk" if is_category(np.array([product]), LANDELIJK)[0] else hulpvorm
+
+
+def all_choices(seed: int, regio: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {**aanbieder_choice(seed, regio), **domain_choice(seed, regio)}
+
+
+# ------------------------------------------------------------------------------------------ products by age and sex
+
+def age_band(age_years: np.ndarray) -> np.ndarray:
+    return np.searchsorted(_BAND_EDGES, age_years, side="right")
+
+
+def pick_by_age(rng, cand_age: np.ndarray, row_hv: np.ndarray) -> np.ndarray:
+    """Positions in the candidates (repeat users, hosts of a companion) for rows of care forms `row_hv`: weighted by
+    P(band | hulpvorm) / P(band), so the care form's age pattern shows while the candidates' own age mix is kept
+    overall (the band shares of model().band_given_hulpvorm average to P(band))."""
+    m = model()
+    ratio = m.band_given_hulpvorm / m.age_p[None, :]
+    band = age_band(cand_age)
+    out = np.zeros(len(row_hv), dtype=np.int64)
+    for h in np.unique(row_hv):
+        rows = np.nonzero(row_hv == h)[0]
+        w = ratio[h, band]
+        out[rows] = (rng.choice(len(band), len(rows), p=w / w.sum()) if w.sum() > 0
+                     else rng.integers(0, len(band), len(rows)))
+    return out
+
+
+def draw_products(rng, h: str, age_years: np.ndarray, girl: np.ndarray) -> np.ndarray:
+    """Product index per row of hulpvorm `h` given age and sex: weights per band and sex, zero outside the product's
+    age limits (every hulpvorm keeps a product open to all ages, so a row always has one)."""
+    pw = product_weights()[h]
+    band = age_band(age_years)
+    w = np.where(girl[:, None], pw["girl_w"].T[band], pw["boy_w"].T[band])
+    years = np.floor(age_years).astype(np.int64)[:, None]
+    w = np.where((years >= pw["lo"][None, :]) & (years <= pw["hi"][None, :]), w, 0.0)
+    empty = w.sum(1) == 0
+    w[empty] = pw["p"]             # defensive: never happens with the shipped catalogue (a test checks the limits)
+    cdf = np.cumsum(w, 1)
+    u = rng.random(len(band)) * cdf[:, -1]
+    return pw["index"][np.minimum((cdf < u[:, None]).sum(1), w.shape[1] - 1)]
+
+
+@cache
+def _product_attr() -> dict[str, np.ndarray]:
+    cat = producten_catalogus()
+    return {"categorie": np.append(cat["product_categorie"].to_numpy(), ""),
+            "code": np.append(cat["product_code"].fill_null("").to_numpy(), "")}
+
+
+def is_category(product: np.ndarray, cat: str) -> np.ndarray:
+    return _product_attr()["categorie"][product] == cat
+
+
+def product_index(code: str) -> int:
+    return int(np.nonzero(_product_attr()["code"] == code)[0][0])
+
+
+# ------------------------------------------------------------------------------------------- JB / JR trajectories
+
+def _months(rng, spec: dict, n: int) -> np.ndarray:
+    bins = np.array([[float(x) for x in k.split("-")] for k in spec])
+    p = np.array(list(spec.values()), dtype=float)
+    b = rng.choice(len(p), n, p=p / p.sum())
+    return bins[b, 0] + rng.random(n) * (bins[b, 1] - bins[b, 0])
+
+
+@cache
+def _domain_rate(d: str) -> float:
+    """JB/JR starts per youth 0-22 per year so that the youth with the maatregel make the target share of youth in care:
+    steady state, youth with it in a year = starts x (1 + mean duration in years)."""
+    from .reference import calibration
+    cal = calibration()
+    pw = product_weights()[d]
+    codes = producten_catalogus()["product_code"].to_numpy()[pw["index"]]
+    dur = _dm()["duration_months"]
+    mean = sum(p * sum((np.mean([float(x) for x in k.split("-")]) * v) for k, v in dur[c].items()) / sum(dur[c].values())
+               for c, p in zip(codes, pw["p"])) / 12
+    # JB stops at 18 and older youth leave: about a fifth of the nominal duration is cut off (estimate, measured)
+    mean *= 0.8
+    return cal[f"share_of_youth_in_care_{d}"]["value"] * cal["prevalence_lt23"]["value"] / (1 + mean)
+
+
+@cache
+def _domain_spec() -> dict:
+    """Per JB/JR hulpvorm: age band weights, boys' share, referrer codes and shares, as arrays (computed once)."""
+    m, dm = model(), _dm()
+    out = {}
+    for d in m.domain_hulpvormen:
+        vp = dm["verwijzer"][d]
+        out[d] = {"bands": np.array(dm["age_bands"][d], dtype=float), "boys": float(dm["boys_share"][d]),
+                  "vw": np.array([m.verwijzers.index(v) for v in vp]),
+                  "vw_p": np.array(list(vp.values()), dtype=float) / sum(vp.values()),
+                  "hv": m.hulpvormen.index(d), "rate": _domain_rate(d)}
+    return out
+
+
+def domain_starts(seed: int, scale: float, gm: dict, year: int, base: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """JB and JR trajectories of one (gemeente, year): most for youth who start jeugdhulp that year (same person), the
+    rest for fresh persons. Own numpy stream, so the jeugdhulp draws do not change. One vectorised pass for both."""
+    from . import simulate as sim
+    m, dm, spec = model(), _dm(), _domain_spec()
+    nv = len(m.verwijzers)
+    code = int(gm["gemeente_code"])
+    rng = sim._rng(seed, code, year, H_DOMAIN_STREAM)
+    doms = list(spec)
+    counts = rng.poisson([spec[d]["rate"] * gm["youth"] * scale for d in doms])
+    n = int(counts.sum())
+    if n == 0:
+        return None
+    dom = np.repeat(np.arange(len(doms)), counts)
+    bands = np.stack([spec[d]["bands"] for d in doms])[dom]
+    boys = np.array([spec[d]["boys"] for d in doms])[dom]
+    jan1, next1 = sim._day(f"{year}-01-01"), sim._day(f"{year + 1}-01-01")
+    hosted = rng.random(n) < dm["with_jeugdhulp_share"]
+    begin = jan1 + rng.integers(0, next1 - jan1, n)
+    person = np.zeros(n, dtype=np.int64)
+    birth = np.zeros(n, dtype=np.int64)
+    girl = np.zeros(n, dtype=bool)
+    origin = np.full(n, code, dtype=np.int64)
+    oorsprong = np.zeros(n, dtype=np.int64)
+    # hosts: fresh jeugdhulp starts of the year, weighted to the maatregel's age bands and sex
+    cand = np.nonzero((base["oorsprong"] == 0) & ~base["rejected"] & ~base["follow_up"])[0]
+    if len(cand):
+        c_band = age_band((base["begin"][cand] - base["birth"][cand]) / 365.25)
+        c_girl = base["girl"][cand].astype(int)
+        cnt = np.zeros((bands.shape[1], 2))
+        np.add.at(cnt, (c_band, c_girl), 1)
+        for j, d in enumerate(doms):
+            h = np.nonzero(hosted & (dom == j))[0]
+            target = spec[d]["bands"][:, None] * np.array([spec[d]["boys"], 1 - spec[d]["boys"]])[None, :]
+            w = np.where(cnt > 0, target / np.maximum(cnt, 1), 0.0)[c_band, c_girl]
+            if not len(h) or w.sum() <= 0:
+                continue
+            pick = cand[rng.choice(len(cand), len(h), p=w / w.sum())]
+            person[h], birth[h], girl[h], origin[h] = (base[c][pick] for c in ("person", "birth", "girl", "origin"))
+            begin[h] = base["begin"][pick] + rng.integers(0, 31, len(h))
+            oorsprong[h] = 2
+    f = np.nonzero(oorsprong == 0)[0]
+    if len(f):
+        person[f], birth[f], girl[f] = sim._new_persons(rng, seed, gm, scale, begin[f], band_p=bands[f] / bands[f].sum(1, keepdims=True),
+                                                        boy_p=boys[f])
+    age = (begin - birth) / 365.25
+    is_jr = np.array([doms[j] == "jeugdreclassering" for j in range(len(doms))])[dom]
+    keep = np.nonzero(np.where(is_jr, (age >= 12) & (age < 23), (age >= 0) & (age < 17.9)))[0]
+    k = len(keep)
+    if not k:
+        return None
+    dom, begin, person, birth, girl, origin, oorsprong, age = (
+        a[keep] for a in (dom, begin, person, birth, girl, origin, oorsprong, age))
+    product = np.zeros(k, dtype=np.int64)
+    cells = np.zeros(k, dtype=np.int64)
+    aanbieder = np.zeros(k, dtype=np.int64)
+    choice = domain_choice(seed, gm["inkoopregio"])
+    for j, d in enumerate(doms):
+        sel = np.nonzero(dom == j)[0]
+        if not len(sel):
+            continue
+        product[sel] = draw_products(rng, d, age[sel], girl[sel])
+        cells[sel] = spec[d]["hv"] * nv + spec[d]["vw"][rng.choice(len(spec[d]["vw"]), len(sel), p=spec[d]["vw_p"])]
+        idx, p = choice[d]
+        aanbieder[sel] = idx[rng.choice(len(idx), len(sel), p=p)]
+    codes = _product_attr()["code"][product]
+    months = np.zeros(k)
+    for c in np.unique(codes):
+        sel = codes == c
+        months[sel] = _months(rng, dm["duration_months"][c], int(sel.sum()))
+    end = begin + np.maximum(1, (months * DAYS_PER_MONTH).round().astype(np.int64)) - 1
+    end = np.where(is_jr[keep], end, np.minimum(end, birth + int(18 * 365.25) - 1))   # a JB maatregel ends at 18
+    end = np.maximum(end, begin)
+    cat, reden = sim._end_reasons(rng, k, no_switch=True)
+    return {
+        "year": np.full(k, year), "seq": _DOMAIN_SEQ + np.arange(k), "follow_up": np.zeros(k, dtype=bool),
+        "origin": origin, "person": person, "birth": birth, "girl": girl, "cell": cells, "product": product,
+        "aanbieder": aanbieder, "begin": begin, "end": end, "planned_end": sim._planned_end(rng, end, cat),
+        "einde_cat": cat, "reden": reden, "oorsprong": oorsprong, "rejected": np.zeros(k, dtype=bool),
+        "reden_afwijzing": np.zeros(k, dtype=np.int64), **sim._message_params(rng, k, product),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------- crisis
+
+def crisis(seed: int, code: int, year: int, out: dict[str, np.ndarray]) -> None:
+    """Crisis starts (categorie 46): short, never rejected, no provider switch, and mostly backdated: the JW301 (and
+    the JW315 before it) comes days after the ingangsdatum, the JW305 after the JW301. Keyed hashes per trajectory."""
+    sel = np.nonzero(is_category(out["product"], CRISIS))[0]
+    if not len(sel):
+        return
+    dm, m = _dm(), model()
+    nv = len(m.verwijzers)
+    u = [keyed_uniform(seed, H_CRISIS + j, code, year, out["seq"][sel]) for j in range(4)]
+    codes = _product_attr()["code"][out["product"][sel]]
+    months = np.zeros(len(sel))
+    for c in np.unique(codes):
+        spec = dm["duration_months"][c]
+        bins = np.array([[float(x) for x in k.split("-")] for k in spec])
+        cdf = np.cumsum(list(spec.values())) / sum(spec.values())
+        s = codes == c
+        b = np.minimum(np.searchsorted(cdf, u[0][s], side="right"), len(cdf) - 1)
+        months[s] = bins[b, 0] + u[1][s] * (bins[b, 1] - bins[b, 0])
+    begin = out["begin"][sel]
+    end = begin + np.maximum(1, (months * DAYS_PER_MONTH).round().astype(np.int64)) - 1
+    out["planned_end"][sel] = end + (out["planned_end"][sel] - out["end"][sel])
+    out["end"][sel] = end
+    out["rejected"][sel] = False
+    out["reden"][sel] = np.where(out["reden"][sel] == 38, 31, out["reden"][sel])
+    lo, hi = dm["crisis_backdate_days"]
+    back = u[2] < dm["crisis_backdated_share"]
+    lag = np.where(back, lo + (u[3] * (hi - lo + 1)).astype(np.int64), 0)
+    # the JW301 comes in the year care began (a claim line of December needs its toewijzing in the same year's data)
+    dec31 = (begin.astype("datetime64[D]").astype("datetime64[Y]") + 1).astype("datetime64[D]").astype(np.int64) - 1
+    back &= begin + lag + 10 <= dec31
+    lag = np.where(back, lag, 0)
+    jw315 = np.array([m.path[c % nv] == "jw315" for c in out["cell"][sel]])
+    out["_tw_lead"][sel] = np.where(back & ~jw315, -lag, out["_tw_lead"][sel])
+    out["_req_lead"][sel] = np.where(back & jw315, -lag, out["_req_lead"][sel])
+    out["_onderzoek"][sel] = np.where(back, False, out["_onderzoek"][sel])
+    # the JW305 stays within 5 werkdagen of the start (OP271 is a WARN rule kept at zero here; lateness is modelled
+    # by the message timing)
+
+
+# -------------------------------------------------------------------------------------- several-product toewijzing
+
+def _second_specs() -> list[dict]:
+    """(host product indices, second product index, share, follows host volume) per kind of second product."""
+    dm = _dm()
+    specs = [{"with": [product_index(c) for c in ("41A00", "41A03")], "product": product_index(VERVOER),
+              "share": dm["vervoer_share_of_dagbehandeling"], "follows": True}]
+    for sp in dm.get("second_products", []):
+        specs.append({"with": [product_index(str(c)) for c in sp["with"]], "product": product_index(str(sp["product"])),
+                      "share": float(sp["share"]), "follows": False})
+    return specs
+
+
+def with_second_products(seed: int, df: pl.DataFrame, contracts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Second ToegewezenProducten in the same JW301 as a host toewijzing: same client, aanbieder, dates and decision
+    time, their own ToewijzingNummer. Vervoer (42A03) goes with dagbehandeling and claims one day per dagdeel of it;
+    the other kinds (care_model.yaml `second_products`) claim their own volume. Returns the enriched frame with these
+    rows added and the map (gemeente, nummer) -> the host's nummer of the kinds whose claims follow the host."""
+    lo, hi = TOEWIJZING_NUMMER_RANGE
+    size = hi - lo
+    cat = producten_catalogus()
+    prod_cols = ["product_categorie", "product_code", "eenheid", "frequentie", "tarief", "levering_min", "levering_max"]
+    prod = contracts.select("inkoopregio", pl.col("product_index").cast(pl.Int64).alias("product"), *prod_cols)
+    key = ["gemeente_code", "bsn", "agb_code"]
+    tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * ((pl.col("end") - pl.col("begin")) // 365 + 1) - 1)
+    given = pl.col("in_ijw") & ~pl.col("rejected") & pl.col("_tw_seq").is_not_null()
+    # a toewijzing made in answer to a JW317 (synthetic_data.flows, traject id "-W") gets no second product
+    hosts = given & ~pl.col("traject_id").str.ends_with("-W")
+    extras, follows = [], []
+    for j, sp in enumerate(_second_specs()):
+        host = df.filter(hosts & pl.col("product").is_in(sp["with"]))
+        if not host.height:
+            continue
+        gm = host["gemeente_code"].cast(pl.Int64).to_numpy()
+        u = keyed_uniform(seed, H_SECOND + j if j else H_VERVOER, gm, host["_tw_seq"].to_numpy())
+        years = np.floor((host["begin"] - host["birth"]).to_numpy() / 365.25)
+        row = cat.row(sp["product"], named=True)
+        ok = (u < sp["share"]) & (years >= row["leeftijd_min"]) & (years <= row["leeftijd_max"])
+        host = host.filter(pl.Series(ok))
+        if not host.height:
+            continue
+        gm = host["gemeente_code"].cast(pl.Int64).to_numpy()
+        seq = host["_tw_seq"].to_numpy() - 1_000_001
+        nummer = lo + opaque_number(seed, D_TOEWIJZING, size - 1 - seq - j * 20_000_000, gm, size=size)
+        uv = keyed_uniform(seed, H_SECOND_VOL + j, gm, host["_tw_seq"].to_numpy())
+        vol = row["volume_min"] + np.floor(uv * (row["volume_max"] - row["volume_min"] + 1)).astype(np.int64)
+        extra = host.drop(prod_cols).with_columns(
+            pl.col("toewijzing_nummer").alias("_second_of"),
+            pl.Series("toewijzing_nummer", nummer, dtype=pl.Int64),
+            (pl.col("_tw_seq") + _SECOND_SEQ + j * 2_000_000).alias("_tw_seq"),
+            pl.lit(sp["product"], dtype=pl.Int64).alias("product"),
+            (pl.min_horizontal("_vol", row["volume_max"]) if sp["follows"] else pl.Series("_vol", vol)).alias("_vol"),
+            pl.lit(None, dtype=pl.String).alias("_ref_aanbieder"),
+        ).join(prod, on=["inkoopregio", "product"], how="left")
+        # no gestapelde toewijzing (OP259): not next to a running toewijzing of the same product at that aanbieder,
+        # and of two overlapping hosts only the first gets it
+        same = df.filter(given & (pl.col("product") == sp["product"])).select(
+            *key, pl.col("begin").alias("_b"), tw_end.alias("_e"))
+        clash = extra.select(*key, "toewijzing_nummer", "begin", tw_end.alias("_end")).join(same, on=key).filter(
+            (pl.col("_b") <= pl.col("_end")) & (pl.col("begin") <= pl.col("_e")))
+        extra = extra.join(clash.select("gemeente_code", "toewijzing_nummer").unique(),
+                           on=["gemeente_code", "toewijzing_nummer"], how="anti")
+        extra = extra.sort(*key, "begin", "toewijzing_nummer").filter(
+            ~(pl.col("begin") <= tw_end.cum_max().shift(1).over(key)).fill_null(False))
+        extras.append(extra.select(df.columns + ["_second_of"]))
+        if sp["follows"]:
+            follows.append(extra.select("gemeente_code", "toewijzing_nummer", "_second_of"))
+    if not extras:
+        return df, pl.DataFrame(schema={"gemeente_code": pl.String, "toewijzing_nummer": pl.Int64, "_second_of": pl.Int64})
+    both = pl.concat([df, *extras], how="diagonal_relaxed")
+    second = pl.concat(follows) if follows else pl.DataFrame(
+        schema={"gemeente_code": pl.String, "toewijzing_nummer": pl.Int64, "_second_of": pl.Int64})
+    return both, second
+
+
+def finish_lines(lines: pl.DataFrame, second: pl.DataFrame) -> pl.DataFrame:
+    """Claim lines of the domains: eenheid 83 (budget) lines claim euro's (IngediendBedrag = GeleverdVolume in
+    eurocent, no ProductTarief, CD087); a vervoer line claims one day per dagbehandeling dagdeel of its host in the
+    same product period (a credit equals its debet because both follow the same host volume)."""
+    euro = pl.col("eenheid") == "83"
+    lines = lines.with_columns(
+        pl.when(euro).then(None).otherwise("product_tarief").alias("product_tarief"),
+        pl.when(euro).then("geleverd_volume").otherwise("ingediend_bedrag").alias("ingediend_bedrag"),
+    )
+    if not second.height:
+        return lines
+    host_vol = lines.filter(pl.col("debet_credit") == "D").group_by(
+        "gemeente_code", pl.col("toewijzing_nummer").alias("_second_of"), "begindatum").agg(
+        pl.col("geleverd_volume").max().alias("_host_vol"))
+    v = lines.join(second, on=["gemeente_code", "toewijzing_nummer"], how="left").join(
+        host_vol, on=["gemeente_code", "_second_of", "begindatum"], how="left")
+    vol = pl.min_horizontal("geleverd_volume", pl.col("_host_vol").fill_null(0))
+    is_second = pl.col("_second_of").is_not_null()
+    return v.with_columns(
+        pl.when(is_second).then(vol).otherwise("geleverd_volume").alias("geleverd_volume"),
+    ).with_columns(
+        pl.when(is_second).then(pl.col("geleverd_volume") * pl.col("product_tarief")).otherwise("ingediend_bedrag")
+        .alias("ingediend_bedrag"),
+    ).filter(~is_second | (pl.col("geleverd_volume") > 0)).drop("_second_of", "_host_vol")
