@@ -85,6 +85,11 @@ def _elements() -> dict[str, dict[str, str]]:
                                     "retourcode": "/Bericht/DeclaratieAntwoord/RetourCodes/RetourCode",
                                     "agb_code": "/Bericht/Header/Ontvanger", "gemeente_code": "/Bericht/Header/Afzender",
                                     "dagtekening": "/Bericht/Header/BerichtIdentificatie/Dagtekening"}
+    out["declaratie_antwoord_prestaties"] = {**{c: p for p, c in X._leaves(X.PRESTATIE_FIELDS)}, "bsn": "../../Bsn",
+                                             "retourcode": "RetourCodes/RetourCode",
+                                             "agb_code": "/Bericht/Header/Ontvanger",
+                                             "gemeente_code": "/Bericht/Header/Afzender",
+                                             "declaratie_nummer": "/Bericht/DeclaratieAntwoord/DeclaratieNummer"}
     return {t: {c: re.sub(r"(^|/)ijw:", r"\1", p) for c, p in cols.items()} for t, cols in out.items()}
 
 

@@ -18,7 +18,7 @@ from .assets import GeneratorResource
 from .storage import markdown_preview
 
 IJW_TABLES = ["jeugdigen", "verzoeken", "antwoorden", "toewijzingen", "zorgstarts", "zorgstops", "declaraties",
-              "prestaties", "declaratie_antwoorden"]
+              "prestaties", "declaratie_antwoorden", "wijzigingsverzoeken", "declaratie_antwoord_prestaties"]
 REFERENCE = ["gemeenten", "producten", "aanbieders"]
 
 
@@ -34,7 +34,7 @@ def build_ijw_assets(partitions: dg.PartitionsDefinition) -> list:
         check_specs=[dg.AssetCheckSpec("ijw_valid", asset="ijw_messages", blocking=False,
                                        description="Every message valid against its iJw 3.2 XSD and the registry's "
                                                    "rules on the messages read back (zandbak validate-ijw)")],
-        description="The partition's iJw 3.2 XML messages (JW315, JW319, JW301, JW305, JW307, JW323, JW325), one file "
+        description="The partition's iJw 3.2 XML messages (JW315, JW317, JW319, JW301, JW305, JW307, JW323, JW325), one file "
                     "per message, as real traffic is batched.",
     )
     def ijw_messages(context: dg.AssetExecutionContext, generator: GeneratorResource, **tables: pl.DataFrame):
