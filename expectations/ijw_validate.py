@@ -220,8 +220,10 @@ def render_text(v: Validation, what: str, limit: int = 200) -> str:
     for b in s["by_rule"]:
         lines.append(f"  {b['rule_code']:<10}{b['severity']:<6}{b['findings']:>8,} findings in {b['messages']:,} messages")
     if v.rules_skipped:
-        lines.append(f"{len(v.rules_skipped)} rules not run: their tables are not in messages (give --reference "
-                     f"DATASET for the contract lists): " + ", ".join(x.split(" ")[0] for x in v.rules_skipped))
+        need = sorted({t for x in v.rules_skipped for t in x.split("(needs ", 1)[-1].rstrip(")").split(", ")})
+        lines.append(f"{len(v.rules_skipped)} rules not run: no message carries {', '.join(need)} "
+                     f"(--reference DATASET gives the contract lists gemeenten, producten, aanbieders): "
+                     + ", ".join(x.split(" ")[0] for x in v.rules_skipped))
     return "\n".join(lines)
 
 

@@ -301,7 +301,7 @@ def cmd_import_ijw(args) -> int:
           f"(zandbak validate-ijw names them)")
     for name, t in m["tables"].items():
         lost = m["untyped_values"].get(name, 0)
-        print(f"  {name:<24}{t['rows']:>10,}" + (f"  ({lost:,} values not typed: left empty)" if lost else ""))
+        print(f"  {name:<31}{t['rows']:>10,}" + (f"  ({lost:,} values not typed: left empty)" if lost else ""))
     return 0
 
 
