@@ -101,6 +101,13 @@ def test_every_flow_variant_is_exported_and_valid(tmp_path):
         seen["te_wijzigen"] += code == "JW317" and bool(q(".//m:TeWijzigenProduct"))
         seen["rejected_line"] += code == "JW325" and bool(q(".//m:Prestatie/m:RetourCodes/m:RetourCode"))
     assert min(seen.values()) > 0 and len(seen) == 9, seen
+    # a claim on a budget toewijzing declares the contract's code of its categorie (JW323 requires a ProductCode);
+    # the toewijzing stays categorie-only, and the contract list names the code (TR381)
+    euro = tables["prestaties"].filter(pl.col("eenheid") == "83")
+    assert euro.height and euro["product_code"].is_not_null().all()
+    assert tables["toewijzingen"].filter(pl.col("budget").is_not_null())["product_code"].is_null().all()
+    lijst = tables["producten"].filter(pl.col("product_categorie") == "55")["product_code"]
+    assert set(euro["product_code"]) <= set(lijst.drop_nulls())
     # every row of the tables the messages carry is in a message (nothing dropped)
     for t in ["toewijzingen", "zorgstarts", "zorgstops", "verzoeken", "wijzigingsverzoeken", "antwoorden",
               "prestaties", "declaratie_antwoord_prestaties"]:
