@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_generate.py
 	$(BIN)/python benchmarks/bench_check.py
 	$(BIN)/python benchmarks/bench_byo.py
+	$(BIN)/python benchmarks/bench_ijw.py
 
 docs: install
 	$(BIN)/zandbak docs

@@ -480,7 +480,9 @@ def prestatie_product(tables: Tables) -> pl.DataFrame:
     eenheid = pl.when(pl.col("tw_budget").is_not_null()).then(pl.lit("83")).otherwise(pl.col("tw_eenheid"))
     return j.filter(
         pl.col("product_categorie").ne_missing(pl.col("tw_product_categorie"))
-        | pl.col("product_code").ne_missing(pl.col("tw_product_code"))
+        # issue 13: an aspecifiek toewijzing leaves the code open (iJw Toewijzingsvarianten): its claims declare the
+        # contract's code of the categorie (JW323 requires one), so only a specifiek toewijzing's code is compared
+        | (pl.col("tw_budget").is_null() & pl.col("product_code").ne_missing(pl.col("tw_product_code")))
         | pl.col("eenheid").ne_missing(eenheid)
     )
 

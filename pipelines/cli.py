@@ -241,6 +241,70 @@ def cmd_corrupt(args) -> int:
     return 0
 
 
+def cmd_export_ijw(args) -> int:
+    from synthetic_data.dataset import check_output, present_tables, read_dataset, read_manifest
+    from synthetic_data.ijw_xml import export
+
+    folder, out = Path(args.dir), Path(args.out)
+    manifest = read_manifest(folder)
+    check_output(out, inputs=[folder], force=args.force)
+    t0 = time.perf_counter()
+    tables = read_dataset(folder, present_tables(folder))
+    if args.gemeente and "gemeenten" in tables:
+        from synthetic_data.errors import ConfigError
+
+        known = set(tables["gemeenten"]["gemeente_code"])
+        bad = [g for g in args.gemeente if g not in known]
+        if bad:
+            raise ConfigError("--gemeente", f"'{bad[0]}' is no gemeente of {folder}", ", ".join(sorted(known)))
+    source = {"dataset": str(folder), "config": manifest.get("config", {})}
+    m = export(tables, out, source=source, gemeenten=args.gemeente or None)
+    n = sum(m["messages"].values())
+    print(f"wrote {n:,} iJw 3.2 messages to {out}/ in {time.perf_counter() - t0:.1f}s (synthetic): "
+          + ", ".join(f"{k} {v:,}" for k, v in m["messages"].items()))
+    print(f"{m['rejected_messages']:,} messages hold records the XSD rejects: listed in {out / m['report']}")
+    for note in m["not_exported"]:
+        print(f"not exported: {note}")
+    return 0
+
+
+def cmd_validate_ijw(args) -> int:
+    from synthetic_data.errors import ConfigError
+
+    from expectations.ijw_validate import reference_tables, render_text, validate_messages, write_reports
+    from synthetic_data.dataset import check_output
+
+    path = Path(args.path)
+    for opt, value, ext in (("--json", args.json, (".json",)), ("--html", args.html, (".html", ".htm"))):
+        if value and Path(value).suffix.lower() not in ext:
+            raise ConfigError(opt, f"'{value}' is not a {ext[0]} file", f"a file name ending in {ext[0]}")
+        if value:
+            check_output(Path(value), inputs=[path], option=opt, file=True)
+    reference = reference_tables(Path(args.reference)) if args.reference else None
+    v = validate_messages(path, reference=reference)
+    write_reports(v, str(path), args.json, args.html)
+    print(render_text(v, str(path), limit=args.limit))
+    for opt, value in (("json", args.json), ("html", args.html)):
+        if value:
+            print(f"{opt}: {value}")
+    return 1 if v.errors else 0
+
+
+def cmd_import_ijw(args) -> int:
+    from synthetic_data.ijw_xml import import_folder
+
+    t0 = time.perf_counter()
+    m = import_folder(Path(args.dir), Path(args.out), force=args.force)
+    rows = sum(t["rows"] for t in m["tables"].values())
+    print(f"read {m['config']['messages']:,} messages into {len(m['tables'])} tables, {rows:,} rows in {args.out}/ "
+          f"({time.perf_counter() - t0:.1f}s); {m['config']['xsd_invalid_messages']:,} messages the XSD rejects "
+          f"(zandbak validate-ijw names them)")
+    for name, t in m["tables"].items():
+        lost = m["untyped_values"].get(name, 0)
+        print(f"  {name:<31}{t['rows']:>10,}" + (f"  ({lost:,} values not typed: left empty)" if lost else ""))
+    return 0
+
+
 def _print_scores(result: dict) -> None:
     import polars as pl
 
@@ -657,6 +721,24 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--ui-port", type=int, default=3000)
     dm.add_argument("--arena-port", type=int, default=8000)
     dm.set_defaults(func=cmd_demo)
+    x = sub.add_parser("export-ijw", help="write a dataset as iJw 3.2 XML messages (JW315 ... JW325), XSD-checked")
+    x.add_argument("dir", help="dataset folder (generate or corrupt: a dirty one exports too)")
+    x.add_argument("--out", required=True, help="folder for the messages (new, empty, or an export of ours)")
+    x.add_argument("--gemeente", action="append", help="only this gemeente's messages (repeatable)")
+    x.add_argument("--force", action="store_true", help="replace a non-empty folder that is not ours, whole")
+    x.set_defaults(func=cmd_export_ijw)
+    vx = sub.add_parser("validate-ijw", help="validate iJw 3.2 messages: XSD and the registry's rules, per message")
+    vx.add_argument("path", help="a folder of messages (export-ijw) or one message file")
+    vx.add_argument("--json", help="write the per-message report as JSON to this file")
+    vx.add_argument("--html", help="write a self-contained HTML report to this file")
+    vx.add_argument("--reference", help="a dataset folder whose gemeenten/producten/aanbieders the contract rules read")
+    vx.add_argument("--limit", type=int, default=200, help="findings printed on stdout (default 200)")
+    vx.set_defaults(func=cmd_validate_ijw)
+    ix = sub.add_parser("import-ijw", help="read iJw 3.2 messages back into dataset tables")
+    ix.add_argument("dir", help="a folder of messages marked synthetic (export-ijw, or a documented test set)")
+    ix.add_argument("--out", required=True, help="dataset folder to write (never the input or inside it)")
+    ix.add_argument("--force", action="store_true", help="replace a non-empty folder that is not a dataset, whole")
+    ix.set_defaults(func=cmd_import_ijw)
     c = sub.add_parser("calibration", help="compare a generated dataset with the CBS calibration targets")
     c.add_argument("dir")
     c.add_argument("--year", type=int, default=None)

@@ -428,14 +428,35 @@ def with_second_products(seed: int, df: pl.DataFrame, contracts: pl.DataFrame) -
     return both, second
 
 
+# --- issue 13: the ProductCode of a claim on an aspecifiek toewijzing (care_model.yaml domains.declaratie_productcode)
+def declaratie_productcode() -> dict[str, str]:
+    """{product_categorie: the code a claim line of an aspecifiek toewijzing of that categorie declares}."""
+    return {str(k): str(v) for k, v in (_dm().get("declaratie_productcode") or {}).items()}
+
+
+def _declaratie_code(categorie: str = "product_categorie", code: str = "product_code") -> pl.Expr:
+    """`code`, or where it is empty the categorie's declaratie code (the contract's code of an aspecifiek product)."""
+    m = declaratie_productcode()
+    return pl.coalesce(pl.col(code), pl.col(categorie).replace_strict(m, default=None, return_dtype=pl.String))
+
+
+def with_declaratie_codes(contracts: pl.DataFrame) -> pl.DataFrame:
+    """The contract list as the producten table: an aspecifiek product's row names the code its claims carry (TR381
+    checks a JW323 ProductCode against this list; the toewijzing itself stays categorie-only)."""
+    return contracts.with_columns(_declaratie_code().alias("product_code"))
+# --- end issue 13
+
+
 def finish_lines(lines: pl.DataFrame, second: pl.DataFrame) -> pl.DataFrame:
     """Claim lines of the domains: eenheid 83 (budget) lines claim euro's (IngediendBedrag = GeleverdVolume in
-    eurocent, no ProductTarief, CD087); a vervoer line claims one day per dagbehandeling dagdeel of its host in the
-    same product period (a credit equals its debet because both follow the same host volume)."""
+    eurocent, no ProductTarief, CD087) and carry the contract's code of their categorie (JW323 requires a ProductCode;
+    issue 13); a vervoer line claims one day per dagbehandeling dagdeel of its host in the same product period (a
+    credit equals its debet because both follow the same host volume)."""
     euro = pl.col("eenheid") == "83"
     lines = lines.with_columns(
         pl.when(euro).then(None).otherwise("product_tarief").alias("product_tarief"),
         pl.when(euro).then("geleverd_volume").otherwise("ingediend_bedrag").alias("ingediend_bedrag"),
+        pl.when(euro).then(_declaratie_code()).otherwise("product_code").alias("product_code"),   # issue 13
     )
     if not second.height:
         return lines

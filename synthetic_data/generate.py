@@ -15,7 +15,7 @@ from . import messages as msg
 from .config import GeneratorConfig
 from .errors import ConfigError
 from .dictionary import conform, merge_sorted
-from .domains import finish_lines, pool, with_second_products
+from .domains import finish_lines, pool, with_declaratie_codes, with_second_products
 from .people import name_pools, person_ids, persons_frame, verwijzers
 from .providers import producten_perioden, regional_producten
 from .reference import gemeenten_all
@@ -99,7 +99,9 @@ def _reference(config: GeneratorConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.
 
 def reference_tables(config: GeneratorConfig) -> dict[str, pl.DataFrame]:
     """The reference tables of the region (gemeenten, aanbieders of its inkoopregios, contract products)."""
-    return {name: conform(name, t) for name, t in zip(REFERENCE_TABLES, _reference(config))}
+    gem, pools, contracts = _reference(config)
+    contracts = with_declaratie_codes(contracts)   # issue 13: the code a claim of an aspecifiek product declares
+    return {name: conform(name, t) for name, t in zip(REFERENCE_TABLES, (gem, pools, contracts))}
 
 
 def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None = None,

@@ -122,6 +122,14 @@ CASES = [
     ("experiment new: bad name", "experiment new Mijn-Idee", "Mijn-Idee"),
     ("experiment new: unknown task", "experiment new goed_idee --task raden", "raden"),
     ("calibration: no such folder", "calibration {root}/nowhere", "nowhere"),
+    # --- issue 13: iJw XML
+    ("export-ijw: onto its input", "export-ijw {root}/clean --out {root}/clean", "overlaps"),
+    ("export-ijw: not a dataset", "export-ijw {root}/notes --out {root}/x1", "manifest.json"),
+    ("export-ijw: unknown gemeente", "export-ijw {root}/clean --out {root}/x2 --gemeente 9999", "9999"),
+    ("validate-ijw: no such folder", "validate-ijw {root}/nowhere", "nowhere"),
+    ("validate-ijw: folder without messages marked synthetic", "validate-ijw {root}/notes", "synthetic"),
+    ("validate-ijw: --json not .json", "validate-ijw {root}/notes --json {root}/v.txt", "--json"),
+    ("import-ijw: a dataset, no messages", "import-ijw {root}/clean --out {root}/x3", ".xml"),
     ("unknown command", "verzin", "verzin"),
     # issue 14: the arena and the demo
     ("arena: a dataset, not a hand-out", "arena {root}/clean --teams a", "hand-out"),

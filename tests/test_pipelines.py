@@ -36,7 +36,7 @@ def test_definitions_load_with_every_table_as_an_asset():
     exps = ex.discover()
     experiment_assets = ({f"task_{e.task}" for e in exps} | {f"experiment_{e.team}__{e.name}" for e in exps}
                          | {f"score_{e.team}__{e.name}" for e in exps})
-    assert keys == set(table_names()) | {"warehouse", "report"} | dirty | experiment_assets
+    assert keys == set(table_names()) | {"warehouse", "report", "ijw_messages"} | dirty | experiment_assets
     assert len(GEMEENTEN.get_partition_keys()) == 14     # Twente by default
     spec = {s.key.path[-1]: s for s in defs.resolve_all_asset_specs()}
     schema = spec["prestaties"].metadata["dagster/column_schema"]
