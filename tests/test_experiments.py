@@ -35,15 +35,9 @@ def drop(root, team, name, body="pass", source=None):
 
 
 @pytest.fixture(scope="module")
-def data():
-    """Each task's default data, prepared once (a few seconds each)."""
-    cache = {}
-
-    def get(task):
-        if task not in cache:
-            cache[task] = ex.prepare(task, seed=42)
-        return cache[task]
-    return get
+def data(task_data):
+    """Each task's default data, prepared once per session (tests/conftest.py `task_data`)."""
+    return task_data
 
 
 @pytest.fixture
