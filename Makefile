@@ -36,8 +36,11 @@ OUT ?= data/twente
 generate: install
 	$(BIN)/zandbak generate --region twente --years 2024 --seed 42 --scale 1.0 --out $(OUT)
 
+# The suite in PYTEST_WORKERS processes (pytest-xdist), whole files per worker so each module builds its data once;
+# PYTEST_WORKERS=0 runs it in this process. Half the suite waits on subprocesses, GX or imports (one core each).
+PYTEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 # Speed is measured here, not in tests: generator, rule registry and scoring a team's checks, each against
 # baselines of the same run.

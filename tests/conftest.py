@@ -31,3 +31,20 @@ def twente_2024():
 def borne_2y():
     """Gemeente 0147 (Borne), 2023-2024, full scale (under a second), cached by the toolkit."""
     return small_tables(BORNE_2Y)
+
+
+# --- shared task data (ci-fast) ----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def task_data():
+    """`experiments.prepare(task, seed=42, **params)`, prepared once per session for every module that asks for the
+    same task and parameters (the default verzoek_triage data alone is a Twente build of three years)."""
+    import experiments as ex
+
+    cache = {}
+
+    def get(task: str, **params):
+        key = (task, tuple(sorted({**ex.TASKS[task].defaults, **params}.items())))   # scale=0.3 is the default
+        if key not in cache:
+            cache[key] = ex.prepare(task, seed=42, **params)
+        return cache[key]
+    return get

@@ -34,8 +34,8 @@ def _p(cell, product, age=10.0, aanbieder=0, months=6.0, volume=0.0, oorsprong=0
 
 
 @pytest.fixture(scope="module")
-def triage():
-    return ex.prepare("verzoek_triage", seed=42)
+def triage(task_data):
+    return task_data("verzoek_triage")
 
 
 def test_answer_shares_stay_in_their_bands(twente_2024):
@@ -117,9 +117,9 @@ def test_the_ceiling_stays_out_of_the_hand_out(triage):
     ("declaratie_controle", {"scale": 0.1}, "declaratie_regels"),
     ("zorgvraag_forecast", {"scale": 0.3}, "forecast_jaargemiddelde"),
 ])
-def test_every_task_reports_its_ceiling_at_or_above_the_baseline(task, params, name):
+def test_every_task_reports_its_ceiling_at_or_above_the_baseline(task_data, task, params, name):
     exp = next(e for e in ex.discover() if e.name == name)
-    d = ex.prepare(task, seed=42, **params)
+    d = task_data(task, **params)
     s = ex.score(task, exp(d.inputs), d.truth)
     assert s["ceiling"] is not None and s["ceiling"] >= s["score"], s
     if task == "zorgvraag_forecast":

@@ -73,14 +73,26 @@ def test_unusable_input_is_a_clear_error(tables):
 
 
 def _run(*args):
+    """The real `zandbak` command (a fresh interpreter that imports GX: about 10 s a check on 2 cores)."""
     return subprocess.run([str(ZANDBAK), *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
-def test_cli_exit_codes_and_findings(tables, ijw_config, tmp_path):
+def _main(capsys, *args):
+    """`zandbak args` in this process: the code path of the console script (which exits with main's return value)
+    without the interpreter start and the GX import, which the tests above already paid for."""
+    from pipelines.cli import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["zandbak", *map(str, args)], code, out, err)
+
+
+def test_cli_exit_codes_and_findings(tables, ijw_config, tmp_path, capsys):
     config = ijw_config
     clean = tmp_path / "clean"
     write_dataset(tables, clean, config.as_dict())
-    r = _run("check", clean)
+    r = _main(capsys, "check", clean)
     assert r.returncode == 0 and "0 ERROR rules fail" in r.stdout
 
     # an ERROR rule broken: exit 1, one finding per failing record
@@ -98,7 +110,7 @@ def test_cli_exit_codes_and_findings(tables, ijw_config, tmp_path):
     broken, _ = break_rule("OP271_start_binnen_5_werkdagen", tables)
     warn = tmp_path / "warn"
     write_dataset(broken, warn, config.as_dict())
-    r = _run("check", warn, "--findings", tmp_path / "w.csv")
+    r = _main(capsys, "check", warn, "--findings", tmp_path / "w.csv")
     # the clean process's own late messages fail the timeliness rules (OP271 among them) anyway
     assert r.returncode == 0 and "0 ERROR rules fail" in r.stdout and f"{len(PROCESS_NOISE_RULES)} WARN rules fail" in r.stdout
     w = pl.read_csv(tmp_path / "w.csv", schema_overrides={"key": pl.String})
@@ -108,17 +120,18 @@ def test_cli_exit_codes_and_findings(tables, ijw_config, tmp_path):
     assert w.filter(pl.col("rule_code") == "OP271").height == base + 1
 
 
-def test_cli_unusable_input_exit_2(tables, ijw_config, tmp_path):
+def test_cli_unusable_input_exit_2(tables, ijw_config, tmp_path, capsys):
+    # in this process (the console script's exit code 2 and one line: tests/test_cli.py, tests/test_bad_input.py)
     config = ijw_config
     ds = tmp_path / "ds"
     write_dataset(tables, ds, config.as_dict())
     (ds / "zorgstops.parquet").unlink()
-    r = _run("check", ds)
+    r = _main(capsys, "check", ds)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "zorgstops" in r.stderr and "Traceback" not in r.stderr
     write_dataset(dict(tables, prestaties=tables["prestaties"].drop("eenheid")), ds, config.as_dict())
-    r = _run("check", ds)
+    r = _main(capsys, "check", ds)
     assert r.returncode == 2 and "prestaties.eenheid: missing column" in r.stderr
-    r = _run("check", ds, "--findings", tmp_path / "f.xlsx")
+    r = _main(capsys, "check", ds, "--findings", tmp_path / "f.xlsx")
     assert r.returncode == 2
-    r = _run("check", tmp_path / "nowhere")
+    r = _main(capsys, "check", tmp_path / "nowhere")
     assert r.returncode == 2 and "not a folder" in r.stderr

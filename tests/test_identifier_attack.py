@@ -192,8 +192,8 @@ def corrupt(clean):
 
 
 @pytest.fixture(scope="module")
-def triage_labels():
-    data = ex.prepare("verzoek_triage", seed=42, scale=0.3)
+def triage_labels(task_data):
+    data = task_data("verzoek_triage", scale=0.3)
     return pl.concat([data.inputs["labels"], data.truth.select(data.inputs["labels"].columns)])
 
 

@@ -54,9 +54,8 @@ def test_bad_environment_gives_a_clear_error(monkeypatch):
         Settings.from_env()
 
 
-@pytest.fixture
-def small_defs(tmp_path):
-    settings = Settings(region="0147", years="2024", seed=5, scale=0.3, data_dir=str(tmp_path / "data"))
+def _small_defs(data_dir: Path):
+    settings = Settings(region="0147", years="2024", seed=5, scale=0.3, data_dir=str(data_dir))
     parts = dg.StaticPartitionsDefinition(["0147"])
     assets = build_assets(parts)
     resources = {
@@ -66,10 +65,27 @@ def small_defs(tmp_path):
     return settings, {a.node_def.name: a for a in assets}, resources
 
 
-def test_partition_materialises_with_passing_checks(small_defs):
-    settings, assets, resources = small_defs
+@pytest.fixture(scope="module")
+def materialised(tmp_path_factory):
+    """reference and the 0147 partition of administration materialised once (each materialisation runs the GX
+    checks of every table): the result, and the data folder the tests below copy instead of materialising again."""
+    settings, assets, resources = _small_defs(tmp_path_factory.mktemp("materialised") / "data")
     assert dg.materialize([assets["reference"]], resources=resources).success
     res = dg.materialize([assets["administration"]], partition_key="0147", resources=resources)
+    return settings, assets, resources, res
+
+
+@pytest.fixture
+def materialised_copy(materialised, tmp_path):
+    """The definitions on a copy of the materialised data folder: as if reference and administration had just run."""
+    import shutil
+
+    shutil.copytree(materialised[0].data_dir, tmp_path / "data")
+    return _small_defs(tmp_path / "data")
+
+
+def test_partition_materialises_with_passing_checks(materialised):
+    settings, assets, resources, res = materialised
     assert res.success
     checks = res.get_asset_check_evaluations()
     from pipelines.checks import rules_on
@@ -112,11 +128,9 @@ def test_key_check_fails_on_duplicate_rows():
     assert not result.passed and result.metadata["duplicate_rows"].value == 2
 
 
-def test_warehouse_holds_a_partition_once_after_two_materialisations(small_defs):
-    settings, assets, resources = small_defs
-    dg.materialize([assets["reference"]], resources=resources)
-    for _ in range(2):
-        assert dg.materialize([assets["administration"]], partition_key="0147", resources=resources).success
+def test_warehouse_holds_a_partition_once_after_two_materialisations(materialised_copy):
+    settings, assets, resources = materialised_copy      # materialised once already
+    assert dg.materialize([assets["administration"]], partition_key="0147", resources=resources).success
     assert dg.materialize([assets["warehouse"], assets["report"]], resources=resources,
                           selection=["warehouse", "report"]).success
     once = pl.read_parquet(settings.lake / "toewijzingen" / "0147.parquet").height
@@ -192,16 +206,14 @@ def test_dagster_dev_serves_the_asset_graph_and_stops_on_ctrl_c(tmp_path):
         urllib.request.urlopen(url + "/server_info", timeout=2)
 
 
-def test_a_students_downstream_asset_receives_the_partition(small_defs):
-    settings, assets, resources = small_defs
+def test_a_students_downstream_asset_receives_the_partition(materialised_copy):
+    settings, assets, resources = materialised_copy
     parts = assets["administration"].partitions_def
 
     @dg.asset(partitions_def=parts, io_manager_key="parquet")
     def claims_per_product(prestaties: pl.DataFrame) -> pl.DataFrame:
         return prestaties.group_by("product_code").agg(pl.col("ingediend_bedrag").sum())
 
-    dg.materialize([assets["reference"]], resources=resources)
-    dg.materialize([assets["administration"]], partition_key="0147", resources=resources)
     res = dg.materialize([assets["administration"], claims_per_product], partition_key="0147", resources=resources,
                          selection=[claims_per_product])
     assert res.success
@@ -225,10 +237,8 @@ def test_check_factory_reports_failures_with_metadata(tmp_path):
     assert results["XSD_agb_code_prestaties"].passed
 
 
-def test_dirty_partition_truth_findings_and_scorecard(small_defs):
-    settings, assets, resources = small_defs
-    dg.materialize([assets["reference"]], resources=resources)
-    dg.materialize([assets["administration"]], partition_key="0147", resources=resources)
+def test_dirty_partition_truth_findings_and_scorecard(materialised_copy):
+    settings, assets, resources = materialised_copy
     res = dg.materialize([assets["reference"], assets["administration"], assets["dirty_administration"]],
                          partition_key="0147", resources=resources,
                          selection=[f"dirty_{t}" for t in ADMIN_TABLES] + ["ground_truth", "check_findings"])
