@@ -26,7 +26,8 @@ TABLES = ["gemeenten", "trajecten", "jeugdigen", "toewijzingen", "zorgstarts", "
 
 
 def _read(lake: Path, name: str) -> pl.DataFrame | None:
-    files = sorted((lake / name).glob("*.parquet"))
+    # files only: a failed partition may leave anything at its path, and the report covers the partitions that ran
+    files = sorted(f for f in (lake / name).glob("*.parquet") if f.is_file())
     if not files:
         return None
     df = pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")

@@ -150,10 +150,13 @@ def _env(tmp_path, **extra):
 
 def test_runner_records_runs_and_reports_a_failing_partition(tmp_path):
     # Flevoland has 6 gemeenten; a folder where Lelystad's trajecten file should go makes that one partition fail.
-    env = _env(tmp_path, ZANDBAK_REGION="Flevoland", ZANDBAK_SCALE="0.05")
+    # no team experiments (the sandboxed experiments are test_run_kills' and test_experiments_cli's subject): the
+    # experiments job still runs, on nothing, so the run stays a few partitions' work on a loaded CI machine
+    (tmp_path / "no_teams").mkdir()
+    env = _env(tmp_path, ZANDBAK_REGION="Flevoland", ZANDBAK_SCALE="0.05", ZANDBAK_TEAMS=str(tmp_path / "no_teams"))
     settings = Settings(region="Flevoland", years="2024", seed=3, scale=0.05, data_dir=env["ZANDBAK_DATA"])
     (settings.lake / "trajecten" / "0995.parquet").mkdir(parents=True)
-    r = subprocess.run([str(BIN / "zandbak"), "run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([str(BIN / "zandbak"), "run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "gemeente 0995 FAILED" in r.stdout and "1 run(s) FAILED: 0995" in r.stderr
     others = [line for line in r.stdout.splitlines() if "] gemeente" in line and "0995" not in line]
