@@ -321,9 +321,15 @@ def _dup_toewijzing_nummer(ctx, fault, n, spec, rng):
             continue
         c = pool.row(int(rng.integers(pool.height)), named=True)
         # the donor's toewijzing sent again under number and versie of `a`; placed before `a`, so `a` stays the
-        # version the checks treat as latest and a's claims keep matching it
+        # version the checks treat as latest and a's claims keep matching it. Sent before `a` too (at the latest the
+        # day before): iJw orders the JW301s of a number by date, so in the messages `a` stays the current one. It
+        # answers no request (no ReferentieAanbieder), so the donor's JW315 keeps its own answer and its timing.
+        sent = c["toewijzingsdatum"]
+        if sent is not None and a["toewijzingsdatum"] is not None:
+            sent = min(sent, a["toewijzingsdatum"] - dt.timedelta(days=1))
         new_rows.append({**c, "toewijzing_nummer": a["toewijzing_nummer"], "versie": a["versie"],
-                         "reden_wijziging": None, "_ord": a["_ord"] - 0.5})
+                         "reden_wijziging": None, "toewijzingsdatum": sent, "referentie_aanbieder": None,
+                         "_ord": a["_ord"] - 0.5})
         originals.append(c["toewijzing_nummer"])
         ctx.tw_changed.add(_entity(a))
     if not new_rows:
