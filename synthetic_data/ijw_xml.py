@@ -988,11 +988,22 @@ def to_tables(parsed: Parsed) -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
             n_lost += int(df[c].is_not_null().sum() - typed[c].is_not_null().sum())
         tables[name], lost[name] = typed, n_lost
     if "toewijzingen" in tables:   # versie is the sandbox's order of the versions: iJw orders by date and time
+        # A JW301 product without RedenWijziging is a new toewijzing, not a change (iJw fills RedenWijziging on a
+        # gewijzigde toewijzing only): it starts again at version 1, so a number sent again for another toewijzing
+        # (TR332) keeps the key the tables give it. The rows are kept in date order (their `where` and XSD records
+        # follow), so of two equal versions the later sent is the last row, the current one (latest_toewijzing).
+        # Before (issue 13): one count per number, which made such a duplicate "version 2" of the other toewijzing.
         tw = tables["toewijzingen"].with_row_index("_i")
-        tw = tw.sort("gemeente_code", "toewijzing_nummer", "toewijzingsdatum", "toewijzingstijd", "_i",
-                     nulls_last=True).with_columns(
-            (pl.int_range(pl.len()).over("gemeente_code", "toewijzing_nummer") + 1).cast(pl.Int64).alias("versie"))
-        tables["toewijzingen"] = tw.sort("_i").drop("_i").select(tables["toewijzingen"].columns)
+        grp = ["gemeente_code", "toewijzing_nummer"]
+        tw = tw.sort(*grp, "toewijzingsdatum", "toewijzingstijd", "_i", nulls_last=True).with_columns(
+            pl.col("reden_wijziging").is_null().cum_sum().over(grp).alias("_seg")).with_columns(
+            (pl.int_range(pl.len()).over(*grp, "_seg") + 1).cast(pl.Int64).alias("versie"))
+        order = tw["_i"].to_list()
+        if order != list(range(len(order))):
+            new = {old: k for k, old in enumerate(order)}
+            parsed.xsd_records = [(f, t, new[i] if t == "toewijzingen" else i) for f, t, i in parsed.xsd_records]
+            parsed.where["toewijzingen"] = [parsed.where["toewijzingen"][i] for i in order]
+        tables["toewijzingen"] = tw.select(tables["toewijzingen"].columns)
     if "antwoorden" in tables:   # JW319 carries no BSN: the request it answers (JW315 or JW317, TR347) does
         reqs = [tables[n].select("agb_code", "referentie_aanbieder", pl.col("bsn").alias("_bsn"),
                                  pl.lit(code).alias("_soort"))

@@ -191,6 +191,10 @@ def toewijzingen(df: pl.DataFrame, seed: int | None = None) -> pl.DataFrame:
     if seed is not None:
         parts.append(_deleted(seed, t).select(cols))
     allv = pl.concat(parts)
+    # iJw orders the versions of a toewijzing by date and time, so a later version is never dated before the one it
+    # replaces: a shortening or verlenging decided before a backdated verlenging is sent after it (same day at the
+    # latest; toewijzingstijd grows with versie). Before: 17 of 22,047 Twente 2024 seed 42 versions went back in time.
+    allv = allv.with_columns(pl.col("_date").cum_max().over("gemeente_code", "toewijzing_nummer", order_by="versie"))
     # frequentie 6 is a total over the toewijzing: one arrangement (eenheid 82) is one; hours and minutes are the rate
     # per 4 weeks over the care the toewijzing covers, growing with each verlenging (_vol is the rate per 4 weeks).
     total = pl.when(pl.col("eenheid") == "82").then("_vol").otherwise(

@@ -176,3 +176,41 @@ def test_woonplaatsbeginsel_rejection_names_the_new_gemeente(tw):
     nxt = wpb.join(again, on=["woonplaatsbeginsel_gemeente", "agb_code", "bsn"], how="inner").filter(
         pl.col("tweede_verzoek") > pl.col("dagtekening"))
     assert nxt.select("agb_code", "referentie_aanbieder").n_unique() >= 0.8 * wpb.height
+
+
+# --- issue 13 (generator bugs the message view showed) ------------------------------------------------------------
+# 0153 2024 seed 7 at scale 0.1 held two toewijzingen whose version 3 was dated before version 2 (a shortening after a
+# backdated verlenging; a verlenging after a backdated one): iJw orders versions by date and time, so the message
+# view took the older version as current (TR307 on clean traffic).
+SMALL_0153 = GeneratorConfig(region="0153", years="2024", seed=7, scale=0.1)
+
+
+@pytest.fixture(scope="module")
+def small_0153():
+    from synthetic_data.testing import small_tables
+
+    return small_tables(SMALL_0153)
+
+
+def test_a_later_version_is_never_dated_before_the_one_it_replaces(small_0153):
+    tw = small_0153["toewijzingen"].sort("gemeente_code", "toewijzing_nummer", "versie").with_columns(
+        (pl.col("toewijzingsdatum").cast(pl.String) + "T" + pl.col("toewijzingstijd")).alias("_ts"))
+    prev = pl.col("_ts").shift(1).over("gemeente_code", "toewijzing_nummer")
+    bad = tw.filter(pl.col("_ts") <= prev)
+    assert bad.height == 0, bad.select("gemeente_code", "toewijzing_nummer", "versie", "_ts", "reden_wijziging")
+
+
+def test_a_jw317_names_a_toewijzing_in_the_data_or_one_that_ended_before_the_first_year(small_0153):
+    """A granted JW317 for more Omvang ends the old toewijzing the day before the new number starts: when that is
+    before the first year, the old toewijzing is outside the dataset (like all care that ended before it), while the
+    JW317 stays as the origin of the new toewijzing (its referentie_aanbieder, ingangsdatum = gewenste ingangsdatum)."""
+    w, tw = small_0153["wijzigingsverzoeken"], small_0153["toewijzingen"]
+    first_day = dt.date(2024, 1, 1)
+    outside = w.filter(pl.col("toewijzing_nummer").is_not_null()).join(
+        tw, on=["gemeente_code", "toewijzing_nummer"], how="anti")
+    assert outside.height > 0   # the case this test is about is in the fixture
+    assert (outside["gewenste_ingangsdatum"] <= first_day).all()
+    new = tw.filter(pl.col("versie") == 1).select("gemeente_code", "referentie_aanbieder",
+                                                  pl.col("ingangsdatum").alias("gewenste_ingangsdatum"))
+    assert outside.join(new, on=["gemeente_code", "referentie_aanbieder", "gewenste_ingangsdatum"],
+                        how="anti").height == 0

@@ -317,13 +317,21 @@ def _dup_toewijzing_nummer(ctx, fault, n, spec, rng):
     for a in targets.iter_rows(named=True):
         pool = donors.filter((pl.col("gemeente_code") == a["gemeente_code"]) & (pl.col("bsn") != a["bsn"])
                              & (pl.col("toewijzing_nummer") != a["toewijzing_nummer"]))
+        # iJw orders the JW301s of a number by date: a donor sent before `a` keeps `a` the current one in the
+        # messages too (as the row order below does on the tables); only when there is none, the copy is dated the
+        # day before `a`
+        earlier = pool.filter(pl.col("toewijzingsdatum") < a["toewijzingsdatum"]) if a["toewijzingsdatum"] else pool
+        pool = earlier if earlier.height else pool
         if not pool.height:
             continue
         c = pool.row(int(rng.integers(pool.height)), named=True)
+        sent = c["toewijzingsdatum"]
+        if sent is not None and a["toewijzingsdatum"] is not None:
+            sent = min(sent, a["toewijzingsdatum"] - dt.timedelta(days=1))
         # the donor's toewijzing sent again under number and versie of `a`; placed before `a`, so `a` stays the
         # version the checks treat as latest and a's claims keep matching it
         new_rows.append({**c, "toewijzing_nummer": a["toewijzing_nummer"], "versie": a["versie"],
-                         "reden_wijziging": None, "_ord": a["_ord"] - 0.5})
+                         "reden_wijziging": None, "toewijzingsdatum": sent, "_ord": a["_ord"] - 0.5})
         originals.append(c["toewijzing_nummer"])
         ctx.tw_changed.add(_entity(a))
     if not new_rows:
