@@ -26,7 +26,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-import experiments as ex
 from synthetic_data import GeneratorConfig, generate
 from synthetic_data.faults import inject_faults
 from synthetic_data.ijw import key_expr
