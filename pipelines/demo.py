@@ -23,7 +23,7 @@ from pathlib import Path
 from synthetic_data.errors import ConfigError
 
 from .settings import PROJECT, Settings
-from .ui import _restore_default_signals
+from .ui import _restore_default_signals, stop_groups
 
 TEAMS = "team1,team2,team3,team4"
 READY_TIMEOUT_S = 300
@@ -46,26 +46,6 @@ def _free(port: int, option: str) -> None:
         bind("127.0.0.1", port).close()
     except ConfigError:
         raise ConfigError(option, f"port {port} is in use on 127.0.0.1", "a free port (see --help)") from None
-
-
-def _stop(procs: list[subprocess.Popen], grace_s: float = 30) -> None:
-    for p in procs:
-        try:
-            os.killpg(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace_s
-    for p in procs:
-        try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-    for p in procs:   # whatever of a group is still alive (dagster's webserver, daemon, code server; run workers)
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        p.wait()
 
 
 def main(ui_port: int = 3000, arena_port: int = 8000, region: str = "0147") -> int:
@@ -138,12 +118,12 @@ def main(ui_port: int = 3000, arena_port: int = 8000, region: str = "0147") -> i
                 print(f"demo: the run of gemeente {region} finished (exit {runner.returncode}) after "
                       f"{time.monotonic() - t0:.0f}s: report {root / 'report.html'}", flush=True)
                 procs.remove(runner)
-                _stop([runner], grace_s=0)     # anything its workers left in its group
+                stop_groups([runner], grace_s=0)     # anything its workers left in its group
                 runner = None
             time.sleep(0.5)
         return 0
     finally:
-        _stop(procs)
+        stop_groups(procs)
         for s, h in old.items():
             signal.signal(s, h)
         print("demo stopped.", flush=True)

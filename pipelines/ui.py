@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from .run import ensure_dagster_home
@@ -19,6 +20,27 @@ from .settings import PROJECT
 def _restore_default_signals() -> None:   # runs in the child before exec
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def stop_groups(procs: list[subprocess.Popen], grace_s: float = 30) -> None:
+    """Stop each process's group: SIGTERM, up to `grace_s` for the leaders to end, then SIGKILL what is left."""
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace_s
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for p in procs:   # whatever of a group is still alive (dagster's webserver, daemon, code server; run workers)
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
 
 
 def main(host: str = "127.0.0.1", port: int = 3000) -> int:
@@ -31,22 +53,12 @@ def main(host: str = "127.0.0.1", port: int = 3000) -> int:
 
     def stop(signum, frame):
         stopping.append(signum)
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    while True:
-        try:
-            rc = proc.wait(timeout=30 if stopping else None)
-            break
-        except subprocess.TimeoutExpired:   # it did not stop within 30 s of the request
-            os.killpg(proc.pid, signal.SIGKILL)
-    try:  # anything of the group still alive (webserver, daemon, code server)
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    while not stopping and proc.poll() is None:
+        time.sleep(0.5)
+    stop_groups([proc])   # the webserver, daemon and code server of the group too
+    rc = proc.returncode
     print("Dagster UI stopped.")
     return 0 if stopping else rc
