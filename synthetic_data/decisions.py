@@ -103,10 +103,10 @@ def probabilities(seed: int, regio_index: int, cells: np.ndarray, product: np.nd
             "parts": parts, "adult": adult}
 
 
-def decide(rng: np.random.Generator, pr: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw (rejected, reden_afwijzing, in_onderzoek) from the probabilities: three uniforms per request."""
-    n = len(pr["p_toewijzing"])
-    u, u_later, u_reden = rng.random(n), rng.random(n), rng.random(n)
+def decide(u3: np.ndarray, pr: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw (rejected, reden_afwijzing, in_onderzoek) from the probabilities, given three uniforms per request
+    (`u3`, shape 3 x n)."""
+    u, u_later, u_reden = u3
     p_afw, p_ond, p_tw = pr["p_afwijzing"], pr["p_onderzoek"], pr["p_toewijzing"]
     onderzoek = u < p_ond
     direct = (u >= p_ond) & (u < p_ond + p_afw)

@@ -93,27 +93,38 @@ def age_band(age_years: np.ndarray) -> np.ndarray:
     return np.searchsorted(_BAND_EDGES, age_years, side="right")
 
 
-def _draw_index(rng, w: np.ndarray, size: int) -> np.ndarray:
-    """`rng.choice(len(w), size, p=w / w.sum())` for weights that change per call, the same draws (numpy's algorithm:
-    cdf of p normalised by its last value, one random(size), searchsorted right) without numpy's argument checks,
-    which cost more than the draw on small arrays. `w` is non-negative with a positive sum."""
-    cdf = (w / w.sum()).cumsum()
-    cdf /= cdf[-1]
-    return cdf.searchsorted(rng.random(size), side="right")
+def pick_in_partition(u: np.ndarray, w: np.ndarray, cand_part: np.ndarray, row_part: np.ndarray, n_parts: int,
+                      uniform_if_flat: bool = True) -> np.ndarray:
+    """Per row, a position in the candidates of its own partition drawn with weights `w` (inverse cdf of the
+    partition's segment of the cumulative weights, given one uniform `u` per row); the candidates are ordered by
+    partition. Where all of a partition's weights are zero: uniform over its candidates, or -1 with
+    `uniform_if_flat=False`; -1 where the partition has no candidate. One vectorised pass over a batch of partitions,
+    each row's pick depending on its own partition only."""
+    counts = np.bincount(cand_part, minlength=n_parts)
+    end = np.cumsum(counts)
+    lo, hi = (end - counts)[row_part], end[row_part]
+    cw = np.concatenate([[0.0], np.cumsum(w, dtype=np.float64)])
+    base = cw[lo]
+    total = cw[hi] - base
+    pos = np.clip(np.searchsorted(cw, base + u * total, side="right") - 1, lo, np.maximum(hi - 1, lo))
+    flat = total <= 0
+    if uniform_if_flat:
+        pos = np.where(flat, lo + (u * (hi - lo)).astype(np.int64), pos)
+    return np.where((hi > lo) & (uniform_if_flat | ~flat), pos, -1)
 
 
-def pick_by_age(rng, cand_age: np.ndarray, row_hv: np.ndarray) -> np.ndarray:
-    """Positions in the candidates (repeat users, hosts of a companion) for rows of care forms `row_hv`: weighted by
-    P(band | hulpvorm) / P(band), so the care form's age pattern shows while the candidates' own age mix is kept
-    overall (the band shares of model().band_given_hulpvorm average to P(band))."""
+def pick_by_age(u: np.ndarray, cand_age: np.ndarray, cand_part: np.ndarray, row_hv: np.ndarray, row_part: np.ndarray,
+                n_parts: int) -> np.ndarray:
+    """Positions in the candidates (repeat users, hosts of a companion) of each row's own partition for rows of care
+    forms `row_hv`: weighted by P(band | hulpvorm) / P(band), so the care form's age pattern shows while the
+    candidates' own age mix is kept overall (the band shares of model().band_given_hulpvorm average to P(band));
+    -1 where the row's partition has no candidate."""
     ratio = _band_ratio()
     band = age_band(cand_age)
-    out = np.zeros(len(row_hv), dtype=np.int64)
+    out = np.full(len(row_hv), -1, dtype=np.int64)
     for h in np.unique(row_hv):
         rows = np.nonzero(row_hv == h)[0]
-        w = ratio[h, band]
-        out[rows] = (_draw_index(rng, w, len(rows)) if w.sum() > 0
-                     else rng.integers(0, len(band), len(rows)))
+        out[rows] = pick_in_partition(u[rows], ratio[h, band], cand_part, row_part[rows], n_parts)
     return out
 
 
@@ -145,13 +156,13 @@ def _product_cdfs(h: str) -> np.ndarray:
     return out
 
 
-def draw_products(rng, h: str, age_years: np.ndarray, girl: np.ndarray) -> np.ndarray:
-    """Product index per row of hulpvorm `h` given age and sex: weights per band and sex, zero outside the product's
-    age limits (every hulpvorm keeps a product open to all ages, so a row always has one)."""
+def draw_products(u: np.ndarray, h: str, age_years: np.ndarray, girl: np.ndarray) -> np.ndarray:
+    """Product index per row of hulpvorm `h` given age, sex and one uniform per row: weights per band and sex, zero
+    outside the product's age limits (every hulpvorm keeps a product open to all ages, so a row always has one)."""
     pw = product_weights()[h]
     years = np.clip(np.floor(age_years), _AGE_YEARS[0], _AGE_YEARS[1] - 1).astype(np.int64) - _AGE_YEARS[0]
     cdf = _product_cdfs(h)[years, np.asarray(girl, dtype=np.int64)]
-    u = rng.random(len(years)) * cdf[:, -1]
+    u = u * cdf[:, -1]
     return pw["index"][np.minimum((cdf < u[:, None]).sum(1), cdf.shape[1] - 1)]
 
 
@@ -174,17 +185,17 @@ def product_index(code: str) -> int:
 
 @cache
 def _month_bins(code: str) -> tuple[np.ndarray, np.ndarray]:
-    """The duration bins ("lo-hi" months) of a domain product and their probabilities, parsed once."""
+    """The duration bins ("lo-hi" months) of a domain product and their cumulative shares, parsed once."""
     spec = _dm()["duration_months"][code]
     bins = np.array([[float(x) for x in k.split("-")] for k in spec])
-    p = np.array(list(spec.values()), dtype=float)
-    return bins, p / p.sum()
+    return bins, np.cumsum(list(spec.values())) / sum(spec.values())
 
 
-def _months(rng, code: str, n: int) -> np.ndarray:
-    bins, p = _month_bins(code)
-    b = rng.choice(len(p), n, p=p)
-    return bins[b, 0] + rng.random(n) * (bins[b, 1] - bins[b, 0])
+def _months(u_bin: np.ndarray, u: np.ndarray, code: str) -> np.ndarray:
+    """Duration in months of a domain product: its bin from `u_bin`, uniform within the bin from `u`."""
+    bins, cdf = _month_bins(code)
+    b = np.minimum(np.searchsorted(cdf, u_bin, side="right"), len(cdf) - 1)
+    return bins[b, 0] + u * (bins[b, 1] - bins[b, 0])
 
 
 @cache
@@ -217,98 +228,119 @@ def _domain_spec() -> dict:
     return out
 
 
-def domain_starts(seed: int, scale: float, gm: dict, year: int, base: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
-    """JB and JR trajectories of one (gemeente, year): most for youth who start jeugdhulp that year (same person), the
-    rest for fresh persons. Own numpy stream, so the jeugdhulp draws do not change. One vectorised pass for both."""
+@cache
+def _domain_layout() -> tuple[dict, dict]:
+    """The named per-row draws of a JB/JR stream (simulate._Draws)."""
+    from . import simulate as sim
+    one = {"hosted": 1, "begin": 1, "host": 1, "host_offset": 1, "band": 1, "age": 1, "sex": 1, "kidx": 1,
+           "product": 1, "vw": 1, "aanbieder": 1, "month_bin": 1, "months": 1, "einde": 1, "einde_code": 1,
+           "overrun": 1, "earlier": 1, "earlier_days": 1, "msg": sim._N_UNIFORM}
+    return sim._Draws.layout(one), sim._Draws.layout({"msg": sim._N_NORMAL})
+
+
+def _cdf_of(p: np.ndarray) -> np.ndarray:
+    c = np.cumsum(p)
+    return c / c[-1]
+
+
+def domain_starts(seed: int, scale: float, gms: list[dict], year: int,
+                  base: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """JB and JR trajectories of the (gemeente, year) partitions of `gms` (one inkoopregio; `base` their jeugdhulp
+    starts, ordered by partition `part`): most for youth who start jeugdhulp that year (same person), the rest for
+    fresh persons. Own numpy stream per partition, so the jeugdhulp draws do not change; one vectorised pass."""
     from . import simulate as sim
     m, dm, spec = model(), _dm(), _domain_spec()
     nv = len(m.verwijzers)
-    code = int(gm["gemeente_code"])
-    rng = sim._rng(seed, code, year, H_DOMAIN_STREAM)
     doms = list(spec)
-    counts = rng.poisson([spec[d]["rate"] * gm["youth"] * scale for d in doms])
-    n = int(counts.sum())
-    if n == 0:
+    rates = np.array([spec[x]["rate"] for x in doms])
+    rngs, dom = [], []
+    for gm in gms:
+        rng = sim._rng(seed, int(gm["gemeente_code"]), year, H_DOMAIN_STREAM)
+        counts = rng.poisson(rates * gm["youth"] * scale)
+        rngs.append((rng, int(counts.sum())))
+        dom.append(np.repeat(np.arange(len(doms)), counts))
+    if not sum(k for _, k in rngs):
         return None
-    dom = np.repeat(np.arange(len(doms)), counts)
-    bands = np.stack([spec[d]["bands"] for d in doms])[dom]
-    boys = np.array([spec[d]["boys"] for d in doms])[dom]
+    d = sim._Draws.draw(rngs, *_domain_layout())
+    g = len(gms)
+    part = np.repeat(np.arange(g), [k for _, k in rngs])
+    code = np.array([int(gm["gemeente_code"]) for gm in gms], dtype=np.int64)[part]
+    size = np.array([gm["cohort_size"] for gm in gms], dtype=np.int64)[part]
+    dom = np.concatenate(dom)
+    n = len(dom)
+    bands = np.stack([spec[x]["bands"] for x in doms])[dom]
+    boys = np.array([spec[x]["boys"] for x in doms])[dom]
     jan1, next1 = sim._day(f"{year}-01-01"), sim._day(f"{year + 1}-01-01")
-    hosted = rng.random(n) < dm["with_jeugdhulp_share"]
-    begin = jan1 + rng.integers(0, next1 - jan1, n)
+    hosted = d.u("hosted") < dm["with_jeugdhulp_share"]
+    begin = jan1 + sim._uniform_ints(d.u("begin"), 0, next1 - jan1 - 1)
     person = np.zeros(n, dtype=np.int64)
     birth = np.zeros(n, dtype=np.int64)
     girl = np.zeros(n, dtype=bool)
-    origin = np.full(n, code, dtype=np.int64)
+    origin = code.copy()
     oorsprong = np.zeros(n, dtype=np.int64)
-    # hosts: fresh jeugdhulp starts of the year, weighted to the maatregel's age bands and sex
+    # hosts: fresh jeugdhulp starts of the partition's year, weighted to the maatregel's age bands and sex
     cand = np.nonzero((base["oorsprong"] == 0) & ~base["rejected"] & ~base["follow_up"])[0]
-    if len(cand):
-        c_band = age_band((base["begin"][cand] - base["birth"][cand]) / 365.25)
-        c_girl = base["girl"][cand].astype(int)
-        cnt = np.zeros((bands.shape[1], 2))
-        np.add.at(cnt, (c_band, c_girl), 1)
-        for j, d in enumerate(doms):
-            h = np.nonzero(hosted & (dom == j))[0]
-            target = spec[d]["bands"][:, None] * np.array([spec[d]["boys"], 1 - spec[d]["boys"]])[None, :]
-            w = np.where(cnt > 0, target / np.maximum(cnt, 1), 0.0)[c_band, c_girl]
-            if not len(h) or w.sum() <= 0:
-                continue
-            pick = cand[_draw_index(rng, w, len(h))]
-            person[h], birth[h], girl[h], origin[h] = (base[c][pick] for c in ("person", "birth", "girl", "origin"))
-            begin[h] = base["begin"][pick] + rng.integers(0, 31, len(h))
-            oorsprong[h] = 2
+    c_part = base["part"][cand]
+    c_band = age_band((base["begin"][cand] - base["birth"][cand]) / 365.25)
+    c_girl = base["girl"][cand].astype(int)
+    cnt = np.zeros((g, bands.shape[1], 2))
+    np.add.at(cnt, (c_part, c_band, c_girl), 1)
+    for j, x in enumerate(doms):
+        h = np.nonzero(hosted & (dom == j))[0]
+        if not len(h) or not len(cand):
+            continue
+        target = spec[x]["bands"][:, None] * np.array([spec[x]["boys"], 1 - spec[x]["boys"]])[None, :]
+        w = target[c_band, c_girl] / cnt[c_part, c_band, c_girl]
+        pos = pick_in_partition(d.u("host")[h], w, c_part, part[h], g, uniform_if_flat=False)
+        h, pick = h[pos >= 0], cand[pos[pos >= 0]]
+        person[h], birth[h], girl[h], origin[h] = (base[c][pick] for c in ("person", "birth", "girl", "origin"))
+        begin[h] = base["begin"][pick] + sim._uniform_ints(d.u("host_offset")[h], 0, 30)
+        oorsprong[h] = 2
     f = np.nonzero(oorsprong == 0)[0]
     if len(f):
-        person[f], birth[f], girl[f] = sim._new_persons(rng, seed, gm, scale, begin[f], band_p=bands[f] / bands[f].sum(1, keepdims=True),
-                                                        boy_p=boys[f])
+        person[f], birth[f], girl[f] = sim._new_persons(d.take(f), seed, code[f], size[f], scale, begin[f],
+                                                        bands[f] / bands[f].sum(1, keepdims=True), boy_p=boys[f])
     age = (begin - birth) / 365.25
-    is_jr = np.array([doms[j] == "jeugdreclassering" for j in range(len(doms))])[dom]
+    is_jr = np.array([x == "jeugdreclassering" for x in doms])[dom]
     keep = np.nonzero(np.where(is_jr, (age >= 12) & (age < 23), (age >= 0) & (age < 17.9)))[0]
     k = len(keep)
     if not k:
         return None
-    dom, begin, person, birth, girl, origin, oorsprong, age = (
-        a[keep] for a in (dom, begin, person, birth, girl, origin, oorsprong, age))
+    d = d.take(keep)
+    dom, begin, person, birth, girl, origin, oorsprong, age, is_jr, part, code = (
+        a[keep] for a in (dom, begin, person, birth, girl, origin, oorsprong, age, is_jr, part, code))
     product = np.zeros(k, dtype=np.int64)
     cells = np.zeros(k, dtype=np.int64)
     aanbieder = np.zeros(k, dtype=np.int64)
-    choice = domain_choice(seed, gm["inkoopregio"])
-    for j, d in enumerate(doms):
+    choice = domain_choice(seed, gms[0]["inkoopregio"])
+    for j, x in enumerate(doms):
         sel = np.nonzero(dom == j)[0]
         if not len(sel):
             continue
-        product[sel] = draw_products(rng, d, age[sel], girl[sel])
-        cells[sel] = spec[d]["hv"] * nv + spec[d]["vw"][rng.choice(len(spec[d]["vw"]), len(sel), p=spec[d]["vw_p"])]
-        idx, p = choice[d]
-        aanbieder[sel] = idx[rng.choice(len(idx), len(sel), p=p)]
+        product[sel] = draw_products(d.u("product")[sel], x, age[sel], girl[sel])
+        cells[sel] = spec[x]["hv"] * nv + spec[x]["vw"][sim._pick(_cdf_of(spec[x]["vw_p"]), d.u("vw")[sel])]
+        idx, p = choice[x]
+        aanbieder[sel] = idx[sim._pick(_cdf_of(p), d.u("aanbieder")[sel])]
     codes = _product_attr()["code"][product]
     months = np.zeros(k)
     for c in np.unique(codes):
         sel = codes == c
-        months[sel] = _months(rng, c, int(sel.sum()))
+        months[sel] = _months(d.u("month_bin")[sel], d.u("months")[sel], c)
     end = begin + np.maximum(1, (months * DAYS_PER_MONTH).round().astype(np.int64)) - 1
-    end = np.where(is_jr[keep], end, np.minimum(end, birth + int(18 * 365.25) - 1))   # a JB maatregel ends at 18
+    end = np.where(is_jr, end, np.minimum(end, birth + int(18 * 365.25) - 1))   # a JB maatregel ends at 18
     end = np.maximum(end, begin)
-    cat, reden = sim._end_reasons(rng, k, no_switch=True)
+    cat, reden = sim._end_reasons(d, "", no_switch=True)
     return {
-        "year": np.full(k, year), "seq": _DOMAIN_SEQ + np.arange(k), "follow_up": np.zeros(k, dtype=bool),
+        "year": np.full(k, year), "seq": _DOMAIN_SEQ + sim._rank_in(part, g), "follow_up": np.zeros(k, dtype=bool),
+        "gemeente": code, "part": part,
         "origin": origin, "person": person, "birth": birth, "girl": girl, "cell": cells, "product": product,
-        "aanbieder": aanbieder, "begin": begin, "end": end, "planned_end": sim._planned_end(rng, end, cat),
+        "aanbieder": aanbieder, "begin": begin, "end": end, "planned_end": sim._planned_end(d, "", end, cat),
         "einde_cat": cat, "reden": reden, "oorsprong": oorsprong, "rejected": np.zeros(k, dtype=bool),
-        "reden_afwijzing": np.zeros(k, dtype=np.int64), **sim._message_params(rng, k, product),
+        "reden_afwijzing": np.zeros(k, dtype=np.int64), **sim._message_params(d, "", product),
     }
 
 
 # ---------------------------------------------------------------------------------------------------------- crisis
-
-@cache
-def _crisis_bins(code: str) -> tuple[np.ndarray, np.ndarray]:
-    """The duration bins of a crisis product and their cumulative shares, parsed once."""
-    spec = _dm()["duration_months"][code]
-    bins = np.array([[float(x) for x in k.split("-")] for k in spec])
-    return bins, np.cumsum(list(spec.values())) / sum(spec.values())
-
 
 @cache
 def jw315_cell() -> np.ndarray:
@@ -317,18 +349,18 @@ def jw315_cell() -> np.ndarray:
     nv = len(m.verwijzers)
     return np.array([m.path[c % nv] == "jw315" for c in range(len(m.hulpvormen) * nv)])
 
-def crisis(seed: int, code: int, year: int, out: dict[str, np.ndarray]) -> None:
+def crisis(seed: int, code: np.ndarray, year: int, out: dict[str, np.ndarray]) -> None:
     """Crisis starts (categorie 46): short, never rejected, no provider switch, and mostly backdated: the JW301 (and
     the JW315 before it) comes days after the ingangsdatum, the JW305 after the JW301. Keyed hashes per trajectory."""
     sel = np.nonzero(is_category(out["product"], CRISIS))[0]
     if not len(sel):
         return
     dm = _dm()
-    u = [keyed_uniform(seed, H_CRISIS + j, code, year, out["seq"][sel]) for j in range(4)]
+    u = [keyed_uniform(seed, H_CRISIS + j, code[sel], year, out["seq"][sel]) for j in range(4)]
     codes = _product_attr()["code"][out["product"][sel]]
     months = np.zeros(len(sel))
     for c in np.unique(codes):
-        bins, cdf = _crisis_bins(c)
+        bins, cdf = _month_bins(c)
         s = codes == c
         b = np.minimum(np.searchsorted(cdf, u[0][s], side="right"), len(cdf) - 1)
         months[s] = bins[b, 0] + u[1][s] * (bins[b, 1] - bins[b, 0])
@@ -366,6 +398,30 @@ def _second_specs() -> list[dict]:
     return specs
 
 
+def _second_hosts(seed: int, hosts: pl.DataFrame, j: int, sp: dict) -> pl.DataFrame:
+    """The rows of `hosts` that get second product kind `j` (spec `sp`) before the stacking checks: a host product,
+    the kind's share by a keyed hash of the host's toewijzing, and the second product's age limits."""
+    host = hosts.filter(pl.col("product").is_in(sp["with"]))
+    if not host.height:
+        return host
+    gm = host["gemeente_code"].cast(pl.Int64).to_numpy()
+    u = keyed_uniform(seed, H_SECOND + j if j else H_VERVOER, gm, host["_tw_seq"].to_numpy())
+    years = np.floor((host["begin"] - host["birth"]).to_numpy() / 365.25)
+    row = producten_catalogus().row(sp["product"], named=True)
+    ok = (u < sp["share"]) & (years >= row["leeftijd_min"]) & (years <= row["leeftijd_max"])
+    return host.filter(pl.Series(ok))
+
+
+def second_products_taken(seed: int, df: pl.DataFrame) -> pl.DataFrame:
+    """(gemeente_code, bsn, agb_code, product) of every second product a host in `df` may get (flows.plan_vow does
+    not ask a JW317 for a new product the youth gets, or may get, at that aanbieder: it would stack, OP259)."""
+    hosts = df.filter(pl.col("in_ijw") & ~pl.col("rejected") & pl.col("_tw_seq").is_not_null())
+    parts = [_second_hosts(seed, hosts, j, sp).select("gemeente_code", "bsn", "agb_code",
+                                                      pl.lit(sp["product"], dtype=pl.Int64).alias("product"))
+             for j, sp in enumerate(_second_specs())]
+    return pl.concat(parts).unique()
+
+
 def with_second_products(seed: int, df: pl.DataFrame, contracts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Second ToegewezenProducten in the same JW301 as a host toewijzing: same client, aanbieder, dates and decision
     time, their own ToewijzingNummer. Vervoer (42A03) goes with dagbehandeling and claims one day per dagdeel of it;
@@ -383,17 +439,10 @@ def with_second_products(seed: int, df: pl.DataFrame, contracts: pl.DataFrame) -
     hosts = given & ~pl.col("traject_id").str.ends_with("-W")
     extras, follows = [], []
     for j, sp in enumerate(_second_specs()):
-        host = df.filter(hosts & pl.col("product").is_in(sp["with"]))
+        host = _second_hosts(seed, df.filter(hosts), j, sp)
         if not host.height:
             continue
-        gm = host["gemeente_code"].cast(pl.Int64).to_numpy()
-        u = keyed_uniform(seed, H_SECOND + j if j else H_VERVOER, gm, host["_tw_seq"].to_numpy())
-        years = np.floor((host["begin"] - host["birth"]).to_numpy() / 365.25)
         row = cat.row(sp["product"], named=True)
-        ok = (u < sp["share"]) & (years >= row["leeftijd_min"]) & (years <= row["leeftijd_max"])
-        host = host.filter(pl.Series(ok))
-        if not host.height:
-            continue
         gm = host["gemeente_code"].cast(pl.Int64).to_numpy()
         seq = host["_tw_seq"].to_numpy() - 1_000_001
         nummer = lo + opaque_number(seed, D_TOEWIJZING, size - 1 - seq - j * 20_000_000, gm, size=size)
@@ -408,8 +457,9 @@ def with_second_products(seed: int, df: pl.DataFrame, contracts: pl.DataFrame) -
             pl.lit(None, dtype=pl.String).alias("_ref_aanbieder"),
         ).join(prod, on=["inkoopregio", "product"], how="left")
         # no gestapelde toewijzing (OP259): not next to a running toewijzing of the same product at that aanbieder,
-        # and of two overlapping hosts only the first gets it
-        same = df.filter(given & (pl.col("product") == sp["product"])).select(
+        # and of two overlapping hosts only the first gets it. A JW317's new product ("-W") is left out: it exists
+        # only when its request's year is generated, and flows.plan_vow never asks one a host gets as second product.
+        same = df.filter(given & (pl.col("product") == sp["product"]) & ~pl.col("traject_id").str.ends_with("-W")).select(
             *key, pl.col("begin").alias("_b"), tw_end.alias("_e"))
         clash = extra.select(*key, "toewijzing_nummer", "begin", tw_end.alias("_end")).join(same, on=key).filter(
             (pl.col("_b") <= pl.col("_end")) & (pl.col("begin") <= pl.col("_e")))

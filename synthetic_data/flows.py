@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from .domains import second_products_taken
 from .messages import _busday, _to_date
 from .privacy import D_TOEWIJZING, REFERENTIE_AANBIEDER, TOEWIJZING_NUMMER_RANGE, keyed_uniform, opaque_code, opaque_number
 from .reference import care_model, producten_catalogus
@@ -206,8 +207,9 @@ def plan_vow(seed: int, df: pl.DataFrame, producten: pl.DataFrame) -> pl.DataFra
     same_year = _to_date(pl.col("_D")).dt.year() == _to_date(pl.col("_V")).dt.year()
     in_years = (pl.col("_kind") != "nieuw_product") | ((pl.col("_V") >= pl.col("_ws")) & same_year)
     b = b.filter(eligible & in_years & (pl.col("_V") <= pl.col("_we")) & (pl.col("_V") > pl.col("begin")))
-    # a new product the youth already gets at that aanbieder would stack (OP259): not asked
-    taken = df.select("gemeente_code", "bsn", "agb_code", pl.col("product").alias("_new_product")).unique()
+    # a new product the youth already gets (or may get as a second product) at that aanbieder would stack (OP259)
+    taken = pl.concat([df.select("gemeente_code", "bsn", "agb_code", "product"),
+                       second_products_taken(seed, df)]).unique().rename({"product": "_new_product"})
     b = pl.concat([b.filter(pl.col("_kind") != "nieuw_product"),
                    b.filter(pl.col("_kind") == "nieuw_product").join(
                        taken, on=["gemeente_code", "bsn", "agb_code", "_new_product"], how="anti")])

@@ -21,63 +21,81 @@ from .reference import calibration, care_model, gemeenten_all, prevalence_factor
 _EPOCH = np.datetime64("1970-01-01", "D")
 _MOVE_STREAM = 7
 _TW_SEQ_BASE = 1_000_000     # `_tw_seq` counts from 1_000_001 (the per-line hashes are keyed by it)
-_FOLLOW_UP_TAG = 3
 
 
 def _day(date: str) -> int:
     return int((np.datetime64(date, "D") - _EPOCH).astype(np.int64))
 
 
-_INT = (int, np.integer)
-
-
-class _Generator(np.random.Generator):
-    """numpy's Generator with a cheaper `choice(k, n, p=p)` and `integers` for the many small draws of a partition.
-
-    Same algorithm as numpy's (cumulative p normalised by its last value, one `random(n)`, searchsorted right), so
-    the same draws and the same stream state; numpy's argument checks, which cost four times the draw on arrays
-    of a few dozen rows, run once per distinct p (its cdf is kept). Any other call goes to numpy unchanged.
-    """
-    _cdfs: dict[bytes, np.ndarray] = {}
-
-    def choice(self, a, size=None, replace=True, p=None, axis=0, shuffle=True):
-        if (p is None or not replace or size is None or not isinstance(a, (int, np.integer))
-                or not isinstance(size, (int, np.integer))):
-            return super().choice(a, size, replace, p, axis, shuffle)
-        p = np.asarray(p, dtype=np.float64)
-        k = (int(a), p.tobytes())
-        cdf = self._cdfs.get(k)
-        if cdf is None:
-            super().choice(a, 0, True, p)   # numpy's checks of a and p (draws nothing); raises as numpy does
-            cdf = p.cumsum()
-            cdf /= cdf[-1]
-            if len(self._cdfs) < 4096:
-                self._cdfs[k] = cdf
-        return cdf.searchsorted(self.random(size), side="right")
-
-    def integers(self, low, high=None, size=None, dtype=np.int64, endpoint=False):
-        """Uniform integers in [low, high) as `low + floor(random(size) * (high - low))`: one `random` call costs a
-        fifth of numpy's `integers` on the arrays of a partition (its bounds checks and dtype dispatch), and the many
-        small draws of a run made that a tenth of the simulation. Uniform over the same integers (exact while the
-        span is below 2**53); other forms (no high, endpoint, another dtype, a scalar) go to numpy unchanged."""
-        if high is None or endpoint or dtype is not np.int64:
-            return super().integers(low, high, size, dtype, endpoint)
-        if isinstance(low, _INT) and isinstance(high, _INT) and isinstance(size, _INT):   # the common case, cheaply
-            low, high = int(low), int(high)
-            if not 0 < high - low < 1 << 53:
-                return super().integers(low, high, size, dtype, endpoint)
-            return (self.random(size) * (high - low)).astype(np.int64) + low   # < high: the product rounds down
-        lo, hi = np.asarray(low, dtype=np.int64), np.asarray(high, dtype=np.int64)
-        shape = np.broadcast(lo, hi).shape if size is None else size
-        span = hi - lo
-        if shape == () or (span <= 0).any() or (span >= 1 << 53).any():
-            return super().integers(low, high, size, dtype, endpoint)   # scalars; numpy raises on empty ranges
-        return np.minimum(lo + (self.random(shape) * span).astype(np.int64), hi - 1)
-
-
 def _rng(*key: int) -> np.random.Generator:
-    """The stream of a partition: numpy's default_rng(SeedSequence(key)) (PCG64), with the cheaper `choice`."""
-    return _Generator(np.random.PCG64(np.random.SeedSequence([int(k) for k in key])))
+    """The stream of a partition: numpy's default_rng(SeedSequence(key)) (PCG64)."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(k) for k in key])))
+
+
+class _Draws:
+    """The per-row draws of a batch of partitions, by name.
+
+    Each partition's stream draws, after its row count, one block of uniforms (a row per named quantity) and one of
+    standard normals for its n rows, whatever the data; the batch concatenates the blocks. So a row's draws depend on
+    its own partition and the quantity's name only, never on the other partitions in the batch or on which branch
+    other rows take: the simulation runs as one vectorised pass over all gemeenten of an inkoopregio and year while
+    every partition stays independent (numpy calls per partition cost more than their draws at a few hundred rows).
+    """
+
+    def __init__(self, u_layout: dict[str, int], z_layout: dict[str, int], u: np.ndarray, z: np.ndarray):
+        self._u, self._z, self.U, self.Z = u_layout, z_layout, u, z
+
+    @staticmethod
+    def layout(sizes: dict[str, int]) -> dict[str, slice]:
+        out, i = {}, 0
+        for name, k in sizes.items():
+            out[name] = slice(i, i + k)
+            i += k
+        return out
+
+    @classmethod
+    def draw(cls, rngs_n: list[tuple[np.random.Generator, int]], u_layout: dict[str, slice],
+             z_layout: dict[str, slice]) -> "_Draws":
+        nu = max((s.stop for s in u_layout.values()), default=0)
+        nz = max((s.stop for s in z_layout.values()), default=0)
+        us = [rng.random((nu, n)) for rng, n in rngs_n] or [np.zeros((nu, 0))]
+        zs = [rng.standard_normal((nz, n)) for rng, n in rngs_n] or [np.zeros((nz, 0))]
+        return cls(u_layout, z_layout, np.concatenate(us, axis=1), np.concatenate(zs, axis=1))
+
+    def u(self, name: str) -> np.ndarray:
+        s = self._u[name]
+        return self.U[s.start] if s.stop - s.start == 1 else self.U[s]
+
+    def z(self, name: str) -> np.ndarray:
+        return self.Z[self._z[name]]
+
+    def take(self, rows: np.ndarray) -> "_Draws":
+        return _Draws(self._u, self._z, self.U[:, rows], self.Z[:, rows])
+
+
+def _pick(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Index per uniform into a normalised cumulative distribution (numpy's choice: searchsorted right)."""
+    return np.minimum(cdf.searchsorted(u, side="right"), len(cdf) - 1)
+
+
+@cache
+def _cdf(key: str) -> np.ndarray:
+    m = model()
+    p = {"joint": m.joint, "duration": m.duration_p, "duration_verblijf": m.duration_p_verblijf,
+         "einde": m.einde_p, "ijw_cells": _ijw_cells_p()}[key]
+    c = np.cumsum(p)
+    c /= c[-1]
+    c.flags.writeable = False
+    return c
+
+
+def _choice_cdfs(seed: int, regio: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """domains.all_choices with each probability vector as a normalised cdf."""
+    out = {}
+    for k, (idx, p) in domains.all_choices(seed, regio).items():
+        c = np.cumsum(p)
+        out[k] = (idx, c / c[-1])
+    return out
 
 
 @cache
@@ -93,113 +111,115 @@ def _gemeente(code: str) -> dict:
     return {**g, "cohort_size": c["cohort_size"], "youth": g["jeugd_0_14"] + g["jeugd_15_19"] + g["jeugd_20_22"]}
 
 
-def _new_persons(rng, seed: int, gm: dict, scale: float, begin: np.ndarray, band_p: np.ndarray | None = None,
-                 boy_p: np.ndarray | None = None):
-    """Draw fresh persons of the gemeente's pool for starts at `begin`: age band, age, sex, then the person index.
+_PERSON_U = {"band": 1, "age": 1, "sex": 1, "kidx": 1}
 
-    `band_p` (rows x bands) draws each row's age band from its own distribution (the band given the care form,
-    issue 12), `boy_p` (per row) its sex; without them the CBS age and sex shares apply to every row."""
+
+def _new_persons(d: _Draws, seed: int, origin: np.ndarray, size: np.ndarray, scale: float, begin: np.ndarray,
+                 band_p: np.ndarray, boy_p: np.ndarray | None = None):
+    """Draw fresh persons of each row's gemeente pool (`origin`, its cohort `size`) for starts at `begin`: age band
+    from the row's own band distribution (`band_p`, rows x bands: the band given the care form, issue 12), age, sex
+    (`boy_p` per row, else the CBS share of the band), then the person index."""
     m = model()
-    n = len(begin)
-    if band_p is None:
-        band = rng.choice(len(m.age_p), n, p=m.age_p)
-    else:   # one uniform per row, as rng.choice draws
-        cdf = np.cumsum(band_p, 1)
-        band = np.minimum((cdf < rng.random(n)[:, None] * cdf[:, -1:]).sum(1), len(m.age_p) - 1)
+    cdf = np.cumsum(band_p, 1)
+    band = np.minimum((cdf < d.u("band")[:, None] * cdf[:, -1:]).sum(1), len(m.age_p) - 1)
     band_lo, band_hi = _age_band_bounds()
     lo = band_lo[band]
     # The birthday comes from the person's hash and can add up to a year: draw the oldest band below 22 so nobody
     # starts care at 23 or older (the Jeugdwet ends there).
     hi = np.minimum(band_hi[band], 22)
-    age_days = ((lo + rng.random(n) * (hi - lo)) * 365.25).astype(np.int64)
-    girl = rng.random(n) >= (m.boy_p[band] if boy_p is None else boy_p)
-    size = gm["cohort_size"]
-    scaled = max(2, int(size * scale) // 2 * 2)
-    k = rng.integers(0, scaled // 2, n) * 2 + girl
+    age_days = ((lo + d.u("age") * (hi - lo)) * 365.25).astype(np.int64)
+    girl = d.u("sex") >= (m.boy_p[band] if boy_p is None else boy_p)
+    scaled = np.maximum(2, (size * scale).astype(np.int64) // 2 * 2)
+    k = (d.u("kidx") * (scaled // 2)).astype(np.int64) * 2 + girl
     year = (begin - age_days).astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
-    origin = int(gm["gemeente_code"])
     year = year.clip(FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR)
     person = (year - FIRST_BIRTH_YEAR) * size + k
     birth = birth_days(seed, origin, person, size)
     # the birthday comes from the person's hash: step back a cohort where it falls after the start
     late = np.nonzero(birth > begin)[0]
     if len(late):
-        person[late] = ((year[late] - 1).clip(FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR) - FIRST_BIRTH_YEAR) * size + k[late]
-        birth[late] = birth_days(seed, origin, person[late], size)
+        person[late] = ((year[late] - 1).clip(FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR) - FIRST_BIRTH_YEAR) * size[late] + k[late]
+        birth[late] = birth_days(seed, origin[late], person[late], size[late])
     return person, birth, girl.astype(bool)
 
 
-def _durations(rng, cells: np.ndarray) -> np.ndarray:
+def _durations(d: _Draws, p: str, cells: np.ndarray) -> np.ndarray:
     """Duration in days from the CBS bins (uniform within a bin); residential care from its own, longer bins."""
     m = model()
-    n = len(cells)
     verblijf = m.verblijf_hulpvorm[cells // len(m.verwijzers)]
-    b = np.where(verblijf, rng.choice(len(m.duration_p), n, p=m.duration_p_verblijf),
-                 rng.choice(len(m.duration_p), n, p=m.duration_p))
+    u = d.u(p + "dur_bin")
+    b = np.where(verblijf, _pick(_cdf("duration_verblijf"), u), _pick(_cdf("duration"), u))
     lo, hi = m.duration_bins[b, 0], m.duration_bins[b, 1]
-    return np.maximum(1, ((lo + rng.random(n) * (hi - lo)) * DAYS_PER_MONTH).round().astype(np.int64))
+    return np.maximum(1, ((lo + d.u(p + "dur") * (hi - lo)) * DAYS_PER_MONTH).round().astype(np.int64))
 
 
 @cache
-def _einde_codes() -> tuple[list[str], list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+def _einde_codes() -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """The CBS end categories, per category the JW307 codes and their cdf (padded to one width), and voortijdig."""
     cm = care_model()["einde_redenen"]
     m = model()
     codes, voortijdig = [], []
     for cat in m.einde:
         spec = cm[cat]
         if "code" in spec:
-            codes.append((np.array([int(spec["code"])]), np.array([1.0])))
+            codes.append(({int(spec["code"]): 1.0}))
         else:
-            c = spec["codes"]
-            codes.append((np.array([int(k) for k in c]), np.array(list(c.values())) / sum(c.values())))
+            codes.append({int(k): float(v) for k, v in spec["codes"].items()})
         voortijdig.append(spec["voortijdig"])
-    return m.einde, codes, np.array(voortijdig)
+    width = max(len(c) for c in codes)
+    vals = np.zeros((len(codes), width), dtype=np.int64)
+    cdf = np.ones((len(codes), width))
+    for i, c in enumerate(codes):
+        vals[i, :len(c)] = list(c)
+        vals[i, len(c):] = vals[i, len(c) - 1]
+        cdf[i, :len(c)] = np.cumsum(list(c.values())) / sum(c.values())
+    return m.einde, vals, cdf, np.array(voortijdig)
 
 
-def _end_reasons(rng, n: int, no_switch: bool = False):
+_END_U = {"einde": 1, "einde_code": 1}
+
+
+def _end_reasons(d: _Draws, p: str, no_switch: bool = False):
     """Draw the CBS end category and the JW307 reden_beeindiging code."""
-    cats, codes, _ = _einde_codes()
-    m = model()
-    c = rng.choice(len(cats), n, p=m.einde_p)
-    reden = np.zeros(n, dtype=np.int64)
-    for i, (vals, p) in enumerate(codes):
-        sel = np.nonzero(c == i)[0]
-        if len(sel):
-            reden[sel] = vals[rng.choice(len(vals), len(sel), p=p)]
+    _, vals, cdf, _ = _einde_codes()
+    c = _pick(_cdf("einde"), d.u(p + "einde"))
+    j = np.minimum((cdf[c] <= d.u(p + "einde_code")[:, None]).sum(1), vals.shape[1] - 1)
+    reden = vals[c, j]
     if no_switch:   # a follow-up trajectory does not switch again
         reden[reden == 38] = 31
     return c, reden
 
 
-def _care(rng, seed: int, regio: str, n: int, cells: np.ndarray, age: np.ndarray, girl: np.ndarray):
-    """Product and aanbieder for each start, given its (hulpvorm, verwijzer) cell, age in years and sex (issue 12:
-    products by age and sex, domains.draw_products); landelijk ingekochte zorg (55) goes to a national aanbieder."""
+def _products(d: _Draws, p: str, cells: np.ndarray, age: np.ndarray, girl: np.ndarray) -> np.ndarray:
+    """Product per start given its (hulpvorm, verwijzer) cell, age in years and sex (issue 12: domains.draw_products)."""
     m = model()
     hv = cells // len(m.verwijzers)
-    product = np.full(n, -1, dtype=np.int64)
-    aanbieder = np.full(n, -1, dtype=np.int64)
-    prods = domains.product_weights()
-    choice = domains.all_choices(seed, regio)
-    for h_i, h in enumerate(m.hulpvormen):     # fixed order keeps the stream deterministic
+    product = np.full(len(cells), -1, dtype=np.int64)
+    u = d.u(p + "product")
+    for h_i, h in enumerate(m.hulpvormen):
         sel = np.nonzero(hv == h_i)[0]
-        if not len(sel):
-            continue
-        if h in prods:
-            product[sel] = domains.draw_products(rng, h, age[sel], girl[sel])
-        if h in choice:
-            idx, p = choice[h]
-            aanbieder[sel] = idx[rng.choice(len(idx), len(sel), p=p)]
+        if len(sel) and h in domains.product_weights():
+            product[sel] = domains.draw_products(u[sel], h, age[sel], girl[sel])
+    return product
+
+
+def _aanbieders(d: _Draws, p: str, choice: dict, cells: np.ndarray, product: np.ndarray) -> np.ndarray:
+    """Aanbieder per start from the region's choice for its care form; landelijk ingekochte zorg (55) goes to a
+    national aanbieder."""
+    m = model()
+    hv = cells // len(m.verwijzers)
+    aanbieder = np.full(len(cells), -1, dtype=np.int64)
+    u = d.u(p + "aanbieder")
+    for h_i, h in enumerate(m.hulpvormen):
+        sel = np.nonzero(hv == h_i)[0]
+        if len(sel) and h in choice:
+            idx, cdf = choice[h]
+            aanbieder[sel] = idx[_pick(cdf, u[sel])]
     lta = np.nonzero(domains.is_category(product, domains.LANDELIJK))[0]
     if len(lta):
-        idx, p = choice["landelijk"]
-        aanbieder[lta] = idx[rng.choice(len(idx), len(lta), p=p)]
-    return product, aanbieder
-
-
-def _tail(rng, n: int, spec: dict) -> np.ndarray:
-    """Lognormal draws with the given median and p90, rounded and capped at max (at least 1)."""
-    sigma = np.log(spec["p90"] / spec["median"]) / 1.2816
-    return np.clip(np.round(spec["median"] * np.exp(sigma * rng.standard_normal(n))), 1, spec["max"]).astype(np.int64)
+        idx, cdf = choice["landelijk"]
+        aanbieder[lta] = idx[_pick(cdf, d.u(p + "lta")[lta])]
+    return aanbieder
 
 
 @cache
@@ -214,7 +234,7 @@ def _wait_specs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 @cache
 def _product_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per catalogue product (and the dummy index -1, appended): volume_min, volume_max, and whether the toegewezen
-    volume gets headroom. Built once per process: _message_params runs for every (gemeente, year) stream."""
+    volume gets headroom. Built once per process."""
     cat = producten_catalogus()
     vmin = np.append(cat["volume_min"].to_numpy(), 1)
     vmax = np.append(cat["volume_max"].to_numpy(), 1)
@@ -229,7 +249,7 @@ def _product_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _tail_of(z: np.ndarray, spec: dict) -> np.ndarray:
-    """`_tail` from given standard normal draws."""
+    """Lognormal values with the given median and p90 from standard normal draws, rounded, capped at max (>= 1)."""
     sigma = np.log(spec["p90"] / spec["median"]) / 1.2816
     return np.clip(np.round(spec["median"] * np.exp(sigma * z)), 1, spec["max"]).astype(np.int64)
 
@@ -242,26 +262,21 @@ def _uniform_ints(u: np.ndarray, lo, hi) -> np.ndarray:
 _N_UNIFORM, _N_NORMAL = 23, 6   # draws per trajectory of _message_params
 
 
-def _message_params(rng, n: int, product: np.ndarray) -> dict:
-    """Per-trajectory draws that the message tables need (lead times, delays, waiting time, toegewezen volume).
-
-    Two draws from the stream (a block of uniforms and one of normals, a row per quantity) instead of one per
-    quantity: this runs five times per (gemeente, year) on a few hundred rows, where each numpy call costs more than
-    its draws."""
-    p = model().params
+def _message_params(d: _Draws, p: str, product: np.ndarray) -> dict:
+    """Per-trajectory draws that the message tables need (lead times, delays, waiting time, toegewezen volume)."""
+    pm = model().params
     tm = care_model()["timing"]
     vmin_all, vmax_all, room_all = _product_arrays()
-    u = rng.random((_N_UNIFORM, n))
-    z = rng.standard_normal((_N_NORMAL, n))
+    u, z = d.u(p + "msg"), d.z(p + "msg")
     out = {
         "_req_lead": _uniform_ints(u[0], 15, 40),
-        "_ans_delay": _uniform_ints(u[1], *p["answer_werkdagen"]),
-        "_onderzoek": u[2] < p["request_in_onderzoek_share"],
+        "_ans_delay": _uniform_ints(u[1], *pm["answer_werkdagen"]),
+        "_onderzoek": u[2] < pm["request_in_onderzoek_share"],
         "_onderzoek_delay": _uniform_ints(u[3], 1, 5),
         "_tw_lead": _uniform_ints(u[4], 0, 10),
         "_tw_time": _uniform_ints(u[5], 8 * 3600, 17 * 3600 - 1),
-        "_start_delay": _uniform_ints(u[6], *p["start_message_werkdagen"]),
-        "_stop_delay": _uniform_ints(u[7], *p["stop_message_werkdagen"]),
+        "_start_delay": _uniform_ints(u[6], *pm["start_message_werkdagen"]),
+        "_stop_delay": _uniform_ints(u[7], *pm["stop_message_werkdagen"]),
         "_ext_lead": _uniform_ints(u[8], 5, 25),
         "_shorten_delay": _uniform_ints(u[9], 1, 10),
         "_vol": _uniform_ints(u[10], vmin_all[product], vmax_all[product]),   # index -1 -> the appended dummy
@@ -287,20 +302,23 @@ def _message_params(rng, n: int, product: np.ndarray) -> dict:
         "_ext_u": u[16], "_ext_lag": _tail_of(z[5], tm["backdate_days"]),
         "_later": u[17] < tm["plan_later_share"], "_later_days": _uniform_ints(u[18], *tm["plan_later_days"]),
         "_shorten": u[19] < tm["shorten_share"],
-        "_deleted": u[20] < p["deleted_toewijzing_share"], "_del_days": _uniform_ints(u[21], 1, 10),
+        "_deleted": u[20] < pm["deleted_toewijzing_share"], "_del_days": _uniform_ints(u[21], 1, 10),
         "_del_shift": _uniform_ints(u[22], 7, 30),
     })
     return out
 
 
-def _planned_end(rng, end: np.ndarray, reden_cat: np.ndarray) -> np.ndarray:
-    _, _, voortijdig = _einde_codes()
+_PLAN_U = {"overrun": 1, "earlier": 1, "earlier_days": 1}
+
+
+def _planned_end(d: _Draws, p: str, end: np.ndarray, reden_cat: np.ndarray) -> np.ndarray:
+    _, _, _, voortijdig = _einde_codes()
     lo, hi = model().params["planned_overrun_months"]
-    overrun = (rng.integers(lo, hi + 1, len(end)) * DAYS_PER_MONTH).astype(np.int64)
+    overrun = (_uniform_ints(d.u(p + "overrun"), lo, hi) * DAYS_PER_MONTH).astype(np.int64)
     # --- issue 12: timing. Care "volgens plan" sometimes ends a little before the planned Einddatum.
     tm = care_model()["timing"]
     elo, ehi = tm["plan_earlier_days"]
-    earlier = np.where(rng.random(len(end)) < tm["plan_earlier_share"], rng.integers(elo, ehi + 1, len(end)), 0)
+    earlier = np.where(d.u(p + "earlier") < tm["plan_earlier_share"], _uniform_ints(d.u(p + "earlier_days"), elo, ehi), 0)
     return np.where(voortijdig[reden_cat], end + overrun, end + earlier)
 
 
@@ -331,77 +349,107 @@ def _months_of(year: int) -> tuple[np.ndarray, np.ndarray]:
     return (first - _EPOCH).astype(np.int64), dim
 
 
-def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None) -> dict[str, np.ndarray]:
-    """All starts of one (gemeente, year) partition, with their follow-ups after a provider switch.
+def _rank_in(part: np.ndarray, n_parts: int) -> np.ndarray:
+    """Position of each row within its partition, for rows ordered by partition."""
+    counts = np.bincount(part, minlength=n_parts)
+    return np.arange(len(part)) - np.repeat(np.cumsum(counts) - counts, counts)
 
-    Returns plain numpy columns (codes as integers); the caller builds one frame per gemeente.
+
+# The named draws per start of a (gemeente, year) stream (_Draws): the start, the person, the care, its end and
+# messages, the decision, and the same again for the follow-up after a provider switch ("f_").
+_ONE_U = {"dur_bin": 1, "dur": 1, **_END_U, **_PLAN_U, "msg": _N_UNIFORM, "decide": 3, "aanbieder": 1, "lta": 1}
+_START_U = _Draws.layout({"begin": 1, "cell": 1, "role": 1, **_PERSON_U, "repeat": 1, "host": 1, "product": 1,
+                          **_ONE_U, **{"f_" + k: v for k, v in _ONE_U.items()}})
+_START_Z = _Draws.layout({"msg": _N_NORMAL, "f_msg": _N_NORMAL})
+
+
+def _year_starts(seed: int, scale: float, gms: list[dict], year: int, hist: dict | None) -> dict[str, np.ndarray]:
+    """All starts of the (gemeente, year) partitions of `gms` (one inkoopregio), with their follow-ups after a
+    provider switch, as one batch: draws per partition stream (_Draws), everything else over the batch, grouped by
+    partition (`part`, the index into `gms`) where rows of one partition interact.
+
+    Returns plain numpy columns (codes as integers); `hist` holds the recent starts (candidates for repeat use), its
+    rows ordered by partition.
     """
-    m, p = model(), model().params
-    code = int(gm["gemeente_code"])
-    rng = _rng(seed, code, year)
-    season = np.array(p["seasonality"]) / np.mean(p["seasonality"])
-    # issue 12: the gemeente's relative prevalence (CBS spread; mean 1 in every inkoopregio)
-    lam = m.starts_per_youth * gm["youth"] * prevalence_factors()[gm["gemeente_code"]] * scale / 12 * season
-    per_month = rng.poisson(lam)
-    n = int(per_month.sum())
-    month = np.repeat(np.arange(12), per_month)
+    m, pm = model(), model().params
+    nv = len(m.verwijzers)
+    regio = gms[0]["inkoopregio"]
+    season = np.array(pm["seasonality"]) / np.mean(pm["seasonality"])
+    rngs, months = [], []
+    for gm in gms:
+        rng = _rng(seed, int(gm["gemeente_code"]), year)
+        # issue 12: the gemeente's relative prevalence (CBS spread; mean 1 in every inkoopregio)
+        lam = m.starts_per_youth * gm["youth"] * prevalence_factors()[gm["gemeente_code"]] * scale / 12 * season
+        per_month = rng.poisson(lam)
+        months.append(np.repeat(np.arange(12), per_month))
+        rngs.append((rng, int(per_month.sum())))
+    d = _Draws.draw(rngs, _START_U, _START_Z)
+    g = len(gms)
+    part = np.repeat(np.arange(g), [n for _, n in rngs])
+    n = len(part)
+    codes = np.array([int(gm["gemeente_code"]) for gm in gms], dtype=np.int64)
+    sizes = np.array([gm["cohort_size"] for gm in gms], dtype=np.int64)
+    code, size = codes[part], sizes[part]
+    seq = _rank_in(part, g)
+    month = np.concatenate(months) if months else np.zeros(0, dtype=np.int64)
     first, dim = _months_of(year)
-    begin = first[month] + (rng.random(n) * dim[month]).astype(np.int64)
+    begin = first[month] + (d.u("begin") * dim[month]).astype(np.int64)
 
-    cells = rng.choice(len(m.joint), n, p=m.joint)
-    role = rng.random(n)
+    cells = _pick(_cdf("joint"), d.u("cell"))
+    role = d.u("role")
     repeat_share = calibration()["repeat_use_share_of_started"]["value"]
     is_repeat = role < repeat_share
-    is_companion = (role >= repeat_share) & (role < repeat_share + p["companion_share"])
-    person, birth, girl = _new_persons(rng, seed, gm, scale, begin,
-                                       band_p=m.band_given_hulpvorm[cells // len(m.verwijzers)])
-    origin = np.full(n, code, dtype=np.int64)
+    is_companion = (role >= repeat_share) & (role < repeat_share + pm["companion_share"])
+    person, birth, girl = _new_persons(d, seed, code.copy(), size, scale, begin, m.band_given_hulpvorm[cells // nv])
+    origin = code.copy()
     oorsprong = np.zeros(n, dtype=np.int64)
 
     # Repeat users: a youth under 18 who had care here in the recent past.
     rep = np.nonzero(is_repeat)[0]
     if hist is not None and len(rep):
         jan1 = _day(f"{year}-01-01")
-        ok = (hist["begin"] >= jan1 - int(p["repeat_recent_months"] * DAYS_PER_MONTH)) & (
+        ok = (hist["begin"] >= jan1 - int(pm["repeat_recent_months"] * DAYS_PER_MONTH)) & (
             hist["birth"] > jan1 - int(18 * 365.25))
         cand = np.nonzero(ok)[0]
-        if len(cand):
-            # issue 12: weighted by how the care form's age pattern favours the candidate's age band
-            pick = cand[domains.pick_by_age(rng, (jan1 + 182 - hist["birth"][cand]) / 365.25,
-                                            cells[rep] // len(m.verwijzers))]
-            for name, arr in (("person", person), ("birth", birth), ("girl", girl), ("origin", origin)):
-                arr[rep] = hist[name][pick]
-            oorsprong[rep] = 1
-            # a repeat start cannot lie before the youth's birth (only possible with tiny pools)
-            begin[rep] = np.maximum(begin[rep], birth[rep] + 1)
+        # issue 12: weighted by how the care form's age pattern favours the candidate's age band
+        pick = domains.pick_by_age(d.u("repeat")[rep], (jan1 + 182 - hist["birth"][cand]) / 365.25, hist["part"][cand],
+                                   cells[rep] // nv, part[rep], g)
+        rep, pick = rep[pick >= 0], cand[pick[pick >= 0]]
+        for name, arr in (("person", person), ("birth", birth), ("girl", girl), ("origin", origin)):
+            arr[rep] = hist[name][pick]
+        oorsprong[rep] = 1
+        # a repeat start cannot lie before the youth's birth (only possible with tiny pools)
+        begin[rep] = np.maximum(begin[rep], birth[rep] + 1)
     # Companions: a second trajectory next to a new one, same youth and start date.
     comp = np.nonzero(is_companion)[0]
-    fresh = np.nonzero(oorsprong == 0)[0]
-    fresh = fresh[~np.isin(fresh, comp)]
-    if len(comp) and len(fresh):
-        host = fresh[domains.pick_by_age(rng, (begin[fresh] - birth[fresh]) / 365.25, cells[comp] // len(m.verwijzers))]
+    fresh = np.nonzero((oorsprong == 0) & ~is_companion)[0]
+    if len(comp):
+        host = domains.pick_by_age(d.u("host")[comp], (begin[fresh] - birth[fresh]) / 365.25, part[fresh],
+                                   cells[comp] // nv, part[comp], g)
+        comp, host = comp[host >= 0], fresh[host[host >= 0]]
         for arr in (person, birth, girl, origin, begin):
             arr[comp] = arr[host]
         oorsprong[comp] = 2
 
-    product, aanbieder = _care(rng, seed, gm["inkoopregio"], n, cells, (begin - birth) / 365.25, girl)
-    duration = _durations(rng, cells)
-    end = begin + duration - 1
-    cat, reden = _end_reasons(rng, n)
+    choice = _choice_cdfs(seed, regio)
+    product = _products(d, "", cells, (begin - birth) / 365.25, girl)
+    aanbieder = _aanbieders(d, "", choice, cells, product)
+    end = begin + _durations(d, "", cells) - 1
+    cat, reden = _end_reasons(d, "")
     # a youth who would switch provider at 23 or older leaves youth care instead (uitstroom naar ander domein)
     reden[(reden == 38) & (end + 1 - birth >= int(23 * 365.25))] = 39
-    planned = _planned_end(rng, end, cat)
+    planned = _planned_end(d, "", end, cat)
     age_at_begin = (begin - birth) / 365.25
     is_jw315 = domains.jw315_cell()[cells]
-    params = _message_params(rng, n, product)
+    params = _message_params(d, "", product)
     # --- issue 12: triage. The answer to a JW315 follows the documented decision model (synthetic_data/decisions.py)
-    regio_index = region_index(gm["inkoopregio"])
+    regio_index = region_index(regio)
     pr = decisions.probabilities(seed, regio_index, cells, product, aanbieder, age_at_begin, girl,
                                  decisions.requested_months(begin, planned), params["_vol"], oorsprong)
-    rejected, reden_afwijzing, params["_onderzoek"] = decisions.decide(rng, pr)
+    rejected, reden_afwijzing, params["_onderzoek"] = decisions.decide(d.u("decide"), pr)
     rejected &= is_jw315
     out = {
-        "year": np.full(n, year), "seq": np.arange(n), "follow_up": np.zeros(n, dtype=bool),
+        "year": np.full(n, year), "seq": seq, "follow_up": np.zeros(n, dtype=bool), "gemeente": code, "part": part,
         "origin": origin, "person": person, "birth": birth, "girl": girl, "cell": cells, "product": product,
         "aanbieder": aanbieder, "begin": begin, "end": end, "planned_end": planned, "einde_cat": cat,
         "reden": reden, "oorsprong": oorsprong, "rejected": rejected,
@@ -413,47 +461,44 @@ def _year_starts(seed: int, scale: float, gm: dict, year: int, hist: dict | None
 
     # Provider switch (reden 38): care goes on at another aanbieder from the next day.
     sw = np.nonzero((reden == 38) & ~rejected)[0]
-    jbjr = domains.domain_starts(seed, scale, gm, year, out)   # issue 12: JB/JR trajectories, own stream
+    parts = [out]
+    jbjr = domains.domain_starts(seed, scale, gms, year, out)   # issue 12: JB/JR trajectories, own stream
     if jbjr is not None:
         # a JB/JR maatregel is never decided by the gemeente's request model: its answer probabilities are 0
         n_j = len(jbjr["begin"])
-        out_all = {c: np.concatenate([out[c], jbjr[c] if c in jbjr else np.zeros(n_j)]) for c in out}
-    else:
-        out_all = out
-    if not len(sw):
-        return out_all
+        parts.append({c: jbjr[c] if c in jbjr else np.zeros(n_j) for c in out})
+    if len(sw):
+        parts.append(_follow_ups(d.take(sw), seed, choice, regio_index, {c: out[c][sw] for c in out}, sw))
+    return {c: np.concatenate([q[c] for q in parts]) for c in out}
+
+
+def _follow_ups(f: _Draws, seed: int, choice: dict, regio_index: int, base: dict, sw: np.ndarray) -> dict:
+    """The trajectories that go on at another aanbieder the day after a provider switch (rows `sw` of the batch,
+    their base columns and draws `f`)."""
+    m = model()
     k = len(sw)
-    f_rng = _rng(seed, code, year, _FOLLOW_UP_TAG)
-    _, new_aanbieder = _care(f_rng, seed, gm["inkoopregio"], k, cells[sw], (end[sw] + 1 - birth[sw]) / 365.25, girl[sw])
-    choice = domains.all_choices(seed, gm["inkoopregio"])
-    lta = np.nonzero(domains.is_category(product[sw], domains.LANDELIJK))[0]
-    if len(lta):   # landelijk ingekochte zorg goes on at another national aanbieder
-        idx, pl_ = choice["landelijk"]
-        new_aanbieder[lta] = idx[f_rng.choice(len(idx), len(lta), p=pl_)]
-    for i in np.nonzero(new_aanbieder == aanbieder[sw])[0]:   # few rows: move to the next provider of that care form
-        idx = choice.get(domains.care_key(m.hulpvormen[cells[sw][i] // len(m.verwijzers)], product[sw][i]),
+    new_aanbieder = _aanbieders(f, "f_", choice, base["cell"], base["product"])
+    for i in np.nonzero(new_aanbieder == base["aanbieder"])[0]:   # few rows: the next provider of that care form
+        idx = choice.get(domains.care_key(m.hulpvormen[base["cell"][i] // len(m.verwijzers)], base["product"][i]),
                          (np.array([]),))[0]
         if len(idx) > 1:
             new_aanbieder[i] = idx[(np.searchsorted(idx, new_aanbieder[i]) + 1) % len(idx)]
-    f_begin = end[sw] + 1
-    f_end = f_begin + _durations(f_rng, cells[sw]) - 1
-    f_cat, f_reden = _end_reasons(f_rng, k, no_switch=True)
-    f_planned = _planned_end(f_rng, f_end, f_cat)
-    f_params = _message_params(f_rng, k, product[sw])
+    f_begin = base["end"] + 1
+    f_end = f_begin + _durations(f, "f_", base["cell"]) - 1
+    f_cat, f_reden = _end_reasons(f, "f_", no_switch=True)
+    f_planned = _planned_end(f, "f_", f_end, f_cat)
+    f_params = _message_params(f, "f_", base["product"])
     # a follow-up's request is granted, possibly after onderzoek (issue 12: triage)
-    f_pr = decisions.probabilities(seed, regio_index, cells[sw], product[sw], new_aanbieder, (f_begin - birth[sw]) / 365.25,
-                                   girl[sw], decisions.requested_months(f_begin, f_planned), f_params["_vol"],
-                                   np.full(k, 3))
-    _, _, f_params["_onderzoek"] = decisions.decide(f_rng, f_pr)
-    follow = {
-        "year": np.full(k, year), "seq": sw, "follow_up": np.ones(k, dtype=bool),
-        "origin": origin[sw], "person": person[sw], "birth": birth[sw], "girl": girl[sw], "cell": cells[sw],
-        "product": product[sw], "aanbieder": new_aanbieder, "begin": f_begin, "end": f_end,
-        "planned_end": f_planned, "einde_cat": f_cat, "reden": f_reden,
+    f_pr = decisions.probabilities(seed, regio_index, base["cell"], base["product"], new_aanbieder,
+                                   (f_begin - base["birth"]) / 365.25, base["girl"],
+                                   decisions.requested_months(f_begin, f_planned), f_params["_vol"], np.full(k, 3))
+    _, _, f_params["_onderzoek"] = decisions.decide(f.u("f_decide"), f_pr)
+    return {
+        **base, "follow_up": np.ones(k, dtype=bool), "aanbieder": new_aanbieder,
+        "begin": f_begin, "end": f_end, "planned_end": f_planned, "einde_cat": f_cat, "reden": f_reden,
         "oorsprong": np.full(k, 3), "rejected": np.zeros(k, dtype=bool), "reden_afwijzing": np.zeros(k, dtype=np.int64),
         **f_params, "_p_afwijzing": f_pr["p_afwijzing"], "_p_onderzoek": f_pr["p_onderzoek"],
     }
-    return {c: np.concatenate([out_all[c], follow[c]]) for c in out}
 
 
 @cache
@@ -473,55 +518,75 @@ def _ijw_cells_p() -> np.ndarray:
     return pj / pj.sum()
 
 
-def move_stream(seed: int, scale: float, origin: str, year: int) -> dict[str, np.ndarray] | None:
-    """Youth in care who move from `origin` to another gemeente of its inkoopregio during `year`.
+_MOVE_ONE = {"dur_bin": 1, "dur": 1, **_END_U, **_PLAN_U, "msg": _N_UNIFORM}
+_MOVE_U = _Draws.layout({"dest": 1, "move": 1, "back": 1, "cell": 1, **_PERSON_U, "product": 1, "aanbieder": 1,
+                         "lta": 1, "o_msg": _N_UNIFORM, "o_overrun": 1, **{"d_" + k: v for k, v in _MOVE_ONE.items()}})
+_MOVE_Z = _Draws.layout({"o_msg": _N_NORMAL, "d_msg": _N_NORMAL})
+
+
+def move_streams(seed: int, scale: float, origins: list[str], year: int) -> dict[str, np.ndarray] | None:
+    """Youth in care who move from each of `origins` (one inkoopregio) to another gemeente of it during `year`.
 
     Returns both halves as numpy columns: the trajectory that ends at the move in the origin (half 0) and the one
-    that starts the next day in the destination (half 1). Any partition can recompute it from (seed, origin, year).
+    that starts the next day in the destination (half 1). Each origin's rows come from its own stream (seed, origin,
+    year), so any partition can recompute them.
     """
-    p = model().params
-    gm = _gemeente(origin)
-    dests, w = _peers(origin)
-    if not len(dests):
-        return None
-    rng = _rng(seed, int(origin), year, _MOVE_STREAM)
+    pm, m = model().params, model()
     prevalence = calibration()["prevalence_lt23"]["value"]
-    prevalence *= prevalence_factors()[origin]   # issue 12: youth in care in the origin follow its prevalence
-    n = int(rng.poisson(p["move_share_per_year"] * prevalence * gm["youth"] * scale))
-    if n == 0:
+    rngs, dests, gms = [], [], []
+    for o in origins:
+        peers, w = _peers(o)
+        if not len(peers):
+            continue
+        rng = _rng(seed, int(o), year, _MOVE_STREAM)
+        gm = _gemeente(o)
+        # issue 12: youth in care in the origin follow its prevalence
+        n = int(rng.poisson(pm["move_share_per_year"] * prevalence * prevalence_factors()[o] * gm["youth"] * scale))
+        if n:
+            rngs.append((rng, n))
+            dests.append((peers, np.cumsum(w) / w.sum()))
+            gms.append(gm)
+    if not rngs:
         return None
-    dest = dests[rng.choice(len(w), n, p=w / w.sum())]
+    d = _Draws.draw(rngs, _MOVE_U, _MOVE_Z)
+    part = np.repeat(np.arange(len(rngs)), [n for _, n in rngs])
+    origin = np.array([int(gm["gemeente_code"]) for gm in gms], dtype=np.int64)[part]
+    size = np.array([gm["cohort_size"] for gm in gms], dtype=np.int64)[part]
+    dest = np.zeros(len(part), dtype=np.int64)
+    u_dest = d.u("dest")
+    for i, (peers, cdf) in enumerate(dests):
+        sel = part == i
+        dest[sel] = peers[_pick(cdf, u_dest[sel])]
     jan1 = _day(f"{year}-01-01")
-    move = jan1 + rng.integers(0, _day(f"{year + 1}-01-01") - jan1, n)
-    begin = move - rng.integers(30, 366, n)
+    move = jan1 + _uniform_ints(d.u("move"), 0, _day(f"{year + 1}-01-01") - jan1 - 1)
+    begin = move - _uniform_ints(d.u("back"), 30, 365)
     # Only care that travels as iJw (the destination takes over a toewijzing) is modelled as moving.
-    cells = rng.choice(len(_ijw_cells_p()), n, p=_ijw_cells_p())
-    m = model()
-    person, birth, girl = _new_persons(rng, seed, gm, scale, begin,
-                                       band_p=m.band_given_hulpvorm[cells // len(m.verwijzers)])
-    product, aanbieder = _care(rng, seed, gm["inkoopregio"], n, cells, (begin - birth) / 365.25, girl)
-    o_params = _message_params(rng, n, product)
-    d_end = move + _durations(rng, cells)   # the destination trajectory starts at move + 1
-    d_cat, d_reden = _end_reasons(rng, n, no_switch=True)
-    d_planned = _planned_end(rng, d_end, d_cat)
-    d_params = _message_params(rng, n, product)
-    lo, hi = p["planned_overrun_months"]
-    o_planned = move + (rng.integers(lo, hi + 1, n) * DAYS_PER_MONTH).astype(np.int64)
+    cells = _pick(_cdf("ijw_cells"), d.u("cell"))
+    person, birth, girl = _new_persons(d, seed, origin, size, scale, begin,
+                                       m.band_given_hulpvorm[cells // len(m.verwijzers)])
+    product = _products(d, "", cells, (begin - birth) / 365.25, girl)
+    aanbieder = _aanbieders(d, "", _choice_cdfs(seed, gms[0]["inkoopregio"]), cells, product)
+    o_params = _message_params(d, "o_", product)
+    d_end = move + _durations(d, "d_", cells)   # the destination trajectory starts at move + 1
+    d_cat, d_reden = _end_reasons(d, "d_", no_switch=True)
+    d_planned = _planned_end(d, "d_", d_end, d_cat)
+    d_params = _message_params(d, "d_", product)
+    lo, hi = pm["planned_overrun_months"]
+    o_planned = move + (_uniform_ints(d.u("o_overrun"), lo, hi) * DAYS_PER_MONTH).astype(np.int64)
     # a youth of 23 or older cannot start Jeugdwet care in the new gemeente: those do not move within the stream
-    young = (move + 1 - birth) < int(23 * 365.25)
-    if not young.all():
-        keep = np.nonzero(young)[0]
-        dest, move, begin, cells, person, birth, girl, product, aanbieder = (
-            a[keep] for a in (dest, move, begin, cells, person, birth, girl, product, aanbieder))
-        d_end, d_cat, d_reden, d_planned, o_planned = (a[keep] for a in (d_end, d_cat, d_reden, d_planned, o_planned))
-        o_params = {k: v[keep] for k, v in o_params.items()}
-        d_params = {k: v[keep] for k, v in d_params.items()}
-        n = len(keep)
+    keep = np.nonzero((move + 1 - birth) < int(23 * 365.25))[0]
+    dest, move, begin, cells, person, birth, girl, product, aanbieder, origin, part = (
+        a[keep] for a in (dest, move, begin, cells, person, birth, girl, product, aanbieder, origin, part))
+    d_end, d_cat, d_reden, d_planned, o_planned = (a[keep] for a in (d_end, d_cat, d_reden, d_planned, o_planned))
+    o_params = {k: v[keep] for k, v in o_params.items()}
+    d_params = {k: v[keep] for k, v in d_params.items()}
+    n = len(keep)
+    seq = _rank_in(part, len(rngs))
     both = lambda a, b: np.concatenate([a, b])  # noqa: E731
     twice = lambda a: np.concatenate([a, a])    # noqa: E731
     return {
-        "half": np.repeat([0, 1], n), "year": np.full(2 * n, year), "seq": twice(np.arange(n)),
-        "origin": np.full(2 * n, int(origin)), "gemeente": both(np.full(n, int(origin)), dest), "dest": twice(dest),
+        "half": np.repeat([0, 1], n), "year": np.full(2 * n, year), "seq": twice(seq),
+        "origin": twice(origin), "gemeente": both(origin, dest), "dest": twice(dest),
         "person": twice(person), "birth": twice(birth), "girl": twice(girl), "cell": twice(cells),
         "product": twice(product), "aanbieder": twice(aanbieder), "begin": both(begin, move + 1),
         "end": both(move, d_end), "planned_end": both(o_planned, d_planned),
@@ -535,7 +600,7 @@ def _region_moves(seed: int, scale: float, regio: str, last_year: int) -> pl.Dat
     """All move streams of an inkoopregio up to `last_year` as one frame, computed once per process."""
     peers = gemeenten_all().filter(pl.col("inkoopregio") == regio)["gemeente_code"].to_list()
     first = model().params["epoch_year"]
-    parts = [move_stream(seed, scale, o, y) for y in range(first, last_year + 1) for o in peers]
+    parts = [move_streams(seed, scale, peers, y) for y in range(first, last_year + 1)]
     parts = [d for d in parts if d is not None]
     if not parts:
         return pl.DataFrame()
@@ -610,23 +675,25 @@ def _avoid_stacking(seed: int, regio: str, df: pl.DataFrame, passes: int = 6) ->
     return pl.concat([rest, sub], how="diagonal_relaxed").drop("_maybe")
 
 
-def _history(seed: int, scale: float, code: str, last_year: int) -> dict[str, np.ndarray]:
-    """The numpy columns of every start of one gemeente from the epoch to `last_year` (its own partition streams)."""
+def _history(seed: int, scale: float, codes: list[str], last_year: int) -> dict[str, np.ndarray]:
+    """The numpy columns of every start of the gemeenten `codes` (one inkoopregio) from the epoch to `last_year`: a
+    batch per year over all of them, each partition from its own streams."""
     p = model().params
-    gm = _gemeente(code)
+    gms = [_gemeente(c) for c in codes]
     parts, hist = [], None
     keep_months = int(p["repeat_recent_months"] * DAYS_PER_MONTH)
     for year in range(p["epoch_year"], last_year + 1):
-        starts = _year_starts(seed, scale, gm, year, hist)
+        starts = _year_starts(seed, scale, gms, year, hist)
         parts.append(starts)
         ok = ~starts["rejected"]
-        new = {c: starts[c][ok] for c in ("origin", "person", "birth", "girl", "begin")}
+        new = {c: starts[c][ok] for c in ("origin", "person", "birth", "girl", "begin", "part")}
         if hist is not None:   # keep only the recent past as candidates for repeat use
             recent = hist["begin"] >= _day(f"{year}-01-01") - keep_months
             new = {c: np.concatenate([hist[c][recent], new[c]]) for c in new}
-        hist = new
+        order = np.argsort(new["part"], kind="stable")   # by partition, each in its own order of arrival
+        hist = {c: v[order] for c, v in new.items()}
     cols = {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
-    cols["gemeente"] = np.full(len(cols["year"]), int(code), dtype=np.int64)
+    del cols["part"]
     return cols
 
 
@@ -635,8 +702,7 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
     """`simulate_gemeente` for several gemeenten of one inkoopregio at once: the numpy draws per gemeente (its own
     streams), the frame work once for all of them, every step keyed or grouped by gemeente."""
     m = model()
-    per = [_history(seed, scale, c, last_year) for c in codes]
-    cols = {c: np.concatenate([h[c] for h in per]) for c in per[0]}
+    cols = _history(seed, scale, codes, last_year)
     gem = cols.pop("gemeente")
     tkey = _traject_key(gem, cols["year"], cols["follow_up"].astype(np.int64), 0, cols["seq"])
     code_str = pl.Series(gem).cast(pl.String).str.zfill(4)
