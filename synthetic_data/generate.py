@@ -43,13 +43,15 @@ def default_workers() -> int:
 
 
 def _jobs(config: GeneratorConfig) -> list[list[str]]:
-    """The gemeenten grouped by inkoopregio, big regions first (so two processes finish together). Jobs hold whole
-    inkoopregios, so a process computes a region's move streams once."""
-    regio = dict(gemeenten_all().select("gemeente_code", "inkoopregio").iter_rows())
+    """The gemeenten grouped by inkoopregio, the regions with the most youth first (so two processes finish
+    together). Jobs hold whole inkoopregios, so a process computes a region's move streams once."""
+    g = gemeenten_all()
+    regio = dict(g.select("gemeente_code", "inkoopregio").iter_rows())
+    youth = dict(g.select("gemeente_code", pl.col("jeugd_0_14") + pl.col("jeugd_15_19")).iter_rows())
     groups: dict[str, list[str]] = {}
     for c in config.gemeenten:
         groups.setdefault(regio[c], []).append(c)
-    return sorted(groups.values(), key=lambda cs: -len(cs))
+    return sorted(groups.values(), key=lambda cs: -sum(youth[c] for c in cs))
 
 
 def _run(fn, jobs: list, sizes: list[int], total: int, progress: ProgressFn | None, workers: int) -> list:
@@ -130,7 +132,7 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     if total >= _PARALLEL_FROM and workers > 1 and len(sims) > 1:
         # spawn, not fork: polars' thread pool does not survive a fork (the child can hang on a held lock)
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as procs, \
-                ThreadPoolExecutor(max_workers=workers) as threads:
+                ThreadPoolExecutor(max_workers=workers + 1) as threads:
             futures = {procs.submit(_simulate_ipc, job): i for i, job in enumerate(sims)}
             name_pools(seed)   # built once here while the first jobs are simulated, not in two threads at once
             built = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from .dictionary import stable_order
 from .model import model
 from .privacy import (D_DECLARATIE, D_PRESTATIE, D_TOEWIJZING, DECLARATIE_NUMMER, REFERENTIE_NUMMER,
                       TOEWIJZING_NUMMER_RANGE, keyed_hash, keyed_uniform, opaque_code, opaque_number)
@@ -194,7 +195,13 @@ def toewijzingen(df: pl.DataFrame, seed: int | None = None) -> pl.DataFrame:
     # iJw orders the versions of a toewijzing by date and time, so a later version is never dated before the one it
     # replaces: a shortening or verlenging decided before a backdated verlenging is sent after it (same day at the
     # latest; toewijzingstijd grows with versie). Before: 17 of 22,047 Twente 2024 seed 42 versions went back in time.
-    allv = allv.with_columns(pl.col("_date").cum_max().over("gemeente_code", "toewijzing_nummer", order_by="versie"))
+    allv = allv[stable_order(allv, ["gemeente_code", "toewijzing_nummer", "versie"])]
+    d = allv["_date"].to_numpy()
+    g = np.cumsum(np.r_[True, (allv["gemeente_code"].to_numpy()[1:] != allv["gemeente_code"].to_numpy()[:-1])
+                        | (np.diff(allv["toewijzing_nummer"].to_numpy()) != 0)]) if allv.height else np.zeros(0, np.int64)
+    assert not len(d) or (0 <= d.min() and d.max() < 1 << 31)
+    # the running maximum restarting at each toewijzing (numpy on the sorted rows: the window expression cost 10x)
+    allv = allv.with_columns(pl.Series("_date", np.maximum.accumulate(d + (g << 31)) - (g << 31)))
     # frequentie 6 is a total over the toewijzing: one arrangement (eenheid 82) is one; hours and minutes are the rate
     # per 4 weeks over the care the toewijzing covers, growing with each verlenging (_vol is the rate per 4 weeks).
     total = pl.when(pl.col("eenheid") == "82").then("_vol").otherwise(

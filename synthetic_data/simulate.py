@@ -322,20 +322,12 @@ def _planned_end(d: _Draws, p: str, end: np.ndarray, reden_cat: np.ndarray) -> n
     return np.where(voortijdig[reden_cat], end + overrun, end + earlier)
 
 
-def _ids(prefix: str, seq: np.ndarray, width: int, suffix: str = "") -> pl.Series:
-    return prefix + pl.Series(seq, dtype=pl.Int64).cast(pl.String).str.zfill(width) + suffix
-
-
 def _traject_key(gemeente, year, kind, origin, seq) -> np.ndarray:
     """The traject_id as one integer, unique per trajectory (kind 0 own start, 1 follow-up, 2 move out, 3 move in,
     `origin` the gemeente moved from, else 0): the internal key of its request's ReferentieAanbieder."""
     year, seq = np.asarray(year, dtype=np.int64), np.asarray(seq, dtype=np.int64)
     assert ((year >= 2000) & (year < 2100)).all() and ((seq >= 0) & (seq < 1_000_000)).all()
     return (((np.asarray(gemeente, dtype=np.int64) * 100 + year - 2000) * 4 + kind) * 10_000 + origin) * 1_000_000 + seq
-
-
-def _frame(cols: dict) -> pl.DataFrame:
-    return pl.DataFrame(cols).with_columns(pl.col("einde_cat").cast(pl.Int64))
 
 
 OORSPRONG = ["nieuw", "herhaald", "gelijktijdig", "overstap", "verhuizing"]
@@ -596,32 +588,18 @@ def move_streams(seed: int, scale: float, origins: list[str], year: int) -> dict
 
 
 @cache
-def _region_moves(seed: int, scale: float, regio: str, last_year: int) -> pl.DataFrame:
-    """All move streams of an inkoopregio up to `last_year` as one frame, computed once per process."""
+def _region_moves(seed: int, scale: float, regio: str, last_year: int) -> dict[str, np.ndarray] | None:
+    """All move streams of an inkoopregio up to `last_year` (numpy columns), computed once per process."""
     peers = gemeenten_all().filter(pl.col("inkoopregio") == regio)["gemeente_code"].to_list()
     first = model().params["epoch_year"]
     parts = [move_streams(seed, scale, peers, y) for y in range(first, last_year + 1)]
     parts = [d for d in parts if d is not None]
     if not parts:
-        return pl.DataFrame()
+        return None
     c = {k: np.concatenate([d[k] for d in parts]) for k in parts[0]}
-    tkey = _traject_key(c["gemeente"], c["year"], 2 + c["half"], np.where(c["half"] == 1, c["origin"], 0), c["seq"])
-    code = lambda k: pl.Series(c.pop(k)).cast(pl.String).str.zfill(4)  # noqa: E731
-    half, year, seq = c.pop("half"), pl.Series(c.pop("year")).cast(pl.String), pl.Series(c.pop("seq")).cast(pl.String).str.zfill(5)
-    origin, gemeente, dest = code("origin"), code("gemeente"), code("dest")
-    traject_id = pl.select(
-        pl.when(pl.lit(half) == 0).then(origin + "-" + year + "-M" + seq)
-        .otherwise(dest + "-" + year + "-V" + origin + seq)
-    ).to_series()
-    return _frame({
-        "traject_id": traject_id, "_traject_key": tkey, "gemeente_code": gemeente, "origin_code": origin, "dest": dest,
-        "half": pl.Series(half).replace_strict({0: "origin", 1: "dest"}, return_dtype=pl.String),
-        "person_index": c.pop("person"),
-        "reden_beeindiging": pl.Series(c.pop("reden")).cast(pl.String).str.zfill(2),
-        "oorsprong": pl.Series(half).replace_strict({0: "nieuw", 1: "verhuizing"}, return_dtype=pl.String),
-        "rejected": np.zeros(len(half), dtype=bool), "reden_afwijzing": pl.repeat("", len(half), eager=True),
-        **c,
-    })
+    for a in c.values():
+        a.flags.writeable = False   # cached: shared by every later call
+    return c
 
 
 def _avoid_stacking(seed: int, regio: str, df: pl.DataFrame, passes: int = 6) -> pl.DataFrame:
@@ -634,18 +612,18 @@ def _avoid_stacking(seed: int, regio: str, df: pl.DataFrame, passes: int = 6) ->
     m = model()
     nv = len(m.verwijzers)
     choice = domains.all_choices(seed, regio)
-    key = ["gemeente_code", "origin_code", "person_index", "product", "aanbieder"]
+    key = ["gemeente", "origin", "person_index", "product", "aanbieder"]
     # the toewijzing can run past an early end until the gemeente shortens it: use its unshortened end
     tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * ((pl.col("end") - pl.col("begin")) // 365 + 1) - 1)
     # Only a youth with the same product more than once can stack, whatever the aanbieder: work on those rows.
     maybe = (pl.col("in_ijw") & ~pl.col("rejected")).alias("_maybe")
     df = df.with_columns(maybe).with_columns(
-        pl.col("_maybe") & pl.struct("gemeente_code", "origin_code", "person_index", "product", "_maybe").is_duplicated()
+        pl.col("_maybe") & pl.struct("gemeente", "origin", "person_index", "product", "_maybe").is_duplicated()
     )
     sub, rest = df.filter("_maybe"), df.filter(~pl.col("_maybe"))
     stacked = pl.Series("_stacked", [], dtype=pl.Boolean)
     for _ in range(passes):
-        sub = sub.sort(*key, "begin", "traject_id")
+        sub = sub.sort(*key, "begin", "_traject_key")
         # stacked: the begin lies before the latest toewijzing end of the earlier rows of its key group (numpy on
         # the sorted rows: a window expression evaluates per group, a hundred times slower here)
         first = sub.select(pl.any_horizontal([pl.col(c) != pl.col(c).shift(1) for c in key]).fill_null(True)).to_series()
@@ -700,33 +678,28 @@ def _history(seed: int, scale: float, codes: list[str], last_year: int) -> dict[
 def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], first_year: int,
                      last_year: int) -> pl.DataFrame:
     """`simulate_gemeente` for several gemeenten of one inkoopregio at once: the numpy draws per gemeente (its own
-    streams), the frame work once for all of them, every step keyed or grouped by gemeente."""
+    streams), the frame work once for all of them, every step keyed or grouped by gemeente. The whole history is
+    handled as numbers; the identifiers and codes as strings are built only for the rows kept."""
     m = model()
-    cols = _history(seed, scale, codes, last_year)
-    gem = cols.pop("gemeente")
-    tkey = _traject_key(gem, cols["year"], cols["follow_up"].astype(np.int64), 0, cols["seq"])
-    code_str = pl.Series(gem).cast(pl.String).str.zfill(4)
-    own = _frame({
-        "_traject_key": tkey,
-        "traject_id": code_str + "-" + pl.Series(cols.pop("year")).cast(pl.String) + "-"
-        + pl.Series(cols.pop("seq")).cast(pl.String).str.zfill(6)
-        + pl.Series(cols.pop("follow_up")).replace_strict({True: "-S", False: ""}, return_dtype=pl.String),
-        "gemeente_code": code_str,
-        "origin_code": pl.Series(cols.pop("origin")).cast(pl.String).str.zfill(4),
-        "person_index": cols.pop("person"),
-        "reden_beeindiging": pl.Series(cols.pop("reden")).cast(pl.String).str.zfill(2),
-        "oorsprong": pl.Series(cols.pop("oorsprong")).replace_strict(dict(enumerate(OORSPRONG)), return_dtype=pl.String),
-        "reden_afwijzing": pl.Series(cols.pop("reden_afwijzing")).cast(pl.String).replace("0", ""),
-        **cols,
-    }).with_columns(pl.lit(None, dtype=pl.String).alias("dest"))
-    region_moves = _region_moves(seed, scale, regio, last_year)
-    frames = [own]
-    if region_moves.height:
-        frames.append(region_moves.filter(
-            ((pl.col("half") == "origin") & pl.col("origin_code").is_in(codes))
-            | ((pl.col("half") == "dest") & pl.col("dest").is_in(codes))
-        ).drop("half"))
-    df = pl.concat(frames, how="diagonal_relaxed")
+    own = _history(seed, scale, codes, last_year)
+    own["kind"] = own.pop("follow_up").astype(np.int64)   # 0 own start, 1 follow-up (traject id "-S")
+    own["orig_key"] = np.zeros(len(own["kind"]), dtype=np.int64)
+    frames = [pl.DataFrame(own)]
+    moves = _region_moves(seed, scale, regio, last_year)
+    if moves is not None:
+        codes_i = np.array([int(c) for c in codes], dtype=np.int64)
+        sel = np.nonzero(np.where(moves["half"] == 0, np.isin(moves["origin"], codes_i), np.isin(moves["dest"], codes_i)))[0]
+        mv = {k: v[sel] for k, v in moves.items()}
+        half = mv.pop("half")
+        n = len(half)
+        mv.update({"kind": 2 + half, "orig_key": np.where(half == 1, mv["origin"], 0),
+                   "oorsprong": np.where(half == 1, OORSPRONG.index("verhuizing"), 0),
+                   "rejected": np.zeros(n, dtype=bool), "reden_afwijzing": np.zeros(n, dtype=np.int64)})
+        frames.append(pl.DataFrame(mv))
+    df = pl.concat(frames, how="diagonal_relaxed").rename({"person": "person_index"})
+    df = df.with_columns(pl.Series("_traject_key", _traject_key(df["gemeente"].to_numpy(), df["year"].to_numpy(),
+                                                                df["kind"].to_numpy(), df["orig_key"].to_numpy(),
+                                                                df["seq"].to_numpy())))
     ws, we = _day(f"{first_year}-01-01"), _day(f"{last_year}-12-31")
     nv = len(m.verwijzers)
     ijw_cell = pl.Series([bool(m.in_ijw_hulpvorm[c // nv]) and m.path[c % nv] != "none" for c in range(len(m.joint))])
@@ -741,10 +714,10 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
     # kept rows are gathered (and numbered).
     req_date = pl.col("begin") - pl.col("_req_lead")
     narrow = df.select(
-        pl.arg_sort_by("gemeente_code", "begin", "traject_id").alias("_row"),
+        pl.arg_sort_by("gemeente", "begin", "_traject_key").alias("_row"),
     ).with_columns(pl.col("_row").cast(pl.Int64))
     narrow = pl.concat([narrow, df.select(
-        pl.col("gemeente_code").cast(pl.Int64).alias("_gm"),
+        pl.col("gemeente").alias("_gm"),
         (pl.col("in_ijw") & ~pl.col("rejected")).alias("_given"),
         ((~pl.col("rejected") & (pl.col("end") >= ws)) | (pl.col("rejected") & req_date.is_between(ws, we))).alias("_keep"),
     )[narrow["_row"]]], how="horizontal")
@@ -763,14 +736,29 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
     has = seq.is_not_null().to_numpy()
     nummer = np.zeros(df.height, dtype=np.int64)
     nummer[has] = lo + opaque_number(seed, D_TOEWIJZING, seq.drop_nulls().to_numpy() - _TW_SEQ_BASE - 1,
-                                     df["gemeente_code"].cast(pl.Int64).to_numpy()[has], size=hi - lo)
+                                     df["gemeente"].to_numpy()[has], size=hi - lo)
     # The ReferentieAanbieder a JW315 of this trajectory would carry: a keyed bijection of the traject id.
     ref = opaque_code(opaque_number(seed, D_VERZOEK, df["_traject_key"].to_numpy(), size=10 ** REFERENTIE_AANBIEDER[1]),
                       REFERENTIE_AANBIEDER)
+    code = lambda c: pl.col(c).cast(pl.String).str.zfill(4)  # noqa: E731
+    year, kind = pl.col("year").cast(pl.String), pl.col("kind")
     return df.with_columns(
+        # the traject id: own start GGGG-YYYY-SSSSSS (a follow-up "-S"), move out OOOO-YYYY-MSSSSS, move in
+        # DDDD-YYYY-VOOOOSSSSS
+        pl.when(kind <= 1).then(code("gemeente") + "-" + year + "-" + pl.col("seq").cast(pl.String).str.zfill(6)
+                                + pl.when(kind == 1).then(pl.lit("-S")).otherwise(pl.lit("")))
+        .when(kind == 2).then(code("origin") + "-" + year + "-M" + pl.col("seq").cast(pl.String).str.zfill(5))
+        .otherwise(code("dest") + "-" + year + "-V" + code("origin") + pl.col("seq").cast(pl.String).str.zfill(5))
+        .alias("traject_id"),
+        code("gemeente").alias("gemeente_code"), code("origin").alias("origin_code"),
+        pl.when(kind >= 2).then(code("dest")).alias("dest"),
+        pl.col("reden").cast(pl.String).str.zfill(2).alias("reden_beeindiging"),
+        pl.col("oorsprong").replace_strict(dict(enumerate(OORSPRONG)), return_dtype=pl.String),
+        pl.col("reden_afwijzing").cast(pl.String).replace("0", ""),
+        pl.col("einde_cat").cast(pl.Int64),
         pl.when(pl.col("_tw_seq").is_not_null()).then(pl.Series(nummer)).alias("toewijzing_nummer"),
         ref.alias("_ref_aanbieder"),
-    ).drop("_traject_key")
+    ).drop("_traject_key", "kind", "orig_key", "year", "seq", "gemeente", "origin", "reden")
 
 
 def simulate_gemeenten(seed: int, scale: float, codes: list[str], first_year: int, last_year: int) -> pl.DataFrame:
