@@ -170,7 +170,9 @@ def declaraties(seed: int, lines: pl.DataFrame, rejected: pl.DataFrame | None = 
     else:
         lines = lines.join(rejected.select(*LINE_KEY).with_columns(pl.lit(True).alias("_rejected")), on=LINE_KEY,
                            how="left", maintain_order="left").with_columns(pl.col("_rejected").fill_null(False))
-    d = lines.group_by("agb_code", "gemeente_code", "declaratie_nummer", "_decl_month").agg(
+    # the DeclaratieNummer is a bijection of (gemeente, month) per aanbieder: grouping by it alone is the same
+    d = lines.group_by("agb_code", "declaratie_nummer").agg(
+        pl.col("gemeente_code").first(), pl.col("_decl_month").first(),
         signed("ingediend_bedrag").sum().alias("_total"),
         signed("ingediend_bedrag").filter(~pl.col("_rejected")).sum().alias("_granted"),
         pl.col("_rejected").any().alias("_partly"),

@@ -684,7 +684,7 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
     own = _history(seed, scale, codes, last_year)
     own["kind"] = own.pop("follow_up").astype(np.int64)   # 0 own start, 1 follow-up (traject id "-S")
     own["orig_key"] = np.zeros(len(own["kind"]), dtype=np.int64)
-    frames = [pl.DataFrame(own)]
+    frames = [own]
     moves = _region_moves(seed, scale, regio, last_year)
     if moves is not None:
         codes_i = np.array([int(c) for c in codes], dtype=np.int64)
@@ -695,17 +695,17 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
         mv.update({"kind": 2 + half, "orig_key": np.where(half == 1, mv["origin"], 0),
                    "oorsprong": np.where(half == 1, OORSPRONG.index("verhuizing"), 0),
                    "rejected": np.zeros(n, dtype=bool), "reden_afwijzing": np.zeros(n, dtype=np.int64)})
-        frames.append(pl.DataFrame(mv))
-    df = pl.concat(frames, how="diagonal_relaxed").rename({"person": "person_index"})
-    df = df.with_columns(pl.Series("_traject_key", _traject_key(df["gemeente"].to_numpy(), df["year"].to_numpy(),
-                                                                df["kind"].to_numpy(), df["orig_key"].to_numpy(),
-                                                                df["seq"].to_numpy())))
+        frames.append(mv)
     ws, we = _day(f"{first_year}-01-01"), _day(f"{last_year}-12-31")
     nv = len(m.verwijzers)
-    ijw_cell = pl.Series([bool(m.in_ijw_hulpvorm[c // nv]) and m.path[c % nv] != "none" for c in range(len(m.joint))])
-    df = df.filter(pl.col("begin") <= we).with_columns(
-        (pl.col("cell").replace_strict(pl.Series(range(len(m.joint))), ijw_cell) & (pl.col("product") >= 0)).alias("in_ijw")
-    )
+    ijw_cell = np.array([bool(m.in_ijw_hulpvorm[c // nv]) and m.path[c % nv] != "none" for c in range(len(m.joint))])
+    for f in frames:   # numpy on the columns before the frame: polars' filter and replace_strict cost more here
+        ok = np.nonzero(f["begin"] <= we)[0]
+        for c in list(f):
+            f[c] = f[c][ok]
+        f["in_ijw"] = ijw_cell[f["cell"]] & (f["product"] >= 0)
+        f["_traject_key"] = _traject_key(f["gemeente"], f["year"], f["kind"], f["orig_key"], f["seq"])
+    df = pl.concat([pl.DataFrame(f) for f in frames], how="diagonal_relaxed").rename({"person": "person_index"})
     df = _avoid_stacking(seed, regio, df)
     # Counted in order of start within the gemeente, so a trajectory keeps its count whichever years are generated.
     # The count stays internal (`_tw_seq`, the key of per-line hashes); the ToewijzingNummer is its keyed bijection,
@@ -713,9 +713,8 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
     # touch the years asked for, so the order, the count and the filter are computed on a few columns and only the
     # kept rows are gathered (and numbered).
     req_date = pl.col("begin") - pl.col("_req_lead")
-    narrow = df.select(
-        pl.arg_sort_by("gemeente", "begin", "_traject_key").alias("_row"),
-    ).with_columns(pl.col("_row").cast(pl.Int64))
+    narrow = pl.DataFrame({"_row": np.lexsort((df["_traject_key"].to_numpy(), df["begin"].to_numpy(),
+                                               df["gemeente"].to_numpy())).astype(np.int64)})
     narrow = pl.concat([narrow, df.select(
         pl.col("gemeente").alias("_gm"),
         (pl.col("in_ijw") & ~pl.col("rejected")).alias("_given"),

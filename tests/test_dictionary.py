@@ -2,6 +2,8 @@
 from pathlib import Path
 
 
+import polars as pl
+
 from synthetic_data.dictionary import schema, table_names
 from synthetic_data.reference import codelists, load_yaml
 
@@ -38,3 +40,26 @@ def test_code_list_values_in_generated_data(twente_2024):
             if codelist != "-":
                 values = set(t[spec_name][col].drop_nulls().unique())
                 assert values <= set(lists[codelist]), f"{spec_name}.{col}: {values - set(lists[codelist])}"
+
+
+def test_stable_order_is_polars_stable_sort():
+    # conform's integer sort must give exactly polars' stable sort with nulls last: digit strings of one width as
+    # numbers, anything else (other widths, signs, spaces, letters) by its string order
+    import datetime as dt
+
+    import numpy as np
+
+    from synthetic_data.dictionary import stable_order
+    rng = np.random.default_rng(5)
+    pool = ["10", "09", "-1", "+1", " 1", "b", "00", None]
+    df = pl.DataFrame({
+        "digits": [f"{x:06d}" for x in rng.integers(0, 50, 400)],
+        "mixed": [pool[i] for i in rng.integers(0, len(pool), 400)],
+        "signed": [["+5", "10", "09", "00", "+0"][i] for i in rng.integers(0, 5, 400)],   # castable, one width
+        "num": [None if x < 3 else int(x) for x in rng.integers(0, 20, 400)],
+        "day": [None if x < 2 else dt.date(2024, 1, 1) + dt.timedelta(days=int(x)) for x in rng.integers(0, 30, 400)],
+    })
+    for keys in (["digits"], ["mixed"], ["signed"], ["digits", "num"], ["mixed", "day", "digits"], ["day", "num"]):
+        assert df[stable_order(df, keys)].equals(df.sort(keys, nulls_last=True, maintain_order=True)), keys
+    # a broken ordering is caught: the reversed order differs
+    assert not df[stable_order(df, ["digits"])[::-1]].equals(df.sort("digits", nulls_last=True, maintain_order=True))
