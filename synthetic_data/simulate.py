@@ -89,8 +89,9 @@ def _cdf(key: str) -> np.ndarray:
     return c
 
 
+@cache
 def _choice_cdfs(seed: int, regio: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """domains.all_choices with each probability vector as a normalised cdf."""
+    """domains.all_choices with each probability vector as a normalised cdf (once per process and region)."""
     out = {}
     for k, (idx, p) in domains.all_choices(seed, regio).items():
         c = np.cumsum(p)
