@@ -438,16 +438,19 @@ def cmd_challenge_new(args) -> int:
 
 
 def cmd_challenge_score(args) -> int:
+    from synthetic_data.faults.score import metric_text
+
     from .challenge import score_submission
 
     out = score_submission(Path(args.handout), Path(args.submission), args.team)
     o = out["result"]["overall"]
-    print(f"team {args.team}: precision {o['precision']:.3f}  recall {o['recall']:.3f}  F1 {o['f1']:.3f}  "
-          f"(tp {o['tp']}, fp {o['fp']}, fn {o['fn']})")
+    # a metric is None where it is undefined (a hand-out with nothing to find, a submission that flags nothing)
+    print(f"team {args.team}: precision {metric_text(o['precision'])}  recall {metric_text(o['recall'])}  "
+          f"F1 {metric_text(o['f1'])}  (tp {o['tp']}, fp {o['fp']}, fn {o['fn']})")
     print(f"leaderboard of challenge {out['challenge_id']} on dataset {out['dataset_hash'][:12]} ({out['dataset']}; "
           f"only scores on this hand-out rank here):")
     for rank, (team, f1, n) in enumerate(out["leaderboard"], 1):
-        print(f"  {rank:>2}. {team:<24} best F1 {f1:.3f}  ({n} submissions)")
+        print(f"  {rank:>2}. {team:<24} best F1 {metric_text(f1)}  ({n} submissions)")
     return 0
 
 

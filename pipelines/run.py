@@ -26,6 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from synthetic_data.errors import ZandbakError
+from synthetic_data.faults.score import metric_text
 
 from .settings import PROJECT, Settings
 
@@ -267,8 +268,6 @@ def run_partitions(job_ref: str, partitions: list[str], workers: int = 2):
     pool.shutdown()
 
 
-def _share(x) -> str:
-    return "-" if x is None else f"{x:.3f}"   # None: nothing flagged / nothing to find (a tiny partition)
 
 
 def _interrupt(signum, frame):
@@ -330,7 +329,7 @@ def main(workers: int | None = None) -> int:
 
         overall = pl.read_parquet(card).filter(pl.col("scope") == "overall").row(0, named=True)
         print(f"\nreference suite on the injected faults ({SETTINGS.fault_profile}, seed {SETTINGS.fault_seed}): "
-              f"precision {_share(overall['precision'])}, recall {_share(overall['recall'])} "
+              f"precision {metric_text(overall['precision'])}, recall {metric_text(overall['recall'])} "
               f"(tp {overall['tp']}, fp {overall['fp']}, fn {overall['fn']}; statistical-only types excluded)")
 
     board = ex.leaderboard(SETTINGS.warehouse)

@@ -66,3 +66,15 @@ def test_the_challenge_leaderboard_ranks_only_scores_on_the_same_handout(tmp_pat
     out = capsys.readouterr().out
     assert "elsewhere" not in out and "alpha" in out and "beta" in out
     assert f"leaderboard of challenge {challenge_id} on dataset " in out and "(0147 2024;" in out
+
+
+def test_challenge_score_prints_undefined_metrics_as_a_dash(monkeypatch, capsys, tmp_path):
+    # a small hand-out can have nothing to find (recall and F1 undefined, None): the score is printed, not a traceback
+    import pipelines.challenge as ch
+    undefined = {"overall": {"precision": 0.0, "recall": None, "f1": None, "tp": 0, "fp": 1, "fn": 0}}
+    monkeypatch.setattr(ch, "score_submission", lambda *a, **k: {
+        "result": undefined, "challenge_id": "c1", "dataset_hash": "d" * 64, "dataset": "0147 2024",
+        "leaderboard": [("alpha", None, 1)]})
+    assert main(["challenge", "score", str(tmp_path / "h"), str(tmp_path / "s.csv"), "--team", "alpha"]) == 0
+    out = capsys.readouterr().out
+    assert "precision 0.000  recall -  F1 -" in out and "best F1 -" in out

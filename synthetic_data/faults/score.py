@@ -235,6 +235,11 @@ def score(findings: pl.DataFrame, truth: pl.DataFrame, rejected: pl.DataFrame | 
     return {"overall": overall, "by_fault_type": by_type, "by_rule_code": by_code, "statistical_only": statistical}
 
 
+def metric_text(x) -> str:
+    """A precision, recall or F1 for printing: three decimals, '-' where undefined (nothing flagged, nothing to find)."""
+    return "-" if x is None else f"{x:.3f}"
+
+
 def score_table(result: dict) -> pl.DataFrame:
     """The result of `score` as one printable frame: scope, name, tp, fp, fn, precision, recall, f1."""
     schema = {"scope": pl.String, "name": pl.String, "tp": pl.Int64, "fp": pl.Int64, "fn": pl.Int64,
