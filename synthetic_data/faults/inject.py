@@ -367,6 +367,11 @@ def _overlapping(ctx, fault, n, spec, rng):
     cands = lt.filter(pl.col("reden_wijziging").ne_missing(pl.lit("13")) & pl.col("einddatum").is_not_null()
                       & ((pl.col("einddatum") - pl.col("ingangsdatum")).dt.total_days() >= 60))
     cands = ctx.tw_free(ctx.free(cands, "toewijzingen"), ctx.tw_changed, ctx.tw_lines)
+    # not a toewijzing that answers a JW317 (it carries the JW317's reference): a copy of it would be a second,
+    # differently dated answer to that JW317, and OP346 would judge the JW317 by it (a finding outside the truth)
+    if "wijzigingsverzoeken" in ctx.clean and ctx.clean["wijzigingsverzoeken"].height:
+        asked = ctx.clean["wijzigingsverzoeken"].select("gemeente_code", "agb_code", "referentie_aanbieder").unique()
+        cands = cands.join(asked, on=["gemeente_code", "agb_code", "referentie_aanbieder"], how="anti")
     targets = _pick(cands, n, spec, rng)
     if not targets.height:
         return
