@@ -3,6 +3,9 @@
 One numpy Generator per (seed, gemeente, year) partition draws that year's starts; a separate stream per
 (seed, gemeente, year) draws the youth who move to another gemeente of the same inkoopregio, so the receiving
 gemeente can recompute its incoming youth without simulating the origin. Everything else is derived.
+
+Each stream draws its row count and then one block of named per-row draws (`_Draws`), so a year of all gemeenten of
+an inkoopregio runs as one vectorised pass while every partition's rows depend on its own streams only.
 """
 from __future__ import annotations
 
