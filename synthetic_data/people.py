@@ -106,8 +106,9 @@ def persons_frame(seed: int, persons: pl.DataFrame) -> pl.DataFrame:
         idx = (keyed_hash(seed, field, origin, person, *extra) % np.uint64(len(series))).astype(np.int64)
         return series.gather(idx)
 
-    first = pl.Series(np.where(girl, pick(pools["female"], F_FIRST).to_numpy(), pick(pools["male"], F_FIRST).to_numpy()))
-    second = pl.Series(np.where(girl, pick(pools["female"], F_SECOND).to_numpy(), pick(pools["male"], F_SECOND).to_numpy()))
+    by_sex = lambda f: pl.select(pl.when(pl.Series(girl)).then(pick(pools["female"], f))  # noqa: E731
+                                 .otherwise(pick(pools["male"], f))).to_series()
+    first, second = by_sex(F_FIRST), by_sex(F_SECOND)
     two_names = keyed_uniform(seed, F_NNAMES, origin, person) < 0.45
     last_idx = (keyed_hash(seed, F_LAST, origin, person) % np.uint64(POOL_SIZE)).astype(np.int64)
 
