@@ -72,12 +72,14 @@ def stable_order(df: pl.DataFrame, keys: list[str]) -> np.ndarray:
     return order
 
 
-def merge_sorted(table: str, parts: list[pl.DataFrame], max_runs: int = 50_000) -> pl.DataFrame:
+def merge_sorted(table: str, parts: list[pl.DataFrame], max_runs: int = 50_000, rechunk: bool = True) -> pl.DataFrame:
     """One table from parts that `conform` sorted each: the rows of a stable sort of their concatenation.
 
     When no value of the key's first column occurs in two parts (gemeente_code: a gemeente lies in one job;
     agb_code: an aanbieder contracts with one inkoopregio), the sorted table is the parts' runs of that value put in
-    order, which needs no new sort. Otherwise the concatenation is sorted again.
+    order, which needs no new sort. Otherwise the concatenation is sorted again. Without `rechunk` the result keeps
+    the parts' slices as its chunks (at most one per value of that column; no copy: the generator's peak of memory
+    was this copy of every table while all of them are held).
     """
     parts = [p for p in parts if p.height] or parts[:1]
     if len(parts) == 1:
@@ -105,7 +107,7 @@ def merge_sorted(table: str, parts: list[pl.DataFrame], max_runs: int = 50_000) 
             slices[-1][2] += length
         else:
             slices.append([i, offset, length])
-    return pl.concat([parts[i].slice(offset, length) for i, offset, length in slices], rechunk=True)
+    return pl.concat([parts[i].slice(offset, length) for i, offset, length in slices], rechunk=rechunk)
 
 
 def dictionary_frame(names: list[str] | None = None) -> pl.DataFrame:
