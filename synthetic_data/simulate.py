@@ -194,15 +194,22 @@ def _end_reasons(d: _Draws, p: str, no_switch: bool = False):
     return c, reden
 
 
-def _products(d: _Draws, p: str, cells: np.ndarray, age: np.ndarray, girl: np.ndarray) -> np.ndarray:
-    """Product per start given its (hulpvorm, verwijzer) cell, age in years and sex (issue 12: domains.draw_products)."""
+def _by_hulpvorm(cells: np.ndarray):
+    """(hulpvorm, row positions) for each hulpvorm of the model with rows among `cells`, in the model's order."""
     m = model()
     hv = cells // len(m.verwijzers)
-    product = np.full(len(cells), -1, dtype=np.int64)
-    u = d.u(p + "product")
     for h_i, h in enumerate(m.hulpvormen):
         sel = np.nonzero(hv == h_i)[0]
-        if len(sel) and h in domains.product_weights():
+        if len(sel):
+            yield h, sel
+
+
+def _products(d: _Draws, p: str, cells: np.ndarray, age: np.ndarray, girl: np.ndarray) -> np.ndarray:
+    """Product per start given its (hulpvorm, verwijzer) cell, age in years and sex (issue 12: domains.draw_products)."""
+    product = np.full(len(cells), -1, dtype=np.int64)
+    u = d.u(p + "product")
+    for h, sel in _by_hulpvorm(cells):
+        if h in domains.product_weights():
             product[sel] = domains.draw_products(u[sel], h, age[sel], girl[sel])
     return product
 
@@ -210,13 +217,10 @@ def _products(d: _Draws, p: str, cells: np.ndarray, age: np.ndarray, girl: np.nd
 def _aanbieders(d: _Draws, p: str, choice: dict, cells: np.ndarray, product: np.ndarray) -> np.ndarray:
     """Aanbieder per start from the region's choice for its care form; landelijk ingekochte zorg (55) goes to a
     national aanbieder."""
-    m = model()
-    hv = cells // len(m.verwijzers)
     aanbieder = np.full(len(cells), -1, dtype=np.int64)
     u = d.u(p + "aanbieder")
-    for h_i, h in enumerate(m.hulpvormen):
-        sel = np.nonzero(hv == h_i)[0]
-        if len(sel) and h in choice:
+    for h, sel in _by_hulpvorm(cells):
+        if h in choice:
             idx, cdf = choice[h]
             aanbieder[sel] = idx[_pick(cdf, u[sel])]
     lta = np.nonzero(domains.is_category(product, domains.LANDELIJK))[0]
