@@ -795,8 +795,10 @@ def _read_fields(el, level: dict, out: dict) -> dict:
         if spec.__class__ is str:
             if spec not in out:
                 out[spec] = ch.text
-        else:
+        elif spec.__class__ is dict:
             _read_fields(ch, spec, out)
+        else:   # a _Take: the records' container, walked by the caller (saves a second pass over the children)
+            out.setdefault(spec, []).append(ch)
     return out
 
 
@@ -825,10 +827,19 @@ def _named(kids: list, tag: str, path: str, getpath) -> list:
 
 def _walk(el, path: str, steps: tuple[str, ...], getpath) -> list:
     """(element, path) of every element at the child path `steps` (Clark tags) under `el`, in document order."""
-    found = _kids(el, steps[0], path, getpath)
-    for s in steps[1:]:
+    return _deeper(_kids(el, steps[0], path, getpath), steps[1:], getpath)
+
+
+def _deeper(found: list, steps: tuple[str, ...], getpath) -> list:
+    for s in steps:
         found = [x for e, p in found for x in _kids(e, s, p, getpath)]
     return found
+
+
+@dataclass(frozen=True)
+class _Take:
+    """In a compiled layout: the children with this tag are records' containers, collected for the caller."""
+    tag: str
 
 
 def _first_text(el, steps: tuple[str, ...]) -> str | None:
@@ -855,7 +866,8 @@ class _Plan:
 
 
 def _columns(level: dict) -> list[str]:
-    return [x for v in level.values() for x in ([v] if isinstance(v, str) else _columns(v))]
+    return [x for v in level.values() if not isinstance(v, _Take)
+            for x in ([v] if isinstance(v, str) else _columns(v))]
 
 
 def _steps(path: str, prefix: str) -> tuple[str, ...]:
@@ -868,7 +880,7 @@ def _plans() -> dict[str, _Plan]:
             ("BerichtIdentificatie", [("ijw:Dagtekening", "dagtekening")])]
 
     def seq(p: str) -> tuple:
-        return (_steps("BerichtCode/BerichtVersie/BerichtSubversie/Afzender/Ontvanger/BerichtIdentificatie", p),
+        return (list(_steps("BerichtCode/BerichtVersie/BerichtSubversie/Afzender/Ontvanger/BerichtIdentificatie", p)),
                 _steps("ijw:Identificatie/ijw:Dagtekening", p))
     plans = {}
     for c, m in MESSAGES.items():
@@ -883,18 +895,22 @@ def _plans() -> dict[str, _Plan]:
                        (_steps("Verzoek/NieuweProducten/NieuwProduct", p), _compile(JW317_NIEUW, p)))
             extra = (("referentie_aanbieder", _steps("Verzoek/ReferentieAanbieder", p)),
                      ("reden_verzoek", _steps("Verzoek/RedenVerzoek", p)))
+        if m.in_client:   # the records' containers are found in the same pass as the client's fields
+            client.update({steps[0]: _Take(steps[0]) for steps, _ in records})
         plans[c] = _Plan(c, _compile(head, p), seq(p), _steps("Client", p) if m.in_client else (), client, records, extra)
         # a record's row starts from the message's values (sides, client, date), which it must not overlap
         common = {m.afzender, m.ontvanger, *(x for x in _columns(client) if not x.startswith("j_")),
                   *(x for x, _ in extra), *(["dagtekening"] if m.dagtekening == "dagtekening" else [])}
         assert not any(common & set(_columns(f)) for _, f in records), c
+    clienten = {c: _clark("Clienten", c.lower()) for c in ("JW323", "JW325")}
     plans["JW323"] = _Plan("JW323", _compile(head, "jw323"), seq("jw323"), _steps("Declaratie", "jw323"),
-                           _compile(DECLARATIE_FIELDS, "jw323"),
-                           ((_steps("Clienten/Client", "jw323"), _steps("Bsn", "jw323"),
+                           {**_compile(DECLARATIE_FIELDS, "jw323"), clienten["JW323"]: _Take(clienten["JW323"])},
+                           ((_steps("Client", "jw323"), _steps("Bsn", "jw323"),
                              _steps("Prestaties/Prestatie", "jw323"), _compile(PRESTATIE_FIELDS, "jw323")),))
     plans["JW325"] = _Plan("JW325", _compile(head, "jw325"), seq("jw325"), _steps("DeclaratieAntwoord", "jw325"),
-                           _compile(ANTWOORD_FIELDS, "jw325"),
-                           ((_steps("Clienten/Client", "jw325"), _steps("Bsn", "jw325"),
+                           {**_compile(ANTWOORD_FIELDS, "jw325", lambda col: not col.startswith("d_")),
+                            clienten["JW325"]: _Take(clienten["JW325"])},
+                           ((_steps("Client", "jw325"), _steps("Bsn", "jw325"),
                              _steps("Prestaties/Prestatie", "jw325"), _compile(PRESTATIE_FIELDS, "jw325")),),
                            (("retourcode", _steps("RetourCodes/RetourCode", "jw325")),))
     return plans
@@ -908,7 +924,7 @@ def _read_header(doc, plan: "_Plan") -> dict:
         return {}
     h = doc[0]
     kids = h[:6]
-    if len(kids) == 6 and tuple(k.tag for k in kids) == plan.head_seq[0]:
+    if len(kids) == 6 and [k.tag for k in kids] == plan.head_seq[0]:
         ident = kids[5][:2]
         if len(ident) == 2 and (ident[0].tag, ident[1].tag) == plan.head_seq[1]:
             return {"afzender": kids[3].text, "ontvanger": kids[4].text, "dagtekening": ident[1].text}
@@ -980,17 +996,19 @@ def _read_flow(m: Message, plan: _Plan, doc, path: str, getpath, head: dict, par
             return
         client, cpath = found[0]
         cvals = _read_fields(client, plan.client_fields, {})
+        conts = {t.tag: _named(cvals.pop(t), t.tag, cpath, getpath) for t in [k for k in cvals if k.__class__ is _Take]}
         for c, v in cvals.items():
             if not c.startswith("j_"):
                 common[c] = v
         for c, steps in plan.extra:
             common[c] = _first_text(client, steps)
-    base, bpath = (client, cpath) if client is not None else (doc, path)
     if m.dagtekening == "dagtekening":     # the message's date (JW301 dates its records itself)
         common["dagtekening"] = head.get("dagtekening")
     add, table = parsed.add, m.table
     for steps, fields in plan.records:
-        for rec, rpath in _walk(base, bpath, steps, getpath):
+        found = _walk(doc, path, steps, getpath) if client is None else _deeper(conts.get(steps[0], []), steps[1:],
+                                                                                 getpath)
+        for rec, rpath in found:
             row = _read_fields(rec, fields, common.copy())
             add(table, row, rel, rpath)
     if m.code == "JW301" and cvals.get("bsn"):   # the client block of a toewijzing: the registration
@@ -1003,8 +1021,10 @@ def _read_declaratie(plan: _Plan, doc, path: str, getpath, head: dict, parsed: P
     found = _kids(doc, plan.client[0], path, getpath)
     if not found:
         return
-    d = found[0][0]
+    d, dpath = found[0]
     dv = _read_fields(d, plan.client_fields, {})
+    take = next(k for k in plan.client_fields.values() if k.__class__ is _Take)
+    clienten = _named(dv.pop(take, []), take.tag, dpath, getpath)
     nummer = dv.get("declaratie_nummer")
     if plan.code == "JW323":
         side = {"agb_code": head.get("afzender"), "gemeente_code": head.get("ontvanger")}
@@ -1022,7 +1042,7 @@ def _read_declaratie(plan: _Plan, doc, path: str, getpath, head: dict, parsed: P
     side["declaratie_nummer"] = nummer
     clients, (bsn_tag,), (cont_tag, rec_tag), fields = plan.records[0]
     add = parsed.add
-    for client, cpath in _walk(d, found[0][1], clients, getpath):
+    for client, cpath in _deeper(clienten, clients, getpath):
         bsn, conts = None, []
         for ch in client:   # one pass: the first Bsn (findtext's value) and the Prestaties
             t = ch.tag
