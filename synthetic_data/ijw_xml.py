@@ -744,9 +744,12 @@ class Parsed:
     chunks: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
 
     def add(self, table: str, row: dict, file: str, path: str) -> int:
-        rows = self.rows.setdefault(table, [])
+        rows, where = self.rows.get(table), self.where.get(table)
+        if rows is None:
+            rows = self.rows[table] = []
+        if where is None:
+            where = self.where[table] = []
         rows.append(row)
-        where = self.where.setdefault(table, [])
         where.append((file, path))
         if len(rows) >= CHUNK:
             self.flush(table)
@@ -997,9 +1000,12 @@ def _read_flow(m: Message, plan: _Plan, doc, path: str, getpath, head: dict, par
         client, cpath = found[0]
         cvals = _read_fields(client, plan.client_fields, {})
         conts = {t.tag: _named(cvals.pop(t), t.tag, cpath, getpath) for t in [k for k in cvals if k.__class__ is _Take]}
-        for c, v in cvals.items():
-            if not c.startswith("j_"):
-                common[c] = v
+        if m.code != "JW301":   # only JW301 reads the client's j_ (registration) columns
+            common.update(cvals)
+        else:
+            for c, v in cvals.items():
+                if not c.startswith("j_"):
+                    common[c] = v
         for c, steps in plan.extra:
             common[c] = _first_text(client, steps)
     if m.dagtekening == "dagtekening":     # the message's date (JW301 dates its records itself)
