@@ -309,6 +309,23 @@ def test_reader_paths_are_lxmls_getpath_and_header_order_does_not_matter(tmp_pat
     assert rows[0].equals(rows[1]) and rows[0].equals(rows[2])
 
 
+def test_declaratie_without_its_nummer_is_read_and_reported_not_a_traceback(tmp_path):
+    # the reader took dv["declaratie_nummer"] (KeyError on a JW323/JW325 without DeclaratieNummer): now empty, and the
+    # XSD names the missing element
+    for code in ("JW323", "JW325"):
+        text = (EXAMPLES / f"{code}.xml").read_text(encoding="utf-8")
+        p = code.lower()
+        start = text.index(f"<{p}:DeclaratieNummer>")
+        f = tmp_path / f"{code}.xml"
+        f.write_text(text[:start] + text[text.index(f"</{p}:DeclaratieNummer>", start) + len(p) + 20:],
+                     encoding="utf-8")
+        parsed = X.read_messages([f], tmp_path)
+        table = "declaraties" if code == "JW323" else "declaratie_antwoorden"
+        parsed.flush(table)
+        assert parsed.chunks[table][0]["declaratie_nummer"].to_list() == [None]
+        assert any("DeclaratieNummer" in e[4] for e in parsed.xsd_errors), parsed.xsd_errors
+
+
 def test_validate_cli_reports_and_exit_codes(dirty_validation, clean_export, tmp_path, capsys):
     _, _, out, _, _ = dirty_validation
     assert main(["validate-ijw", str(out), "--json", str(tmp_path / "v.json"), "--html", str(tmp_path / "v.html"),
