@@ -688,9 +688,14 @@ def _short(path: str | None) -> str:
 # ------------------------------------------------------------------------------------------------ reading
 def message_files(path: str | Path) -> list[Path]:
     """The .xml files of a folder (recursively, sorted) or the one file given."""
+    return [Path(f) for f in _message_names(path)]
+
+
+def _message_names(path: str | Path) -> list[str]:
+    """message_files as strings (what the reader opens: a Path per file costs more than its parse's overhead)."""
     path = Path(path)
     if path.is_file():
-        return [path]
+        return [str(path)]
     if not path.is_dir():
         raise DataError(f"{path}: no such file or folder; allowed: a folder of iJw XML messages (as written by "
                         f"'zandbak export-ijw') or one message file")
@@ -699,7 +704,8 @@ def message_files(path: str | Path) -> list[Path]:
         dirs[:] = [x for x in dirs if not x.startswith(".")]
         rel = os.path.relpath(d, path)
         rels.extend(n if rel == "." else f"{rel}/{n}" for n in names if n.endswith(".xml") and not n.startswith("."))
-    files = [path / r for r in sorted(rels, key=lambda r: r.split("/"))]   # the order Path sorting gives
+    top = str(path)
+    files = [f"{top}/{r}" for r in sorted(rels, key=lambda r: r.split("/"))]   # the order Path sorting gives
     if not files:
         raise DataError(f"{path}: holds no .xml file; allowed: a folder of iJw XML messages")
     return files
@@ -738,9 +744,12 @@ class Parsed:
     chunks: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
 
     def add(self, table: str, row: dict, file: str, path: str) -> int:
-        rows = self.rows.setdefault(table, [])
+        rows, where = self.rows.get(table), self.where.get(table)
+        if rows is None:
+            rows = self.rows[table] = []
+        if where is None:
+            where = self.where[table] = []
         rows.append(row)
-        where = self.where.setdefault(table, [])
         where.append((file, path))
         if len(rows) >= CHUNK:
             self.flush(table)
@@ -758,126 +767,215 @@ class Parsed:
         self.rows[table] = []
 
 
-def _compile(nodes, prefix: str) -> dict:
-    """The layout as nested dicts {Clark tag: column or sub-dict}, to read a record walking its children once."""
+def _compile(nodes, prefix: str, keep: Callable[[str], bool] = lambda c: True) -> dict:
+    """The layout as nested dicts {Clark tag: column or sub-dict}, to read a record walking its children once; only
+    the leaves whose column `keep` accepts (a group left without any is not descended)."""
     out = {}
     for tag, spec in nodes:
         if isinstance(spec, str) and spec.startswith("="):
             continue
-        pfx, _, local = _tag(tag, prefix).partition(":")
-        clark = f"{{{BASE_NS if pfx == 'ijw' else ns(pfx)}}}{local}"
-        out[clark] = spec if isinstance(spec, str) else _compile(spec, prefix)
+        if isinstance(spec, str) and not keep(spec):
+            continue
+        sub = spec if isinstance(spec, str) else _compile(spec, prefix, keep)
+        if sub:
+            out[_clark(tag, prefix)] = sub
     return out
 
 
-@cache
-def _nsmap(code: str) -> dict:
-    return {code.lower(): ns(code), "ijw": BASE_NS}
+def _clark(tag: str, prefix: str) -> str:
+    pfx, _, local = _tag(tag, prefix).partition(":")
+    return f"{{{BASE_NS if pfx == 'ijw' else ns(pfx)}}}{local}"
 
 
-def _read_fields(el, level: dict, nsmap=None, out: dict | None = None) -> dict:
-    """Every leaf of the layout under `el` (children not in the layout are skipped, not descended)."""
-    out = {} if out is None else out
+def _read_fields(el, level: dict, out: dict) -> dict:
+    """Every leaf of the layout under `el` into `out` (children not in the layout are skipped, not descended; of
+    repeated elements the first counts, as findtext's)."""
     get = level.get
     for ch in el:
         spec = get(ch.tag)
         if spec is None:
             continue
         if spec.__class__ is str:
-            if spec not in out:   # the first of repeated elements, as findtext would
+            if spec not in out:
                 out[spec] = ch.text
-        else:
-            _read_fields(ch, spec, None, out)
+        elif spec.__class__ is dict:
+            _read_fields(ch, spec, out)
+        else:   # a _Take: the records' container, walked by the caller (saves a second pass over the children)
+            out.setdefault(spec, []).append(ch)
     return out
 
 
-def read_messages(files: Iterable[Path], root: Path, validate: bool = True) -> Parsed:
+def _kids(el, tag: str, path: str, getpath) -> list:
+    """(child, element path) of every child of `el` with Clark `tag`, in order. The path is built from the parent's
+    as libxml2's getpath writes it (prefix:name, [i] only among several same-named siblings): getpath itself walks
+    and formats the whole ancestry again for every record (~5 us each). A child without a prefix (a default
+    namespace: libxml2 writes *[i], counted among all siblings) or siblings of one tag under different prefixes are
+    left to getpath. (The one difference left: a sibling that redeclares the same prefix for another namespace, which
+    libxml2 counts along; the XSD rejects such a message anyway, and only the index in the path would differ.)"""
+    return _named(list(el.iterchildren(tag)), tag, path, getpath)
+
+
+def _named(kids: list, tag: str, path: str, getpath) -> list:
+    """(element, path) of `kids`, all the children of one parent (at `path`) with Clark `tag` (see _kids)."""
+    if not kids:
+        return kids
+    pfx = kids[0].prefix
+    if len(kids) == 1:
+        return [(kids[0], f"{path}/{pfx}:{tag.rpartition('}')[2]}" if pfx else getpath(kids[0]))]
+    if pfx is None or any(k.prefix != pfx for k in kids):
+        return [(k, getpath(k)) for k in kids]
+    name = f"{path}/{pfx}:{tag.rpartition('}')[2]}"
+    return [(k, f"{name}[{i}]") for i, k in enumerate(kids, 1)]
+
+
+def _walk(el, path: str, steps: tuple[str, ...], getpath) -> list:
+    """(element, path) of every element at the child path `steps` (Clark tags) under `el`, in document order."""
+    return _deeper(_kids(el, steps[0], path, getpath), steps[1:], getpath)
+
+
+def _deeper(found: list, steps: tuple[str, ...], getpath) -> list:
+    for s in steps:
+        found = [x for e, p in found for x in _kids(e, s, p, getpath)]
+    return found
+
+
+@dataclass(frozen=True)
+class _Take:
+    """In a compiled layout: the children with this tag are records' containers, collected for the caller."""
+    tag: str
+
+
+def _first_text(el, steps: tuple[str, ...]) -> str | None:
+    """As el.findtext(path) for a plain child path: None when there is no such element, "" for an empty one."""
+    for ch in el.iterchildren(steps[0]):
+        if len(steps) == 1:
+            return ch.text or ""
+        t = _first_text(ch, steps[1:])
+        if t is not None:
+            return t
+    return None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the reader needs of one message type, compiled once: Clark tags of the paths and the layouts."""
+    code: str
+    head: dict
+    head_seq: tuple             # Clark tags of the Header's first six children and BerichtIdentificatie's two
+    client: tuple = ()          # path to the Client block (JW301 .. JW317) or to the declaratie (JW323/JW325)
+    client_fields: dict = field(default_factory=dict)
+    records: tuple = ()         # (child path from the client block or root, layout) per kind of record
+    extra: tuple = ()           # (column, child path) read with findtext semantics (JW317's Verzoek fields)
+
+
+def _columns(level: dict) -> list[str]:
+    return [x for v in level.values() if not isinstance(v, _Take)
+            for x in ([v] if isinstance(v, str) else _columns(v))]
+
+
+def _steps(path: str, prefix: str) -> tuple[str, ...]:
+    return tuple(_clark(s, prefix) for s in path.split("/"))
+
+
+@cache
+def _plans() -> dict[str, _Plan]:
+    head = [("Afzender", "afzender"), ("Ontvanger", "ontvanger"),
+            ("BerichtIdentificatie", [("ijw:Dagtekening", "dagtekening")])]
+
+    def seq(p: str) -> tuple:
+        return (list(_steps("BerichtCode/BerichtVersie/BerichtSubversie/Afzender/Ontvanger/BerichtIdentificatie", p)),
+                _steps("ijw:Identificatie/ijw:Dagtekening", p))
+    plans = {}
+    for c, m in MESSAGES.items():
+        p = m.prefix
+        # JW301's client block is also the jeugdige's registration (j_ columns); the others' j_ leaves go nowhere
+        client = _compile(m.client, p, (lambda col: True) if c == "JW301" else (lambda col: not col.startswith("j_")))
+        rec = "/".join([*(m.container.split("/") if m.container else []), m.record])
+        records = ((_steps(rec, p), _compile(m.fields, p)),)
+        extra = ()
+        if c == "JW317":   # the product to change, or the new one
+            records = ((_steps("Verzoek/TeWijzigenProducten/TeWijzigenProduct", p), _compile(m.fields, p)),
+                       (_steps("Verzoek/NieuweProducten/NieuwProduct", p), _compile(JW317_NIEUW, p)))
+            extra = (("referentie_aanbieder", _steps("Verzoek/ReferentieAanbieder", p)),
+                     ("reden_verzoek", _steps("Verzoek/RedenVerzoek", p)))
+        if m.in_client:   # the records' containers are found in the same pass as the client's fields
+            client.update({steps[0]: _Take(steps[0]) for steps, _ in records})
+        plans[c] = _Plan(c, _compile(head, p), seq(p), _steps("Client", p) if m.in_client else (), client, records, extra)
+        # a record's row starts from the message's values (sides, client, date), which it must not overlap
+        common = {m.afzender, m.ontvanger, *(x for x in _columns(client) if not x.startswith("j_")),
+                  *(x for x, _ in extra), *(["dagtekening"] if m.dagtekening == "dagtekening" else [])}
+        assert not any(common & set(_columns(f)) for _, f in records), c
+    clienten = {c: _clark("Clienten", c.lower()) for c in ("JW323", "JW325")}
+    plans["JW323"] = _Plan("JW323", _compile(head, "jw323"), seq("jw323"), _steps("Declaratie", "jw323"),
+                           {**_compile(DECLARATIE_FIELDS, "jw323"), clienten["JW323"]: _Take(clienten["JW323"])},
+                           ((_steps("Client", "jw323"), _steps("Bsn", "jw323"),
+                             _steps("Prestaties/Prestatie", "jw323"), _compile(PRESTATIE_FIELDS, "jw323")),))
+    plans["JW325"] = _Plan("JW325", _compile(head, "jw325"), seq("jw325"), _steps("DeclaratieAntwoord", "jw325"),
+                           {**_compile(ANTWOORD_FIELDS, "jw325", lambda col: not col.startswith("d_")),
+                            clienten["JW325"]: _Take(clienten["JW325"])},
+                           ((_steps("Client", "jw325"), _steps("Bsn", "jw325"),
+                             _steps("Prestaties/Prestatie", "jw325"), _compile(PRESTATIE_FIELDS, "jw325")),),
+                           (("retourcode", _steps("RetourCodes/RetourCode", "jw325")),))
+    return plans
+
+
+def _read_header(doc, plan: "_Plan") -> dict:
+    """Afzender, Ontvanger and Dagtekening of the Header (the first child). The XSD fixes the order of its first six
+    children and of BerichtIdentificatie's two: when they are there in that order, they are read by position (one
+    slice, no walk over the whole header); otherwise the layout walk finds whatever is there, as for any record."""
+    if not len(doc):
+        return {}
+    h = doc[0]
+    kids = h[:6]
+    if len(kids) == 6 and [k.tag for k in kids] == plan.head_seq[0]:
+        ident = kids[5][:2]
+        if len(ident) == 2 and (ident[0].tag, ident[1].tag) == plan.head_seq[1]:
+            return {"afzender": kids[3].text, "ontvanger": kids[4].text, "dagtekening": ident[1].text}
+    return _read_fields(h, plan.head, {})
+
+
+def read_messages(files: Iterable[Path | str], root: Path | str, validate: bool = True) -> Parsed:
     """Parse every file once: XSD-validate it (when `validate`) and read its records into rows."""
     from lxml import etree
 
     parsed = Parsed()
-    compiled = {c: (_compile(m.client, m.prefix), _compile(m.fields, m.prefix)) for c, m in MESSAGES.items()}
-    decl = _compile(DECLARATIE_FIELDS, "jw323")
-    pres = {c: _compile(PRESTATIE_FIELDS, c.lower()) for c in ("JW323", "JW325")}
-    antw = _compile(ANTWOORD_FIELDS, "jw325")
+    plans = _plans()
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-    cut = len(str(root)) + 1
-    heads = {c: _compile([("Afzender", "afzender"), ("Ontvanger", "ontvanger"),
-                          ("BerichtIdentificatie", [("ijw:Dagtekening", "dagtekening")])], c.lower()) for c in CODES}
+    parse, root_s = etree.parse, os.fspath(root)
+    cut = len(root_s) + 1
     for f in files:
-        rel = str(f)[cut:] if f != root else f.name
+        fs = os.fspath(f)
+        rel = fs[cut:] if fs != root_s else os.path.basename(fs)
         try:
-            tree = etree.parse(str(f), parser)
+            tree = parse(fs, parser)
         except (etree.XMLSyntaxError, OSError) as e:
             parsed.messages.append((rel, None))
             parsed.xsd_errors.append((rel, "", "", getattr(e, "lineno", 0) or 0, f"not well-formed XML: {e}"))
             continue
         doc = tree.getroot()
-        code = message_code(doc)
+        code = _code_of(doc.tag)
         parsed.messages.append((rel, code))
         if code is None:
             parsed.xsd_errors.append((rel, "", "", 0, f"not an iJw 3.2 message (root {doc.tag})"))
             continue
-        nsmap = _nsmap(code)
-        got = _read_fields(doc[0], heads[code]) if len(doc) and code in heads else {}
-        head = {k: got.get(k) for k in ("afzender", "ontvanger", "dagtekening")}
-        if code in MESSAGES:
-            _read_flow(MESSAGES[code], doc, tree, head, compiled[code], nsmap, parsed, rel)
-        elif code == "JW323":
-            _read_jw323(doc, tree, head, decl, pres["JW323"], nsmap, parsed, rel)
-        elif code == "JW325":
-            _read_jw325(doc, tree, head, antw, pres["JW325"], nsmap, parsed, rel)
-        if validate and code in CODES:
+        plan = plans.get(code)
+        if plan is not None:
+            head = _read_header(doc, plan)
+            pfx = doc.prefix
+            path = f"/{pfx}:Bericht" if pfx else tree.getpath(doc)
+            if code in MESSAGES:
+                _read_flow(MESSAGES[code], plan, doc, path, tree.getpath, head, parsed, rel)
+            else:
+                _read_declaratie(plan, doc, path, tree.getpath, head, parsed, rel)
+        if validate and (code in CODES or (XSD_DIR / f"{code}.xsd").exists()):
             schema_ = xml_schema(code)
             if not schema_.validate(tree):
-                mine = _records_of(parsed, rel)
+                mine = _records_of(parsed, rel) if code in CODES else []
                 for e in schema_.error_log:
                     parsed.xsd_errors.append((rel, code, e.path or "", e.line, _clean(e.message)))
-                    for t, i, _ in _map_error(e.path, mine):
+                    for t, i, _ in _map_error(e.path, mine) if mine else ():
                         parsed.xsd_records.append((rel, t, i))
-        elif validate and (XSD_DIR / f"{code}.xsd").exists():
-            schema_ = xml_schema(code)
-            if not schema_.validate(tree):
-                for e in schema_.error_log:
-                    parsed.xsd_errors.append((rel, code, e.path or "", e.line, _clean(e.message)))
     return parsed
-
-
-@cache
-def _steps(path: str, prefix: str) -> tuple[str, ...]:
-    """A child path "jw323:Clienten/jw323:Client" as Clark tags, for lxml's C-level iterchildren(tag)."""
-    out = []
-    for step in path.split("/"):
-        pfx, _, local = step.partition(":")
-        out.append(f"{{{BASE_NS if pfx == 'ijw' else ns(prefix)}}}{local}")
-    return tuple(out)
-
-
-def _iterfind(el, path: str, prefix: str) -> Iterator:
-    """What el.iterfind(path) yields for a plain child path, in the same order, without ElementPath's per-call
-    parsing and namespace handling in Python (most of the per-message overhead of the reader)."""
-    steps = _steps(path, prefix)
-    if len(steps) == 1:
-        return el.iterchildren(steps[0])
-    return _descend(el, steps)
-
-
-def _descend(el, steps):
-    for ch in el.iterchildren(steps[0]):
-        if len(steps) == 2:
-            yield from ch.iterchildren(steps[1])
-        else:
-            yield from _descend(ch, steps[1:])
-
-
-def _find(el, path: str, prefix: str):
-    return next(_iterfind(el, path, prefix), None)
-
-
-def _findtext(el, path: str, prefix: str) -> str | None:
-    """As el.findtext(path): None when there is no such element, "" for an empty one."""
-    e = _find(el, path, prefix)
-    return None if e is None else (e.text or "")
 
 
 def _records_of(parsed: Parsed, rel: str) -> list[tuple[str, int, str]]:
@@ -892,76 +990,79 @@ def _records_of(parsed: Parsed, rel: str) -> list[tuple[str, int, str]]:
     return out
 
 
-def _read_flow(m: Message, doc, tree, head: dict, compiled, nsmap, parsed: Parsed, rel: str) -> None:
-    p = m.prefix
-    client_fields, record_fields = compiled
-    client, cvals = doc, {}
-    if m.in_client:
-        client = _find(doc, f"{p}:Client", p)
-        if client is None:
+def _read_flow(m: Message, plan: _Plan, doc, path: str, getpath, head: dict, parsed: Parsed, rel: str) -> None:
+    sides = {m.afzender: head.get("afzender"), m.ontvanger: head.get("ontvanger")}
+    common, client, cvals = dict(sides), None, {}
+    if plan.client:
+        found = _kids(doc, plan.client[0], path, getpath)
+        if not found:
             return
-        cvals = _read_fields(client, client_fields, nsmap)
-    base = client if m.in_client else doc
-    path = "/".join(f"{p}:{x}" for x in [*(m.container.split("/") if m.container else []), m.record])
-    paths = [(path, record_fields)]
-    if m.code == "JW317":   # the product to change, or the new one
-        paths = [(f"{p}:Verzoek/{p}:TeWijzigenProducten/{p}:TeWijzigenProduct", record_fields),
-                 (f"{p}:Verzoek/{p}:NieuweProducten/{p}:NieuwProduct", _compile(JW317_NIEUW, p))]
-    gem = m.gemeente
-    sides = {m.afzender: head["afzender"], m.ontvanger: head["ontvanger"]}
-    extra = {}
-    if m.code == "JW317":
-        extra = {"referentie_aanbieder": _findtext(client, f"{p}:Verzoek/{p}:ReferentieAanbieder", p),
-                 "reden_verzoek": _findtext(client, f"{p}:Verzoek/{p}:RedenVerzoek", p)}
-    common = {**sides, **{c: v for c, v in cvals.items() if not c.startswith("j_")}, **extra}
-    dated = m.dagtekening == "dagtekening"     # the message's date (JW301 dates its records itself)
-    getpath, table = tree.getpath, m.table
-    for path, fields in paths:
-        for rec in _iterfind(base, path, p):
-            row = {**common, **_read_fields(rec, fields)}
-            if dated:
-                row["dagtekening"] = head["dagtekening"]
-            parsed.add(table, row, rel, getpath(rec))
+        client, cpath = found[0]
+        cvals = _read_fields(client, plan.client_fields, {})
+        conts = {t.tag: _named(cvals.pop(t), t.tag, cpath, getpath) for t in [k for k in cvals if k.__class__ is _Take]}
+        if m.code != "JW301":   # only JW301 reads the client's j_ (registration) columns
+            common.update(cvals)
+        else:
+            for c, v in cvals.items():
+                if not c.startswith("j_"):
+                    common[c] = v
+        for c, steps in plan.extra:
+            common[c] = _first_text(client, steps)
+    if m.dagtekening == "dagtekening":     # the message's date (JW301 dates its records itself)
+        common["dagtekening"] = head.get("dagtekening")
+    add, table = parsed.add, m.table
+    for steps, fields in plan.records:
+        found = _walk(doc, path, steps, getpath) if client is None else _deeper(conts.get(steps[0], []), steps[1:],
+                                                                                 getpath)
+        for rec, rpath in found:
+            row = _read_fields(rec, fields, common.copy())
+            add(table, row, rel, rpath)
     if m.code == "JW301" and cvals.get("bsn"):   # the client block of a toewijzing: the registration
         j = {c[2:]: v for c, v in cvals.items() if c.startswith("j_")}
-        parsed.add("jeugdigen", {"bsn": cvals["bsn"], "gemeente_code": sides.get(gem), **j}, rel,
-                   tree.getpath(client))
+        add("jeugdigen", {"bsn": cvals["bsn"], "gemeente_code": sides.get(m.gemeente), **j}, rel, cpath)
 
 
-def _read_jw323(doc, tree, head, decl, pres, nsmap, parsed: Parsed, rel: str) -> None:
-    p = "jw323"
-    d = _find(doc, f"{p}:Declaratie", p)
-    if d is None:
+def _read_declaratie(plan: _Plan, doc, path: str, getpath, head: dict, parsed: Parsed, rel: str) -> None:
+    """A JW323 (declaratie and its prestaties) or a JW325 (the answer and its rejected lines, with their code)."""
+    found = _kids(doc, plan.client[0], path, getpath)
+    if not found:
         return
-    dv = _read_fields(d, decl, nsmap)
-    side = {"agb_code": head["afzender"], "gemeente_code": head["ontvanger"]}
-    parsed.add("declaraties", {**side, "declaratie_nummer": dv["declaratie_nummer"],
-                               **{k[2:]: v for k, v in dv.items() if k.startswith("d_")}}, rel, tree.getpath(doc))
-    for client in _iterfind(d, f"{p}:Clienten/{p}:Client", p):
-        bsn = _findtext(client, f"{p}:Bsn", p)
-        for rec in _iterfind(client, f"{p}:Prestaties/{p}:Prestatie", p):
-            parsed.add("prestaties", {**side, "declaratie_nummer": dv["declaratie_nummer"], "bsn": bsn,
-                                      **_read_fields(rec, pres, nsmap)}, rel, tree.getpath(rec))
-
-
-def _read_jw325(doc, tree, head, antw, pres, nsmap, parsed: Parsed, rel: str) -> None:
-    p = "jw325"
-    a = _find(doc, f"{p}:DeclaratieAntwoord", p)
-    if a is None:
-        return
-    av = _read_fields(a, antw, nsmap)
-    parsed.add("declaratie_antwoorden", {
-        "declaratie_nummer": av["declaratie_nummer"], "agb_code": head["ontvanger"],
-        "gemeente_code": head["afzender"], "dagtekening": head["dagtekening"],
-        "totaal_toegekend_bedrag": av["totaal_toegekend_bedrag"], "debet_credit": av["debet_credit"],
-        "retourcode": _findtext(a, f"{p}:RetourCodes/{p}:RetourCode", p)}, rel, tree.getpath(doc))
-    side = {"agb_code": head["ontvanger"], "gemeente_code": head["afzender"], "declaratie_nummer": av["declaratie_nummer"]}
-    for client in _iterfind(a, f"{p}:Clienten/{p}:Client", p):   # the rejected lines, with their code
-        bsn = _findtext(client, f"{p}:Bsn", p)
-        for rec in _iterfind(client, f"{p}:Prestaties/{p}:Prestatie", p):
-            parsed.add("declaratie_antwoord_prestaties", {
-                **side, "bsn": bsn, **_read_fields(rec, pres, nsmap),
-                "retourcode": _findtext(rec, f"{p}:RetourCodes/{p}:RetourCode", p)}, rel, tree.getpath(rec))
+    d, dpath = found[0]
+    dv = _read_fields(d, plan.client_fields, {})
+    take = next(k for k in plan.client_fields.values() if k.__class__ is _Take)
+    clienten = _named(dv.pop(take, []), take.tag, dpath, getpath)
+    nummer = dv.get("declaratie_nummer")
+    if plan.code == "JW323":
+        side = {"agb_code": head.get("afzender"), "gemeente_code": head.get("ontvanger")}
+        parsed.add("declaraties", {**side, "declaratie_nummer": nummer,
+                                   **{k[2:]: v for k, v in dv.items() if k.startswith("d_")}}, rel, path)
+        table, code_steps = "prestaties", None
+    else:
+        side = {"agb_code": head.get("ontvanger"), "gemeente_code": head.get("afzender")}
+        code_steps = plan.extra[0][1]
+        parsed.add("declaratie_antwoorden", {
+            "declaratie_nummer": nummer, **side, "dagtekening": head.get("dagtekening"),
+            "totaal_toegekend_bedrag": dv.get("totaal_toegekend_bedrag"), "debet_credit": dv.get("debet_credit"),
+            "retourcode": _first_text(d, code_steps)}, rel, path)
+        table = "declaratie_antwoord_prestaties"   # the rejected lines, with their code
+    side["declaratie_nummer"] = nummer
+    clients, (bsn_tag,), (cont_tag, rec_tag), fields = plan.records[0]
+    add = parsed.add
+    for client, cpath in _deeper(clienten, clients, getpath):
+        bsn, conts = None, []
+        for ch in client:   # one pass: the first Bsn (findtext's value) and the Prestaties
+            t = ch.tag
+            if t == cont_tag:
+                conts.append(ch)
+            elif t == bsn_tag and bsn is None:
+                bsn = ch.text or ""
+        ctx = {**side, "bsn": bsn}
+        for cont, ppath in _named(conts, cont_tag, cpath, getpath):
+            for rec, rpath in _kids(cont, rec_tag, ppath, getpath):
+                row = _read_fields(rec, fields, ctx.copy())
+                if code_steps:
+                    row["retourcode"] = _first_text(rec, code_steps)
+                add(table, row, rel, rpath)
 
 
 # columns each imported table takes from elsewhere than its own message (joined after reading)
@@ -1044,7 +1145,7 @@ def read_folder(path: str | Path, validate: bool = True) -> tuple[dict[str, pl.D
 
     path = Path(path)
     check_synthetic(path)
-    files = message_files(path)
+    files = _message_names(path)
     parsed = read_messages(files, path if path.is_dir() else path.parent, validate=validate)
     tables, lost = to_tables(parsed)
     for name, df in tables.items():

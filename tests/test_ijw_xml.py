@@ -266,6 +266,66 @@ def test_examples_folder_cross_message_rules_and_import():
     assert tables["verzoeken"]["toewijzing_einddatum"].null_count() == 2   # 2027-06-31 is no date: left empty
 
 
+def _variants(tmp_path: Path, code: str) -> list[Path]:
+    """An example message as written, in the default namespace (no prefix), and with Ontvanger before Afzender in
+    its Header (not the XSD's order): the reader must give the same rows and lxml's own getpath for each record."""
+    text = (EXAMPLES / f"{code}.xml").read_text(encoding="utf-8")
+    p = code.lower()
+    default = text.replace(f"xmlns:{p}=", "xmlns=").replace(f"<{p}:", "<").replace(f"</{p}:", "</")
+    def element(name: str) -> str:
+        return text[text.index(f"<{p}:{name}>"):text.index(f"</{p}:{name}>") + len(f"</{p}:{name}>")]
+    afz, ont = element("Afzender"), element("Ontvanger")
+    moved = text.replace(afz, "\0").replace(ont, afz).replace("\0", ont)
+    out = []
+    for name, t in (("as-is", text), ("default-ns", default), ("header-moved", moved)):
+        f = tmp_path / name / f"{code}.xml"
+        f.parent.mkdir(exist_ok=True)
+        f.write_text(t, encoding="utf-8")
+        out.append(f)
+    return out
+
+
+@pytest.mark.parametrize("code, table, record", [("JW323", "prestaties", "Prestatie"),
+                                                 ("JW301", "toewijzingen", "ToegewezenProduct"),
+                                                 ("JW325", "declaratie_antwoorden", None)])
+def test_reader_paths_are_lxmls_getpath_and_header_order_does_not_matter(tmp_path, code, table, record):
+    # the reader builds each record's element path from its parent's (getpath per record was ~5 us): the same
+    # string as lxml's getpath, with [i] among same-named siblings, also for a message in the default namespace
+    rows = []
+    for f in _variants(tmp_path, code):
+        parsed = X.read_messages([f], f.parent, validate=False)
+        tree = etree.parse(str(f))
+        if record:
+            want = [tree.getpath(e) for e in tree.getroot().iter(f"{{{X.ns(code)}}}{record}")]
+            assert len(want) >= 2 and any("[2]" in w for w in want), want
+        else:
+            want = [tree.getpath(tree.getroot())]
+        assert [w for _, w in parsed.where[table]] == want, f.parent.name
+        if code == "JW301":
+            assert [w for _, w in parsed.where["jeugdigen"]] == [tree.getpath(tree.getroot()[1])]
+        parsed.flush(table)
+        rows.append(parsed.chunks[table][0])
+    assert rows[0]["gemeente_code"].null_count() == 0 and rows[0]["agb_code"].null_count() == 0
+    assert rows[0].equals(rows[1]) and rows[0].equals(rows[2])
+
+
+def test_declaratie_without_its_nummer_is_read_and_reported_not_a_traceback(tmp_path):
+    # the reader took dv["declaratie_nummer"] (KeyError on a JW323/JW325 without DeclaratieNummer): now empty, and the
+    # XSD names the missing element
+    for code in ("JW323", "JW325"):
+        text = (EXAMPLES / f"{code}.xml").read_text(encoding="utf-8")
+        p = code.lower()
+        start = text.index(f"<{p}:DeclaratieNummer>")
+        f = tmp_path / f"{code}.xml"
+        f.write_text(text[:start] + text[text.index(f"</{p}:DeclaratieNummer>", start) + len(p) + 20:],
+                     encoding="utf-8")
+        parsed = X.read_messages([f], tmp_path)
+        table = "declaraties" if code == "JW323" else "declaratie_antwoorden"
+        parsed.flush(table)
+        assert parsed.chunks[table][0]["declaratie_nummer"].to_list() == [None]
+        assert any("DeclaratieNummer" in e[4] for e in parsed.xsd_errors), parsed.xsd_errors
+
+
 def test_validate_cli_reports_and_exit_codes(dirty_validation, clean_export, tmp_path, capsys):
     _, _, out, _, _ = dirty_validation
     assert main(["validate-ijw", str(out), "--json", str(tmp_path / "v.json"), "--html", str(tmp_path / "v.html"),
