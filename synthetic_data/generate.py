@@ -38,45 +38,6 @@ def _simulate_ipc(args) -> bytes:
     return buf.getvalue()
 
 
-def _whole_in_worker(config: GeneratorConfig, groups: list[list[str]], share: float = 0.3) -> set[int]:
-    """The jobs (the last, smallest ones) that together hold at most `share` of the youth."""
-    youth = dict(gemeenten_all().select("gemeente_code", pl.col("jeugd_0_14") + pl.col("jeugd_15_19")).iter_rows())
-    sizes = [sum(youth[c] for c in cs) for cs in groups]
-    out, acc = set(), 0
-    for i in range(len(groups) - 1, 0, -1):
-        acc += sizes[i]
-        if acc > share * sum(sizes):
-            break
-        out.add(i)
-    return out
-
-
-_REFERENCE: dict = {}   # per worker process: the run's reference tables, built once for all its jobs
-
-
-def _job_ipc(args) -> dict[str, bytes] | None:
-    """One job (the gemeenten of one inkoopregio) simulated and built in a pool worker, each table returned as Arrow
-    IPC bytes."""
-    config, codes = args
-    first, last = config.year_range
-    key = (config.seed, tuple(config.gemeenten), first, last)
-    if key not in _REFERENCE:
-        _REFERENCE.clear()
-        _REFERENCE[key] = _reference(config)
-    gem, pools, contracts = _REFERENCE[key]
-    traj = _simulate((config.seed, float(config.scale), codes, first, last))
-    tables = _job_tables(config.seed, first, last, traj, gem.filter(pl.col("gemeente_code").is_in(codes)), pools,
-                         contracts)
-    if tables is None:
-        return None
-    out = {}
-    for name in list(tables):
-        buf = io.BytesIO()
-        tables.pop(name).write_ipc(buf, compression="uncompressed")
-        out[name] = buf.getvalue()
-    return out
-
-
 def default_workers() -> int:
     return min(2, os.cpu_count() or 1)
 
@@ -151,10 +112,10 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
 
     Jobs are whole inkoopregios. With `workers` > 1 (and a big enough region) they are simulated in spawned
     processes, and each job's tables are built in a thread of this process as soon as its trajectories arrive, so
-    the tables of one job are derived while the next jobs are still simulated; the smallest jobs are built in the
-    workers too. The parts are merged at the end. This gives the same rows as building over all gemeenten at once:
-    every step is row-wise or grouped within a gemeente (partition independence). A table of several jobs holds
-    their slices as its chunks (`.rechunk()` makes it one).
+    the tables of one job are derived while the next jobs are still simulated. The parts are merged at the end.
+    This gives the same rows as building over all gemeenten at once: every step is row-wise or grouped within a
+    gemeente (partition independence). A table of several jobs holds their slices as its chunks (`.rechunk()`
+    makes it one).
     """
     config = config or GeneratorConfig()
     first, last = config.year_range
@@ -173,20 +134,12 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
         # spawn, not fork: polars' thread pool does not survive a fork (the child can hang on a held lock)
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as procs, \
                 ThreadPoolExecutor(max_workers=workers) as threads:
-            # The smallest jobs (three tenths of the youth) are built in the workers too: when the big jobs' tables are
-            # built here, the workers would otherwise sit idle at the end (their tables travel back as Arrow IPC).
-            whole = _whole_in_worker(config, groups)
-            futures = {procs.submit(_job_ipc, (config, groups[i])) if i in whole else procs.submit(_simulate_ipc, job): i
-                       for i, job in enumerate(sims)}
+            futures = {procs.submit(_simulate_ipc, job): i for i, job in enumerate(sims)}
             name_pools(seed)   # built once here while the first jobs are simulated, not in two threads at once
             built = []
             for f in as_completed(futures):
                 i = futures[f]
-                if i in whole:
-                    res = f.result()
-                    parts[i] = None if res is None else {k: pl.read_ipc(io.BytesIO(b)) for k, b in res.items()}
-                else:
-                    built.append((i, threads.submit(build, i, pl.read_ipc(io.BytesIO(f.result())))))
+                built.append((i, threads.submit(build, i, pl.read_ipc(io.BytesIO(f.result())))))
                 done += len(groups[i])
                 if progress:
                     progress(done, total)
