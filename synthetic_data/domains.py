@@ -238,11 +238,6 @@ def _domain_layout() -> tuple[dict, dict]:
     return sim._Draws.layout(one), sim._Draws.layout({"msg": sim._N_NORMAL})
 
 
-def _cdf_of(p: np.ndarray) -> np.ndarray:
-    c = np.cumsum(p)
-    return c / c[-1]
-
-
 def domain_starts(seed: int, scale: float, gms: list[dict], year: int,
                   base: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
     """JB and JR trajectories of the (gemeente, year) partitions of `gms` (one inkoopregio; `base` their jeugdhulp
@@ -318,9 +313,9 @@ def domain_starts(seed: int, scale: float, gms: list[dict], year: int,
         if not len(sel):
             continue
         product[sel] = draw_products(d.u("product")[sel], x, age[sel], girl[sel])
-        cells[sel] = spec[x]["hv"] * nv + spec[x]["vw"][sim._pick(_cdf_of(spec[x]["vw_p"]), d.u("vw")[sel])]
+        cells[sel] = spec[x]["hv"] * nv + spec[x]["vw"][sim._pick(sim.cdf_of(spec[x]["vw_p"]), d.u("vw")[sel])]
         idx, p = choice[x]
-        aanbieder[sel] = idx[sim._pick(_cdf_of(p), d.u("aanbieder")[sel])]
+        aanbieder[sel] = idx[sim._pick(sim.cdf_of(p), d.u("aanbieder")[sel])]
     codes = _product_attr()["code"][product]
     months = np.zeros(k)
     for c in np.unique(codes):

@@ -24,6 +24,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import groupby
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -333,19 +334,9 @@ def _indexed(path: str, name: str, i: int, n: int) -> str:
     return f"{path}/{name}[{i + 1}]" if n > 1 else f"{path}/{name}"
 
 
-def _batches(df: pl.DataFrame, keys: list[str]) -> Iterator[list[dict]]:
-    """Consecutive rows with equal `keys` (df sorted by them), as lists of dicts, one batch at a time."""
-    batch: list[dict] = []
-    last = None
-    for row in df.iter_rows(named=True):
-        k = tuple(row[c] for c in keys)
-        if batch and k != last:
-            yield batch
-            batch = []
-        batch.append(row)
-        last = k
-    if batch:
-        yield batch
+def _runs(rows: Iterable[dict], keys: list[str]) -> Iterator[list[dict]]:
+    """Consecutive rows (dicts) with equal `keys` (rows sorted by them), one list at a time."""
+    return (list(run) for _, run in groupby(rows, key=lambda r: tuple(r[c] for c in keys)))
 
 
 def _with_jeugdige(df: pl.DataFrame, jeugdigen: pl.DataFrame | None) -> pl.DataFrame:
@@ -372,7 +363,7 @@ def _flow_messages(m: Message, tables: dict[str, pl.DataFrame]) -> Iterator[Rend
         *keys, *[c for c in extra if c not in keys], "_row",
         fragment(m.client, p, cols).alias("_client"),
         _record(m, p, cols).alias("_rec"))
-    for batch in _batches(df, keys):
+    for batch in _runs(df.iter_rows(named=True), keys):
         first = batch[0]
         afz, ont, dag = first[m.afzender], first[m.ontvanger], first[m.dagtekening]
         ident = identificatie(m.code, *[first[c] for c in keys])
@@ -426,7 +417,7 @@ def _jw323_messages(tables) -> Iterator[Rendered]:
         *dk, "bsn", "_row", "_drow", "d_dagtekening", fragment(DECLARATIE_FIELDS, p, cols).alias("_decl"),
         pl.concat_str([pl.lit(f"<{p}:Prestatie>"), fragment(PRESTATIE_FIELDS, p, cols).fill_null(""),
                        pl.lit(f"</{p}:Prestatie>")]).alias("_rec"))
-    for batch in _batches(lines, dk):
+    for batch in _runs(lines.iter_rows(named=True), dk):
         first = batch[0]
         afz, ont = first["agb_code"], first["gemeente_code"]
         dag = first["d_dagtekening"] if first["d_dagtekening"] is not None else None
@@ -438,7 +429,7 @@ def _jw323_messages(tables) -> Iterator[Rendered]:
         if first["_drow"] is not None:
             records.append(("declaraties", first["_drow"], f"/{p}:Bericht"))
         lines_ = [r for r in batch if r["_row"] is not None]
-        clients = list(_batches_by(lines_, "bsn"))
+        clients = list(_runs(lines_, ["bsn"]))
         out.append(f"<{p}:Clienten>")
         base = f"/{p}:Bericht/{p}:Declaratie/{p}:Clienten"
         for ci, client in enumerate(clients):
@@ -453,18 +444,6 @@ def _jw323_messages(tables) -> Iterator[Rendered]:
             out.append(f"</{p}:Prestaties></{p}:Client>")
         out.append(f"</{p}:Clienten></{p}:Declaratie></{p}:Bericht>\n")
         yield Rendered("JW323", str(ont), _fname("JW323", afz, ont, dag, ident), "\n".join(out), records)
-
-
-def _batches_by(rows: list[dict], col: str) -> Iterator[list[dict]]:
-    batch, last = [], object()
-    for r in rows:
-        if batch and r[col] != last:
-            yield batch
-            batch = []
-        batch.append(r)
-        last = r[col]
-    if batch:
-        yield batch
 
 
 def _jw325_messages(tables) -> Iterator[Rendered]:
@@ -497,7 +476,7 @@ def _jw325_messages(tables) -> Iterator[Rendered]:
         records = [("declaratie_antwoorden", row["_row"], f"/{p}:Bericht")]
         rejected = lines.get((row["agb_code"], row["declaratie_nummer"]), []) if lines else []
         if rejected:
-            clients = list(_batches_by(sorted(rejected, key=lambda r: (r["bsn"] or "", r["_lrow"])), "bsn"))
+            clients = list(_runs(sorted(rejected, key=lambda r: (r["bsn"] or "", r["_lrow"])), ["bsn"]))
             out.append(f"<{p}:Clienten>")
             base = f"/{p}:Bericht/{p}:DeclaratieAntwoord/{p}:Clienten"
             for ci, client in enumerate(clients):

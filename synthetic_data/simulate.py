@@ -81,13 +81,26 @@ def _pick(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum(cdf.searchsorted(u, side="right"), len(cdf) - 1)
 
 
+def cdf_of(p: np.ndarray) -> np.ndarray:
+    """The cumulative distribution of weights `p`, normalised by its last value (as numpy's choice builds it)."""
+    c = np.cumsum(p)
+    return c / c[-1]
+
+
+def running_max(values: np.ndarray, new_group: np.ndarray) -> np.ndarray:
+    """The running maximum of `values` (|v| < 2**30) restarting where `new_group` is True, on rows sorted by group:
+    one numpy pass (a window expression evaluates per group, ten to a hundred times slower on these tables)."""
+    group = np.cumsum(new_group, dtype=np.int64)
+    assert len(values) == 0 or np.abs(values).max() < 1 << 30
+    return np.maximum.accumulate(values + (group << 31)) - (group << 31)
+
+
 @cache
 def _cdf(key: str) -> np.ndarray:
     m = model()
     p = {"joint": m.joint, "duration": m.duration_p, "duration_verblijf": m.duration_p_verblijf,
          "einde": m.einde_p, "ijw_cells": _ijw_cells_p()}[key]
-    c = np.cumsum(p)
-    c /= c[-1]
+    c = cdf_of(p)
     c.flags.writeable = False
     return c
 
@@ -95,11 +108,7 @@ def _cdf(key: str) -> np.ndarray:
 @cache
 def _choice_cdfs(seed: int, regio: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """domains.all_choices with each probability vector as a normalised cdf (once per process and region)."""
-    out = {}
-    for k, (idx, p) in domains.all_choices(seed, regio).items():
-        c = np.cumsum(p)
-        out[k] = (idx, c / c[-1])
-    return out
+    return {k: (idx, cdf_of(p)) for k, (idx, p) in domains.all_choices(seed, regio).items()}
 
 
 @cache
@@ -632,14 +641,11 @@ def _avoid_stacking(seed: int, regio: str, df: pl.DataFrame, passes: int = 6) ->
     stacked = pl.Series("_stacked", [], dtype=pl.Boolean)
     for _ in range(passes):
         sub = sub.sort(*key, "begin", "_traject_key")
-        # stacked: the begin lies before the latest toewijzing end of the earlier rows of its key group (numpy on
-        # the sorted rows: a window expression evaluates per group, a hundred times slower here)
+        # stacked: the begin lies before the latest toewijzing end of the earlier rows of its key group
         first = sub.select(pl.any_horizontal([pl.col(c) != pl.col(c).shift(1) for c in key]).fill_null(True)).to_series()
         first = first.to_numpy()
         ends = sub.select(tw_end).to_series().to_numpy()
-        group = np.cumsum(first)
-        assert len(ends) == 0 or np.abs(ends).max() < 1 << 30
-        run_max = np.maximum.accumulate(ends + (group << 31)) - (group << 31)   # cum_max restarting at each group
+        run_max = running_max(ends, first)
         flags = np.zeros(len(ends), dtype=bool)
         flags[1:] = ~first[1:] & (sub["begin"].to_numpy()[1:] <= run_max[:-1])
         stacked = pl.Series("_stacked", flags)
