@@ -64,11 +64,27 @@ def _sortable(s: pl.Series) -> np.ndarray:
 
 def stable_order(df: pl.DataFrame, keys: list[str]) -> np.ndarray:
     """Row order of a stable sort by `keys` (nulls last), as `df.sort(keys, nulls_last=True, maintain_order=True)`:
-    one stable integer argsort per key, last key first (a multi-column sort on the identifier strings was a tenth of
-    the generator's time)."""
-    order = np.arange(df.height)
+    the keys as integers, neighbouring keys packed into one integer where their ranges fit 63 bits, then one stable
+    single-column argsort per packed key, last first (a multi-column sort on the identifier strings was a tenth of
+    the generator's time; polars' argsort of one integer column is stable and 2-3x numpy's)."""
+    if df.height == 0:
+        return np.arange(0)
+    packed, value, bits = [], None, 0
     for k in reversed(keys):
-        order = order[np.argsort(_sortable(df[k])[order], kind="stable")]
+        col = _sortable(df[k])
+        col = col - col.min()
+        width = int(col.max()).bit_length()
+        if value is not None and bits + width <= 63:
+            value, bits = value + (col << bits), bits + width
+        else:
+            if value is not None:
+                packed.append(value)
+            value, bits = col, width
+    packed.append(value)
+    order = None
+    for value in packed:   # least significant first
+        step = pl.Series(value if order is None else value[order]).arg_sort().to_numpy()
+        order = step if order is None else order[step]
     return order
 
 

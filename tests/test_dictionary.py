@@ -61,5 +61,11 @@ def test_stable_order_is_polars_stable_sort():
     })
     for keys in (["digits"], ["mixed"], ["signed"], ["digits", "num"], ["mixed", "day", "digits"], ["day", "num"]):
         assert df[stable_order(df, keys)].equals(df.sort(keys, nulls_last=True, maintain_order=True)), keys
+    # large enough for polars' multithreaded argsort, with ties, keys that pack into one integer and keys that do not
+    n = 300_000
+    big = pl.DataFrame({"gem": [f"{x:04d}" for x in rng.integers(0, 400, n)], "wide": rng.integers(0, 10**15, n),
+                        "tie": rng.integers(0, 3, n), "day": pl.Series(rng.integers(19000, 19100, n)).cast(pl.Date)})
+    for keys in (["gem", "tie", "day"], ["gem", "wide", "tie"], ["tie", "wide"], ["day"]):
+        assert big[stable_order(big, keys)].equals(big.sort(keys, nulls_last=True, maintain_order=True)), keys
     # a broken ordering is caught: the reversed order differs
     assert not df[stable_order(df, ["digits"])[::-1]].equals(df.sort("digits", nulls_last=True, maintain_order=True))
