@@ -18,9 +18,8 @@ import re
 import shutil
 from pathlib import Path
 
-import yaml
-
 from synthetic_data.atomic import atomic_write
+from synthetic_data.reference import parse_yaml
 
 ASSETS = Path(__file__).resolve().parent / "data_docs_assets"
 SHARED = "_assets"                  # the folder of vendored files, beside (or inside) the sites
@@ -35,7 +34,7 @@ SRI = re.compile(r"""\s+(?:integrity="[^"]*"|crossorigin="[^"]*")""")   # SRI ne
 
 @functools.cache
 def sources() -> dict:
-    return yaml.safe_load((ASSETS / "sources.yaml").read_text(encoding="utf-8"))
+    return parse_yaml((ASSETS / "sources.yaml").read_text(encoding="utf-8"))
 
 
 def remote_resources(text: str) -> list[str]:

@@ -13,10 +13,8 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-import yaml
-
 from synthetic_data.dictionary import schema, table_names
-from synthetic_data.reference import codelists
+from synthetic_data.reference import codelists, parse_yaml
 
 from .derived import DERIVED
 
@@ -59,7 +57,7 @@ class Rule:
 
 
 def _read_yaml() -> dict:
-    return yaml.safe_load((files("expectations") / "rules.yaml").read_text(encoding="utf-8"))
+    return parse_yaml((files("expectations") / "rules.yaml").read_text(encoding="utf-8"))
 
 
 def _fail(rule_id: str, what: str, allowed) -> None:

@@ -56,8 +56,9 @@ def _sortable(s: pl.Series) -> np.ndarray:
         n = s.str.len_bytes()
         # digits only, one width (a sign would order differently): the cast, checked, is cheaper than a regex
         num = s.cast(pl.Int64, strict=False) if n.min() == n.max() and (n.max() or 0) <= 18 else None
+        # no sign: '+' and '-' order before the digits, so the smallest string would start with one
         if (num is not None and num.null_count() == s.null_count() and (num.min() or 0) >= 0
-                and not (s.str.starts_with("+") | s.str.starts_with("-")).any()):
+                and (s.min() or "0")[:1].isdigit()):
             s = num
         else:
             s = s.rank("dense")

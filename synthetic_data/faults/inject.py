@@ -34,13 +34,13 @@ from typing import Callable
 
 import numpy as np
 import polars as pl
-import yaml
 
 from ..dictionary import key as dictionary_key
 from ..ijw import contract_tarief, key_expr, late_answers, late_declaratie_antwoorden, late_sent, latest_toewijzing
 from ..ijw import signed as _signed
 from ..ijw import volume_cap as _cap_expr
 from ..privacy import CLIENT_ID, REFERENTIE_NUMMER, TOEWIJZING_NUMMER_RANGE, elfproef_valid, fresh_numbers, opaque_code
+from ..reference import parse_yaml
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ DAY = dt.timedelta(days=1)
 @cache
 def _yaml(name: str) -> dict:
     with (resources.files("synthetic_data.faults") / name).open(encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        return parse_yaml(f)
 
 
 def catalogue() -> list[dict]:
