@@ -110,9 +110,12 @@ def write_dataset(tables: dict[str, pl.DataFrame], out: str | Path, config: dict
                 write_table(tables[name], path, watermark(config, name))
                 return {"file": path.name, "rows": tables[name].height, "sha256": file_sha256(path)}
 
-            # pyarrow releases the GIL while encoding: write the files side by side (each file's bytes stay the same)
+            # pyarrow releases the GIL while encoding: write the files side by side (each file's bytes stay the same),
+            # the largest first so that no big table is written alone at the end
+            by_size = sorted(tables, key=lambda name: -tables[name].height)
             with ThreadPoolExecutor(max_workers=2) as pool:
-                files = dict(zip(tables, pool.map(write_one, tables)))
+                written = dict(zip(by_size, pool.map(write_one, by_size)))
+            files = {name: written[name] for name in tables}
             manifest = {
                 "synthetic": True,
                 "generator": GENERATOR,
