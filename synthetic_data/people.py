@@ -126,7 +126,7 @@ def persons_frame(seed: int, persons: pl.DataFrame) -> pl.DataFrame:
             "voorvoegsel": pools["voorvoegsel"].gather(last_idx),
             "achternaam": pools["achternaam"].gather(last_idx),
             "geboortedatum": birth_dates(seed, origin, person, df["cohort_size"].to_numpy()),
-            "geslacht": np.where(girl, "2", "1"),
+            "geslacht": pl.Series(["1", "2"]).gather(girl.astype(np.int64)),   # not a numpy unicode array
             "gemeente_code": df["gemeente_code"],
             **addr,
         }
@@ -144,18 +144,16 @@ def persons_frame(seed: int, persons: pl.DataFrame) -> pl.DataFrame:
 def _addresses(seed, pcs: pl.DataFrame, residence, origin, person) -> dict:
     """Street, house number and a postcode in a PC4 of the gemeente of residence (weighted by its population)."""
     pools = name_pools(seed)
-    n = len(person)
-    pc4_out = np.empty(n, dtype=object)
-    place_out = np.empty(n, dtype=object)
+    pick = np.empty(len(person), dtype=np.int64)   # row of `pcs` per person
     u = keyed_uniform(seed, F_PC4, residence, origin, person)
     codes = pcs["gemeente_code"].cast(pl.Int64).to_numpy()
-    for gm in np.unique(residence):     # one vectorised lookup per gemeente, not per row
-        rows = np.nonzero(residence == gm)[0]
+    inwoners = pcs["inwoners_2021"].to_numpy()
+    by_gm = np.argsort(residence, kind="stable")
+    gms, starts = np.unique(residence[by_gm], return_index=True)
+    for gm, rows in zip(gms, np.split(by_gm, starts[1:])):   # one vectorised lookup per gemeente, not per row
         sub = np.nonzero(codes == gm)[0]
-        cum = np.cumsum(pcs["inwoners_2021"].to_numpy()[sub]).astype(np.float64)
-        pick = sub[np.searchsorted(cum / cum[-1], u[rows], side="right").clip(0, len(sub) - 1)]
-        pc4_out[rows] = pcs["pc4"].to_numpy()[pick]
-        place_out[rows] = pcs["woonplaats"].to_numpy()[pick]
+        cum = np.cumsum(inwoners[sub]).astype(np.float64)
+        pick[rows] = sub[np.searchsorted(cum / cum[-1], u[rows], side="right").clip(0, len(sub) - 1)]
     letters = pl.Series(POSTCODE_LETTER_PAIRS).gather(
         (keyed_hash(seed, F_LETTERS, residence, origin, person) % np.uint64(len(POSTCODE_LETTER_PAIRS))).astype(np.int64)
     )
@@ -166,8 +164,8 @@ def _addresses(seed, pcs: pl.DataFrame, residence, origin, person) -> dict:
     return {
         "straatnaam": street,
         "huisnummer": house,
-        "postcode": pl.Series(pc4_out, dtype=pl.String) + letters,
-        "woonplaats": pl.Series(place_out, dtype=pl.String),
+        "postcode": pcs["pc4"].gather(pick) + letters,
+        "woonplaats": pcs["woonplaats"].gather(pick),
     }
 
 
