@@ -169,20 +169,23 @@ def plan_vow(seed: int, df: pl.DataFrame, producten: pl.DataFrame) -> pl.DataFra
     if not base.height:
         return base.clear()
     key = (_int(base["gemeente_code"]), base["_tw_seq"].to_numpy())
-    u = lambda tag: keyed_uniform(seed, tag, *key)  # noqa: E731
     years = (base["end"] - base["begin"] + 1).to_numpy() / 365.25
-    occurs = u(H_VOW) < np.minimum(1.0, f["vow_per_care_year"] * years)
+    occurs = keyed_uniform(seed, H_VOW, *key) < np.minimum(1.0, f["vow_per_care_year"] * years)
+    # the other draws only for the trajectories that send one (keyed per row: the same values)
+    base, key = base.filter(pl.Series(occurs)), tuple(k[occurs] for k in key)
+    u = lambda tag: keyed_uniform(seed, tag, *key)  # noqa: E731
     shares = np.array([f["vow_kind_shares"][k] for k in VOW_KINDS], dtype=float)
-    kind = np.array(VOW_KINDS)[np.minimum(np.searchsorted(np.cumsum(shares) / shares.sum(), u(H_VOW_KIND), side="right"), 2)]
+    kind = np.minimum(np.searchsorted(np.cumsum(shares) / shares.sum(), u(H_VOW_KIND), side="right"), 2)
     lo, hi = f["vow_volume_increase"]
     mlo, mhi = f["vow_einddatum_months"]
     b = base.with_columns(
-        pl.Series("_occurs", occurs), pl.Series("_kind", kind), pl.Series("_u_day", u(H_VOW_DAY)),
+        pl.Series("_kind", VOW_KINDS).gather(kind), pl.Series("_u_day", u(H_VOW_DAY)),
         pl.Series("_increase", lo + u(H_VOW_SIZE) * (hi - lo)),
         pl.Series("_months", _pick(u(H_VOW_SIZE), mlo, mhi)),
-        pl.Series("_reden_verzoek", np.where(u(H_VOW_RVERZOEK) < f["vow_reden_zorgplan_share"], "2", "1")),
+        pl.when(pl.Series(u(H_VOW_RVERZOEK) < f["vow_reden_zorgplan_share"])).then(pl.lit("2")).otherwise(pl.lit("1"))
+        .alias("_reden_verzoek"),
         pl.Series("_u_product", u(H_VOW_PRODUCT)), pl.Series("_u_dur", u(H_VOW_DUR)), pl.Series("_u_vol", u(H_VOW_VOL)),
-    ).filter("_occurs")
+    )
     # the day of the JW317: a later einddatum is asked 3-6 weeks before the current one, other changes during care
     during = pl.col("begin") + 30 + (pl.col("_u_day") * (pl.col("end") - pl.col("begin") - 90)).floor().cast(pl.Int64)
     b = b.with_columns(
@@ -207,12 +210,14 @@ def plan_vow(seed: int, df: pl.DataFrame, producten: pl.DataFrame) -> pl.DataFra
     same_year = _to_date(pl.col("_D")).dt.year() == _to_date(pl.col("_V")).dt.year()
     in_years = (pl.col("_kind") != "nieuw_product") | ((pl.col("_V") >= pl.col("_ws")) & same_year)
     b = b.filter(eligible & in_years & (pl.col("_V") <= pl.col("_we")) & (pl.col("_V") > pl.col("begin")))
-    # a new product the youth already gets (or may get as a second product) at that aanbieder would stack (OP259)
-    taken = pl.concat([df.select("gemeente_code", "bsn", "agb_code", "product"),
-                       second_products_taken(seed, df)]).unique().rename({"product": "_new_product"})
+    # a new product the youth already gets (or may get as a second product) at that aanbieder would stack (OP259);
+    # read on the asking youths' rows only (both are row-wise)
+    new = b.filter(pl.col("_kind") == "nieuw_product")
+    theirs = df.join(new.select("gemeente_code", "bsn").unique(), on=["gemeente_code", "bsn"], how="semi")
+    taken = pl.concat([theirs.select("gemeente_code", "bsn", "agb_code", "product"),
+                       second_products_taken(seed, theirs)]).rename({"product": "_new_product"})
     b = pl.concat([b.filter(pl.col("_kind") != "nieuw_product"),
-                   b.filter(pl.col("_kind") == "nieuw_product").join(
-                       taken, on=["gemeente_code", "bsn", "agb_code", "_new_product"], how="anti")])
+                   new.join(taken, on=["gemeente_code", "bsn", "agb_code", "_new_product"], how="anti")])
     if not b.height:
         return b
     key = (_int(b["gemeente_code"]), b["_tw_seq"].to_numpy())
