@@ -31,6 +31,29 @@ def test_bsn_mapping_is_a_bijection_into_the_synthetic_range():
     assert (bsn_from_index(idx[:1000], seed=43) != bsn[:1000]).mean() > 0.99
 
 
+def test_hashes_and_opaque_numbers_do_not_depend_on_the_blocking():
+    # keyed_hash and opaque_number work through long columns in cache-sized blocks: a value must not depend on the
+    # row's position in its block, so a column gives what its pieces (each shorter than a block) give
+    from synthetic_data import privacy
+
+    rng = np.random.default_rng(11)
+    n = 3 * privacy._BLOCK + 17
+    gm = rng.integers(0, 400, n)
+    for size in (10 ** 15, 9 * 10 ** 7, 3 * n):
+        index = rng.permutation(np.unique(rng.integers(0, size, n)))
+        g = gm[:len(index)]
+        whole = privacy.opaque_number(42, 204, index, g, size=size)
+        pieces = [privacy.opaque_number(42, 204, index[lo:lo + 1000], g[lo:lo + 1000], size=size)
+                  for lo in range(0, len(index), 1000)]
+        assert np.array_equal(whole, np.concatenate(pieces)), size
+        assert whole.min() >= 0 and whole.max() < size
+        one_scope = privacy.opaque_number(42, 204, index, size=size)   # a bijection within one scope
+        assert len(np.unique(one_scope)) == len(index) and one_scope.max() < size
+    whole = privacy.keyed_hash(7, 3, index, g)
+    assert np.array_equal(whole, np.concatenate([privacy.keyed_hash(7, 3, index[lo:lo + 999], g[lo:lo + 999])
+                                                 for lo in range(0, len(index), 999)]))
+
+
 def test_generated_people_are_synthetic(twente_2024):
     _, t = twente_2024
     people = t["jeugdigen"]
