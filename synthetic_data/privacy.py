@@ -180,7 +180,8 @@ def _feistel_blocked(x: np.ndarray, tweak: np.ndarray, half: int) -> np.ndarray:
 def opaque_code(numbers, fmt: tuple[str, int]) -> pl.Series:
     """Numbers in [0, 10**digits) as fixed-width strings prefix + zero-padded digits."""
     prefix, digits = fmt
-    return prefix + pl.Series(np.asarray(numbers, dtype=np.int64)).cast(pl.String).str.zfill(digits)
+    code = pl.Series(np.asarray(numbers, dtype=np.int64)).cast(pl.String).str.zfill(digits)
+    return prefix + code if prefix else code   # "" + code would copy every string once more
 
 
 def fresh_numbers(rng: np.random.Generator, k: int, low: int, high: int, taken=()) -> list[int]:
