@@ -226,8 +226,11 @@ def _job_tables(seed: int, first: int, last: int, traj: pl.DataFrame, gem: pl.Da
 
 def _in_slices(df: pl.DataFrame, build, rows_per_slice: int = 150_000) -> pl.DataFrame:
     """Apply a row-wise builder to slices of whole gemeenten (results do not depend on the slicing)."""
+    if df.height < rows_per_slice:   # one slice
+        return build(df)
     counts = df.group_by("gemeente_code").len().sort("gemeente_code")
-    slice_of = counts.with_columns((pl.col("len").cum_sum() // rows_per_slice).alias("_slice"))
-    df = df.join(slice_of.select("gemeente_code", "_slice"), on="gemeente_code", how="left")
-    parts = [build(part.drop("_slice")) for _, part in df.group_by("_slice", maintain_order=True)]
-    return pl.concat(parts)
+    slice_of = counts.select("gemeente_code", (pl.col("len").cum_sum() // rows_per_slice).alias("_slice"))
+    part = df.select(pl.col("gemeente_code").replace_strict(slice_of["gemeente_code"], slice_of["_slice"]))
+    part = part.to_series()
+    # one filter per slice (no join and partition: each copied the whole frame), in order of first appearance
+    return pl.concat([build(df.filter(part == k)) for k in part.unique(maintain_order=True)])
