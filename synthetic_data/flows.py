@@ -357,7 +357,7 @@ def apply_vow(seed: int, df: pl.DataFrame, plan: pl.DataFrame, producten: pl.Dat
     rows = rows.with_columns(pl.lit(None, dtype=df.schema[c]).alias(c) for c in df.columns if c not in rows.columns)
     rows = rows.select(df.columns)
     # a new product the youth already gets at that aanbieder would stack (OP259): such a request is not honoured so
-    taken = df.select("gemeente_code", "bsn", "agb_code", "product").unique()
+    taken = df.select("gemeente_code", "bsn", "agb_code", "product")   # an anti join needs no unique()
     is_new = g["_kind"] == "nieuw_product"
     rows = pl.concat([rows.filter(~is_new),
                       rows.filter(is_new).join(taken, on=["gemeente_code", "bsn", "agb_code", "product"], how="anti")])
@@ -498,7 +498,9 @@ def cut_lines(lines: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:
                     _to_date(pl.col("_R")).alias("_pr"))
     cols = lines.columns
     # only the lines of paused toewijzingen change (the tables are sorted by their key afterwards)
-    hit = pl.struct("gemeente_code", "toewijzing_nummer").is_in(p.select(pl.struct("gemeente_code", "toewijzing_nummer")).to_series().implode())
+    # one integer per toewijzing (a struct is_in cost 2/3 of this function)
+    tw = pl.col("gemeente_code").cast(pl.Int64) * TOEWIJZING_NUMMER_RANGE[1] + pl.col("toewijzing_nummer")
+    hit = lines.select(tw.is_in(p.select(tw).to_series().implode()).fill_null(False)).to_series()
     rest, lines = lines.filter(~hit), lines.filter(hit)
     j = lines.join(p, on=["gemeente_code", "toewijzing_nummer"], how="left")
     b, e = pl.col("begindatum"), pl.col("einddatum")
