@@ -99,9 +99,10 @@ def _reference(config: GeneratorConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.
     return gem, pools, contracts
 
 
-def reference_tables(config: GeneratorConfig) -> dict[str, pl.DataFrame]:
-    """The reference tables of the region (gemeenten, aanbieders of its inkoopregios, contract products)."""
-    gem, pools, contracts = _reference(config)
+def reference_tables(config: GeneratorConfig, reference: tuple | None = None) -> dict[str, pl.DataFrame]:
+    """The reference tables of the region (gemeenten, aanbieders of its inkoopregios, contract products);
+    `reference` is what `_reference(config)` returned when the caller has it already."""
+    gem, pools, contracts = reference or _reference(config)
     contracts = with_declaratie_codes(contracts)   # issue 13: the code a claim of an aspecifiek product declares
     return {name: conform(name, t) for name, t in zip(REFERENCE_TABLES, (gem, pools, contracts))}
 
@@ -120,11 +121,12 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     config = config or GeneratorConfig()
     first, last = config.year_range
     seed = config.seed
-    gem, pools, contracts = _reference(config)
     groups = _jobs(config)
     sims = [(seed, float(config.scale), cs, first, last) for cs in groups]
+    reference: list = []   # (gemeenten, aanbieders, contracts), made while the first jobs are simulated
 
     def build(i: int, traj: pl.DataFrame) -> dict[str, pl.DataFrame] | None:
+        gem, pools, contracts = reference
         return _job_tables(seed, first, last, traj, gem.filter(pl.col("gemeente_code").is_in(groups[i])), pools,
                            contracts)
 
@@ -135,7 +137,9 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as procs, \
                 ThreadPoolExecutor(max_workers=workers) as threads:
             futures = {procs.submit(_simulate_ipc, job): i for i, job in enumerate(sims)}
-            name_pools(seed)   # built once here while the first jobs are simulated, not in two threads at once
+            # built once here while the first jobs are simulated, not in two threads at once
+            reference.extend(_reference(config))
+            name_pools(seed)
             built = []
             for f in as_completed(futures):
                 i = futures[f]
@@ -146,6 +150,7 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
             for i, b in built:
                 parts[i] = b.result()
     else:
+        reference.extend(_reference(config))
         for i, job in enumerate(sims):
             parts[i] = build(i, _simulate(job))
             done += len(groups[i])
@@ -155,7 +160,7 @@ def generate(config: GeneratorConfig | None = None, progress: ProgressFn | None 
     if not parts:
         raise ConfigError("--scale", f"'{config.scale}' simulates nobody in care in region '{config.region}' "
                           f"({len(config.gemeenten)} gemeente(n))", "a larger scale for this region, e.g. 0.05")
-    out = reference_tables(config)
+    out = reference_tables(config, tuple(reference))
     for name in list(parts[0]):
         # chunks of the jobs' slices, not one copy: same bytes for the same config, half the peak memory
         out[name] = merge_sorted(name, [p.pop(name) for p in parts], rechunk=False)
