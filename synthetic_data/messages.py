@@ -324,10 +324,6 @@ def antwoorden(df: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([onderzoek, afwijzing])
 
 
-def _month_floor(days: pl.Expr) -> pl.Expr:
-    return _to_date(days).dt.truncate("1mo")
-
-
 def _month_index(month: pl.Expr) -> pl.Expr:
     """Months since January 2000 (0-999: a digit group of the identifier keys)."""
     return ((month.dt.year() - 2000) * 12 + month.dt.month() - 1).cast(pl.Int64)
@@ -347,25 +343,28 @@ def _months(seed: int, tag: int, dist: dict, *key) -> pl.Series:
     return pl.Series(months[pick], dtype=pl.Int64)
 
 
-def _add_months(month: pl.Expr, lag: pl.Series) -> pl.Expr:
-    """The first of the month `lag` months after `month` (a first of the month)."""
-    idx = month.dt.year().cast(pl.Int64) * 12 + month.dt.month().cast(pl.Int64) - 1 + pl.lit(lag)
-    return pl.date(idx // 12, idx % 12 + 1, 1)
-
-
 def _split_uniforms(seed: int, tag: int, *key) -> list[np.ndarray]:
     """Four uniforms [0, 1) of 16 bits each from one keyed hash of the row's key."""
     h = keyed_hash(seed, tag, *key)
     return [((h >> np.uint64(16 * i)) & np.uint64(0xFFFF)).astype(np.float64) / 65536.0 for i in range(4)]
 
 
+def _month_days_of(month_idx: np.ndarray) -> np.ndarray:
+    """Months since January 1970 -> the int day of their first day."""
+    return (month_idx.astype("datetime64[M]").astype("datetime64[D]") - _EPOCH).astype(np.int64)
+
+
 def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
-    """Monthly claim lines: one debet per toewijzing and month, a few corrected by credit + new debet later."""
+    """Monthly claim lines: one debet per toewijzing and month, a few corrected by credit + new debet later.
+
+    Built on numpy index arrays: the month lines are row numbers into the toewijzing frame `t` and the identifier
+    strings are gathered once at the end (the lines are a few million rows on nl; carrying the strings through every
+    step cost most of the time)."""
     p = model().params
     tm = care_model()["timing"]
     t = _ijw(_timing(df)).select(
         "gemeente_code", "agb_code", "bsn", "toewijzing_nummer", "_tw_seq", "product_categorie", "product_code", "eenheid",
-        "frequentie", "tarief", "_vol", "_ing", "begin", "end", "_ws", "_we",
+        "frequentie", "_vol", "_ing", "begin", "end", "_ws", "_we",
     )
     # --- issue 12: timing. Utilisation: a level per toewijzing (Kumaraswamy quantile of a keyed uniform), times the
     # calendar month's factor and month noise, capped at the toegewezen volume pro-rated to the care days.
@@ -374,109 +373,128 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
           .otherwise(pl.col("product_categorie").replace_strict({c: float(v[x]) for c, v in by_cat.items()},
                                                                 default=float(util[x]), return_dtype=pl.Float64))
           for x in ("a", "b")]
-    u_tw = pl.lit(pl.Series(keyed_uniform(seed, H_UTIL, t["gemeente_code"].cast(pl.Int64).to_numpy(), t["_tw_seq"].to_numpy())))
-    level = (1 - (1 - u_tw) ** (1 / ab[1])) ** (1 / ab[0])
-    t = t.with_columns(level.alias("_level")).with_columns(
-        pl.date_ranges(
-            _month_floor(pl.max_horizontal("begin", "_ws")), _month_floor(pl.min_horizontal("end", "_we")), "1mo"
-        ).alias("_month")
-    ).explode("_month")
+    g_t, agb_t = (t[c].cast(pl.Int64).to_numpy() for c in ("gemeente_code", "agb_code"))
+    u_tw = pl.lit(pl.Series(keyed_uniform(seed, H_UTIL, g_t, t["_tw_seq"].to_numpy())))
+    level_t = t.select(((1 - (1 - u_tw) ** (1 / ab[1])) ** (1 / ab[0])).alias("_level"))["_level"].to_numpy()
+    col = {c: t[c].to_numpy() for c in ("_tw_seq", "_vol", "_ing", "begin", "end", "_ws", "_we")}
+    flag = {f"{c}{v}": t.select((pl.col(c) == v).fill_null(False))[c].to_numpy()
+            for c, v in (("eenheid", "14"), ("eenheid", "82"), ("frequentie", "2"), ("frequentie", "4"), ("frequentie", "6"))}
+    # one line per calendar month of the care in the window (months counted from January 1970)
+    to_month = lambda d: d.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)  # noqa: E731
+    first_m = to_month(np.maximum(col["begin"], col["_ws"]))
+    n_m = to_month(np.minimum(col["end"], col["_we"])) - first_m + 1
+    if (n_m < 1).any():
+        raise ValueError("prestaties: a toewijzing in the window ends before it begins")
+    i = np.repeat(np.arange(t.height), n_m)
+    mon = first_m[i] + np.arange(len(i)) - np.repeat(np.cumsum(n_m) - n_m, n_m)
     # The ProductPeriode starts on the 1st or on the toewijzing Ingangsdatum (TR387); the care days in it start at the
     # care start, which the waiting time puts after the Ingangsdatum.
-    t = t.with_columns(
-        pl.col("_month").cast(pl.Int32).cast(pl.Int64).alias("_m0"),
-        pl.col("_month").dt.offset_by("1mo").cast(pl.Int32).cast(pl.Int64).alias("_m1"),
-    ).with_columns(
-        pl.max_horizontal("_m0", "_ing").alias("_pb"),
-        pl.min_horizontal(pl.col("_m1") - 1, "end").alias("_pe"),
-        (pl.col("_m1") - pl.col("_m0")).alias("_dim"),
-    ).with_columns((pl.col("_pe") - pl.max_horizontal("_pb", "begin") + 1).alias("_days"))
-    t = with_claim_tarief(seed, t, "_pb")   # issue 12: the tariff of the contract period (and aanbieder) of the line
-    g, seq, m0 = t["gemeente_code"].cast(pl.Int64).to_numpy(), t["_tw_seq"].to_numpy(), t["_m0"].to_numpy()
+    lo_m, hi_m = (int(first_m.min()), int((first_m + n_m).max())) if t.height else (0, 0)
+    month_day = _month_days_of(np.arange(lo_m, hi_m + 1))        # first days of the months, looked up by index
+    m0, m1 = month_day[mon - lo_m], month_day[mon + 1 - lo_m]
+    begin, vol = col["begin"][i], col["_vol"][i]
+    pb = np.maximum(m0, col["_ing"][i])
+    pe = np.minimum(m1 - 1, col["end"][i])
+    dim = m1 - m0
+    days = pe - np.maximum(pb, begin) + 1
+    g, seq = g_t[i], col["_tw_seq"][i]
     # one keyed hash per line gives four 16-bit uniforms: month noise, etmaal absence and its days, rounding
     noise_u, absent_u, days_u, round_u = _split_uniforms(seed, H_MONTH_NOISE, g, seq, m0)
-    month = t["_month"].dt.month().to_numpy() - 1
     nlo, nhi = tm["month_noise"]
-    factor = np.array(tm["month_factor"])[month] * (nlo + (nhi - nlo) * noise_u)
+    factor = np.array(tm["month_factor"])[mon % 12] * (nlo + (nhi - nlo) * noise_u)
     alo, ahi = tm["etmaal_absent_days"]
     absent = np.where(absent_u < tm["etmaal_absent_share"], alo + (days_u * (ahi - alo + 1)).astype(np.int64), 0)
+    u = np.clip(level_t[i] * factor, 0.0, 1.0)
+    e14, e82, f2, f4, f6 = (flag[k][i] for k in ("eenheid14", "eenheid82", "frequentie2", "frequentie4", "frequentie6"))
+    cap = np.where(e14, days.astype(np.float64),                   # an etmaal is a day in care
+                   np.where(f2, vol * days / 7, np.where(f4, vol * days / dim, vol * days / 28)))
+    single = e82 & f6
+    cap_floor = np.floor(cap).astype(np.int64)
     # stochastic rounding (unbiased, unlike the floor), never above the cap
-    t = t.with_columns((pl.col("_level") * pl.Series(factor)).clip(0.0, 1.0).alias("_u"), pl.Series("_absent", absent),
-                       pl.Series("_round", round_u))
-    cap = (
-        pl.when(pl.col("eenheid") == "14").then(pl.col("_days"))               # an etmaal is a day in care
-        .when(pl.col("frequentie") == "2").then(pl.col("_vol") * pl.col("_days") / 7)
-        .when(pl.col("frequentie") == "4").then(pl.col("_vol") * pl.col("_days") / pl.col("_dim"))
-        .otherwise(pl.col("_vol") * pl.col("_days") / 28)
-    )
-    single = (pl.col("eenheid") == "82") & (pl.col("frequentie") == "6")
-    volume = (
-        pl.when(pl.col("eenheid") == "14").then(pl.max_horizontal(pl.col("_days") - pl.col("_absent"), 1))
-        .when(single)                                                           # one arrangement, claimed at the start
-        .then(((pl.col("_m0") <= pl.col("begin")) & (pl.col("begin") < pl.col("_m1"))).cast(pl.Int64))
-        .when(pl.col("eenheid") == "82").then(cap.floor().cast(pl.Int64))       # an arrangement per whole month
-        .otherwise(pl.min_horizontal((cap * pl.col("_u") + pl.col("_round")).floor(), cap.floor()).cast(pl.Int64))
-    )
-    t = t.with_columns(volume.alias("geleverd_volume"),
-                       pl.when(single).then(1).otherwise(cap.floor().cast(pl.Int64)).alias("_cap")).filter(
-        pl.col("geleverd_volume") > 0)
+    volume = np.where(
+        e14, np.maximum(days - absent, 1),
+        np.where(single, ((m0 <= begin) & (begin < m1)).astype(np.int64),   # one arrangement, claimed at the start
+                 np.where(e82, cap_floor,                                   # an arrangement per whole month
+                          np.minimum(np.floor(cap * u + round_u), np.floor(cap)).astype(np.int64))))
+    keep = np.flatnonzero(volume > 0)
+    i, mon, m0, m1, pb, pe, g, seq, volume = (a[keep] for a in (i, mon, m0, m1, pb, pe, g, seq, volume))
+    cap_n = np.where(single, 1, cap_floor)[keep]
+    # issue 12: the tariff of the contract period (and aanbieder) of the line, looked up once per toewijzing and year
+    year = mon // 12 + 1970
+    past = np.flatnonzero(pb >= m1)           # an Ingangsdatum after the month (none expected): its own year
+    year[past] = pb[past].astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    y0 = int(year.min()) if len(year) else 2000
+    span = int(year.max()) - y0 + 1 if len(year) else 1
+    jan1 = (np.arange(y0, y0 + span) - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
+    per_year = t.select("gemeente_code", "product_code", "agb_code")[np.repeat(np.arange(t.height), span)].with_columns(
+        pl.Series("_day", np.tile(jan1, t.height), dtype=pl.Int64))
+    tarief = with_claim_tarief(seed, per_year, "_day")["tarief"]
+    if tarief.len() != per_year.height:
+        raise ValueError("prestaties: the contract holds a product twice")
+    tarief = tarief.gather(i * span + (year - y0))
     # ReferentieNummer: a keyed bijection of (gemeente, toewijzing count, month, line kind); the kind (debet, credit,
     # re-debet) is part of the key, never of the number. A credit's VorigReferentieNummer is its debet's number.
-    t = t.with_columns(
-        (((pl.col("gemeente_code").cast(pl.Int64) * 10_000_000 + pl.col("_tw_seq") - 1_000_001) * 1000
-          + _month_index(pl.col("_month"))) * 4).alias("_ref_key"))
-    g, seq, m0 = t["gemeente_code"].cast(pl.Int64).to_numpy(), t["_tw_seq"].to_numpy(), t["_m0"].to_numpy()
+    ref_key = ((g * 10_000_000 + seq - 1_000_001) * 1000 + (mon - 360)) * 4
     # The first debet is declared with the delivery month's declaratie or, late, with a later one (_decl_month).
-    debet = t.with_columns(
-        _ref(seed, t["_ref_key"], 0).alias("referentie_nummer"),
-        pl.lit(None, pl.String).alias("vorig_referentie_nummer"),
-        _add_months(pl.col("_month"), _months(seed, H_DECL_LAG, tm["declaratie_lag_months"], g, seq, m0)).alias("_decl_month"),
-        pl.lit("D").alias("debet_credit"),
-    )
+    decl = mon + _months(seed, H_DECL_LAG, tm["declaratie_lag_months"], g, seq, m0).to_numpy()
+    ref0 = _ref(seed, pl.Series(ref_key), 0)
     # Corrections: a few debets are reversed by a credit and claimed again, 1-6 declaratieperiodes later, with the
     # volume raised or lowered (within the cap; at least 1).
-    corr = debet.filter(pl.Series(keyed_uniform(seed, H_CORRECTIE, g, seq, m0) < p["correction_share"]))
-    g, seq, m0 = corr["gemeente_code"].cast(pl.Int64).to_numpy(), corr["_tw_seq"].to_numpy(), corr["_m0"].to_numpy()
-    up = keyed_uniform(seed, H_CORR_UP, g, seq, m0) < tm["correction_up_share"]
+    c = np.flatnonzero(keyed_uniform(seed, H_CORRECTIE, g, seq, m0) < p["correction_share"])
+    gc, sc, mc = g[c], seq[c], m0[c]
+    up = keyed_uniform(seed, H_CORR_UP, gc, sc, mc) < tm["correction_up_share"]
     slo, shi = tm["correction_size"]
-    vol = corr["geleverd_volume"].to_numpy()
-    delta = np.maximum(1, np.round(vol * (slo + (shi - slo) * keyed_uniform(seed, H_CORR_SIZE, g, seq, m0)))).astype(np.int64)
-    cap_n = corr["_cap"].to_numpy()
-    raised, lowered = np.minimum(vol + delta, cap_n), np.maximum(vol - delta, 1)
+    vol = volume[c]
+    delta = np.maximum(1, np.round(vol * (slo + (shi - slo) * keyed_uniform(seed, H_CORR_SIZE, gc, sc, mc)))).astype(np.int64)
+    raised, lowered = np.minimum(vol + delta, cap_n[c]), np.maximum(vol - delta, 1)
     new_vol = np.where(up & (raised > vol), raised, np.where(lowered < vol, lowered, np.maximum(raised, vol)))
-    corr = corr.with_columns(
-        _add_months(pl.col("_decl_month"), _months(seed, H_CORR_LAG, tm["correction_lag_months"], g, seq, m0))
-        .alias("_decl_month"), pl.Series("_new_vol", new_vol, dtype=pl.Int64)
-    ).filter(pl.col("_decl_month").cast(pl.Int32).cast(pl.Int64) <= pl.col("_we"))
-    credit = corr.with_columns(
-        _ref(seed, corr["_ref_key"], 1).alias("referentie_nummer"),
-        _ref(seed, corr["_ref_key"], 0).alias("vorig_referentie_nummer"),
-        pl.lit("C").alias("debet_credit"),
+    decl_c = decl[c] + _months(seed, H_CORR_LAG, tm["correction_lag_months"], gc, sc, mc).to_numpy()
+    ok = _month_days_of(decl_c) <= col["_we"][i[c]]
+    c, decl_c, new_vol = c[ok], decl_c[ok], new_vol[ok]
+    kc = pl.Series(ref_key[c])
+    nd, nc = len(i), len(c)
+    src = np.concatenate([np.arange(nd), c, c])           # the debet line each line (debet, credit, re-debet) is of
+    vorig = pl.concat([pl.repeat(None, nd, dtype=pl.String, eager=True), ref0.gather(c),
+                       pl.repeat(None, nc, dtype=pl.String, eager=True)])
+    decl_all = np.concatenate([decl, decl_c, decl_c])
+    strings = t.select("agb_code", "gemeente_code", "bsn", "toewijzing_nummer", "product_categorie", "product_code",
+                       "eenheid")[i[src]]
+    lines = strings.with_columns(
+        pl.concat([ref0, _ref(seed, kc, 1), _ref(seed, kc, 2)]).alias("referentie_nummer"),
+        vorig.alias("vorig_referentie_nummer"),
+        _to_date(pl.lit(pl.Series(np.concatenate([pb, pb[c], pb[c]])))).alias("begindatum"),
+        _to_date(pl.lit(pl.Series(np.concatenate([pe, pe[c], pe[c]])))).alias("einddatum"),
+        pl.Series("geleverd_volume", np.concatenate([volume, volume[c], new_vol]), dtype=pl.Int64),
+        tarief.gather(src).alias("product_tarief"),
+        pl.Series("debet_credit", ["D", "C", "D"]).gather(np.repeat(np.arange(3), [nd, nc, nc])),
+        _to_date(pl.lit(pl.Series(_month_days_of(decl_all)))).alias("_decl_month"),
+        pl.Series("_ref_key", np.concatenate([ref_key, ref_key[c], ref_key[c]]), dtype=pl.Int64),
     )
-    redebet = corr.with_columns(
-        _ref(seed, corr["_ref_key"], 2).alias("referentie_nummer"),
-        pl.lit(None, pl.String).alias("vorig_referentie_nummer"),
-        pl.lit("D").alias("debet_credit"),
-        pl.col("_new_vol").alias("geleverd_volume"),
-    )
-    lines = pl.concat([debet, credit, redebet], how="diagonal_relaxed")
-    return lines.with_columns(declaratie_nummers(seed, lines).alias("declaratie_nummer")).select(
+    return lines.with_columns(
+        _declaratie_codes(seed, g[src] * 1000 + (decl_all - 360), agb_t[i[src]]).alias("declaratie_nummer"),
+        (pl.col("geleverd_volume") * pl.col("product_tarief")).alias("ingediend_bedrag"),
+    ).select(
         "declaratie_nummer",
         "agb_code", "gemeente_code", "referentie_nummer", "vorig_referentie_nummer", "bsn", "toewijzing_nummer",
-        "product_categorie", "product_code",
-        _to_date(pl.col("_pb")).alias("begindatum"), _to_date(pl.col("_pe")).alias("einddatum"),
-        "geleverd_volume", "eenheid", pl.col("tarief").alias("product_tarief"),
-        (pl.col("geleverd_volume") * pl.col("tarief")).alias("ingediend_bedrag"), "debet_credit",
-        pl.col("_decl_month"), "_ref_key",
+        "product_categorie", "product_code", "begindatum", "einddatum",
+        "geleverd_volume", "eenheid", "product_tarief", "ingediend_bedrag", "debet_credit", "_decl_month", "_ref_key",
     )
+
+
+def _declaratie_codes(seed: int, decl_key: np.ndarray, agb: np.ndarray) -> pl.Series:
+    """DeclaratieNummer of each (decl_key, agb) pair, computed once per distinct pair (a few per aanbieder and
+    gemeente) and gathered back to the lines."""
+    pair, inverse = np.unique(agb.astype(np.int64) * 10_000_000 + decl_key, return_inverse=True)
+    codes = opaque_code(opaque_number(seed, D_DECLARATIE, pair % 10_000_000, pair // 10_000_000,
+                                      size=10 ** DECLARATIE_NUMMER[1]), DECLARATIE_NUMMER)
+    return codes.gather(inverse.ravel())
 
 
 def declaratie_nummers(seed: int, lines: pl.DataFrame) -> pl.Series:
     """DeclaratieNummer: one per aanbieder, gemeente and month (`_decl_month`), a keyed bijection of (gemeente,
     month) per aanbieder."""
     decl_key = lines["gemeente_code"].cast(pl.Int64) * 1000 + lines.select(_month_index(pl.col("_decl_month"))).to_series()
-    return opaque_code(opaque_number(seed, D_DECLARATIE, decl_key.to_numpy(), lines["agb_code"].cast(pl.Int64).to_numpy(),
-                                     size=10 ** DECLARATIE_NUMMER[1]), DECLARATIE_NUMMER)
+    return _declaratie_codes(seed, decl_key.to_numpy(), lines["agb_code"].cast(pl.Int64).to_numpy())
 
 
 def declaraties(seed: int, lines: pl.DataFrame, rejected: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
