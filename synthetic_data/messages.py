@@ -6,6 +6,8 @@ of the row's own identifiers, never from a shared stream.
 """
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import polars as pl
 
@@ -145,15 +147,33 @@ def with_timing(df: pl.DataFrame) -> pl.DataFrame:
     return _timing(df)
 
 
+# the columns `toewijzingen` reads (of the toewijzing, its versions, shortening and withdrawal)
+_TW_INPUT = [
+    "gemeente_code", "toewijzing_nummer", "agb_code", "bsn", "path", "_ref_aanbieder", "product_categorie", "product_code",
+    "_vol", "eenheid", "frequentie", "begin", "end", "planned_end", "_ws", "_we", "in_ijw", "rejected", "_late", "_plan0",
+    "_tw_end", "_ext_u", "_ext_lag", "_ext_lead", "_first_date", "_stop_delay", "_start_msg", "_shorten",
+    "_shorten_delay", "einde_reden", "reden_beeindiging", "_deleted", "_tw_seq", "_ing", "_del_shift", "_del_days",
+    "_tw_time",
+]
+
+
 def toewijzingen(df: pl.DataFrame, seed: int | None = None) -> pl.DataFrame:
     """JW301 versions: the first toewijzing, a verlenging (reden 04) each year and past the first plan, a shortening
     after an early stop, and (given `seed`) toewijzingen withdrawn before care started (reden 13)."""
     cm = care_model()
     tm = cm["timing"]
-    t = _ijw(_timing(df)).with_columns(((pl.col("end") - pl.col("begin")) // 365).alias("_kmax"))
+    # only the columns the versions need, and the version frames carry the row `_row` of `t` in place of the
+    # attributes every version of a toewijzing shares (gathered once at the end: exploding and sorting the wide
+    # frame was most of the time)
+    df = _timing(df)
+    t = _ijw(df.select(c for c in _TW_INPUT if c in df.columns)).with_columns(
+        ((pl.col("end") - pl.col("begin")) // 365).alias("_kmax"), pl.int_range(pl.len()).alias("_row"))
     k, kmax, late = pl.col("_k"), pl.col("_kmax"), pl.col("_late")
     boundary = lambda j: pl.min_horizontal(pl.col("planned_end"), pl.col("begin") + 365 * j - 1)  # noqa: E731
-    v = t.with_columns(pl.int_ranges(0, kmax + 1 + late.cast(pl.Int64)).alias("_k")).explode("_k").with_columns(
+    v = t.select(
+        "_row", "gemeente_code", "toewijzing_nummer", "_kmax", "_late", "_plan0", "_tw_end", "planned_end", "begin",
+        "_ext_u", "_ext_lag", "_ext_lead", "_we", "_first_date", "_ing", "_tw_time",
+    ).with_columns(pl.int_ranges(0, kmax + 1 + late.cast(pl.Int64)).alias("_k")).explode("_k").with_columns(
         pl.when(late & (k == kmax)).then("_plan0").when(k > kmax).then("_tw_end").otherwise(boundary(k + 1)).alias("_eind"),
         pl.when(k > kmax).then("_plan0").otherwise(boundary(k)).alias("_prev_eind"),
     )
@@ -185,8 +205,7 @@ def toewijzingen(df: pl.DataFrame, seed: int | None = None) -> pl.DataFrame:
         pl.col("_kmax").alias("_k"),
         pl.col("_tw_end").alias("_vol_eind"),
     )
-    cols = ["gemeente_code", "toewijzing_nummer", "versie", "agb_code", "bsn", "path", "_ref_aanbieder", "product_categorie",
-            "product_code", "_ing", "begin", "_eind", "_date", "_tw_time", "_vol", "eenheid", "frequentie", "reden_wijziging",
+    cols = ["_row", "gemeente_code", "toewijzing_nummer", "versie", "_ing", "_eind", "_date", "_tw_time", "reden_wijziging",
             "_vol_eind", "_we"]
     parts = [v.select(cols), short.select(cols)]
     if seed is not None:
@@ -199,11 +218,15 @@ def toewijzingen(df: pl.DataFrame, seed: int | None = None) -> pl.DataFrame:
     gm, nr = allv["gemeente_code"].to_numpy(), allv["toewijzing_nummer"].to_numpy()
     new_tw = np.r_[True, (gm[1:] != gm[:-1]) | (nr[1:] != nr[:-1])][:allv.height]
     allv = allv.with_columns(pl.Series("_date", running_max(allv["_date"].to_numpy(), new_tw)))
+    allv = allv.filter(pl.col("_date") <= pl.col("_we"))
+    shared = t.select("agb_code", "bsn", "path", "_ref_aanbieder", "product_categorie", "product_code", "begin", "_vol",
+                      "eenheid", "frequentie")
+    allv = pl.concat([allv, shared[allv["_row"]]], how="horizontal")
     # frequentie 6 is a total over the toewijzing: one arrangement (eenheid 82) is one; hours and minutes are the rate
     # per 4 weeks over the care the toewijzing covers, growing with each verlenging (_vol is the rate per 4 weeks).
     total = pl.when(pl.col("eenheid") == "82").then("_vol").otherwise(
         (pl.col("_vol") * (pl.col("_vol_eind") - pl.col("begin") + 1) / 28).ceil().cast(pl.Int64))
-    return allv.filter(pl.col("_date") <= pl.col("_we")).select(
+    return allv.select(
         "gemeente_code", "toewijzing_nummer", "versie", "agb_code", "bsn",
         pl.when(pl.col("path") == "jw315").then("_ref_aanbieder").alias("referentie_aanbieder"),
         "product_categorie", "product_code",
@@ -246,12 +269,24 @@ def _deleted(seed: int, t: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([v1, v2]).with_columns(pl.col("versie").cast(pl.Int64))
 
 
-def _hms(s: pl.Series) -> pl.Series:
-    secs = s % 86400
+def _hms_formula(secs: pl.Series) -> pl.Series:
     return (
         (secs // 3600).cast(pl.String).str.zfill(2) + ":" + (secs % 3600 // 60).cast(pl.String).str.zfill(2)
         + ":" + (secs % 60).cast(pl.String).str.zfill(2)
     )
+
+
+@cache
+def _hms_of_day() -> pl.Series:
+    """"HH:MM:SS" of every second of a day, formatted once."""
+    return _hms_formula(pl.Series(np.arange(86400, dtype=np.int64)))
+
+
+def _hms(s: pl.Series) -> pl.Series:
+    secs = s % 86400
+    if secs.len() and (secs.min() or 0) >= 0:
+        return _hms_of_day().gather(secs)
+    return _hms_formula(secs)
 
 
 def _lifecycle_cols() -> list:
