@@ -397,10 +397,10 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
     step cost most of the time)."""
     p = model().params
     tm = care_model()["timing"]
-    t = _ijw(_timing(df)).select(
+    t = _ijw(_timing(df).select(
         "gemeente_code", "agb_code", "bsn", "toewijzing_nummer", "_tw_seq", "product_categorie", "product_code", "eenheid",
-        "frequentie", "_vol", "_ing", "begin", "end", "_ws", "_we",
-    )
+        "frequentie", "_vol", "_ing", "begin", "end", "_ws", "_we", "in_ijw", "rejected",
+    )).drop("in_ijw", "rejected")
     # --- issue 12: timing. Utilisation: a level per toewijzing (Kumaraswamy quantile of a keyed uniform), times the
     # calendar month's factor and month noise, capped at the toegewezen volume pro-rated to the care days.
     util, by_cat, totaal = tm["utilisation"], tm["utilisation_by_categorie"], tm["utilisation_totaal"]
@@ -506,7 +506,7 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
         pl.Series("_ref_key", np.concatenate([ref_key, ref_key[c], ref_key[c]]), dtype=pl.Int64),
     )
     return lines.with_columns(
-        _declaratie_codes(seed, g[src] * 1000 + (decl_all - 360), agb_t[i[src]]).alias("declaratie_nummer"),
+        _line_declaratie_codes(seed, g_t, agb_t, i[src], decl_all).alias("declaratie_nummer"),
         (pl.col("geleverd_volume") * pl.col("product_tarief")).alias("ingediend_bedrag"),
     ).select(
         "declaratie_nummer",
@@ -514,6 +514,25 @@ def prestaties(seed: int, df: pl.DataFrame) -> pl.DataFrame:
         "product_categorie", "product_code", "begindatum", "einddatum",
         "geleverd_volume", "eenheid", "product_tarief", "ingediend_bedrag", "debet_credit", "_decl_month", "_ref_key",
     )
+
+
+def _line_declaratie_codes(seed: int, g_t: np.ndarray, agb_t: np.ndarray, row: np.ndarray, month: np.ndarray) -> pl.Series:
+    """DeclaratieNummer of lines of toewijzing rows `row` (gemeente `g_t`, aanbieder `agb_t` per row) and declaratie
+    month `month` (months since January 1970): computed once per (aanbieder, gemeente, month) cell, found without a
+    sort of the lines (the pairs are few, the months a short range)."""
+    if not len(row):
+        return _declaratie_codes(seed, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    pairs, pair_of_row = np.unique(agb_t * 1_000_000 + g_t, return_inverse=True)
+    lo = int(month.min())
+    width = int(month.max()) - lo + 1
+    cell = pair_of_row.ravel()[row] * width + (month - lo)
+    used = np.zeros(len(pairs) * width, dtype=bool)
+    used[cell] = True
+    cells = np.flatnonzero(used)
+    pair, mon = pairs[cells // width], cells % width + lo
+    codes = opaque_code(opaque_number(seed, D_DECLARATIE, (pair % 1_000_000) * 1000 + (mon - 360), pair // 1_000_000,
+                                      size=10 ** DECLARATIE_NUMMER[1]), DECLARATIE_NUMMER)
+    return codes.gather((np.cumsum(used) - 1)[cell])
 
 
 def _declaratie_codes(seed: int, decl_key: np.ndarray, agb: np.ndarray) -> pl.Series:
