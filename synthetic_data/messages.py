@@ -104,25 +104,10 @@ def _timing(df: pl.DataFrame) -> pl.DataFrame:
     already (`with_timing`) is returned as it is: every column is row-wise or grouped within a gemeente."""
     if "_start_msg" in df.columns:
         return df
+    df = _ingang(df)
     tm = care_model()["timing"]
     kmax = (pl.col("end") - pl.col("begin")) // 365
     tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * (kmax + 1) - 1)
-    wait = pl.when(pl.col("oorsprong") == "verhuizing").then(0).otherwise("_wait")
-    df = df.with_columns((pl.col("begin") - wait).alias("_ing"), tw_end.alias("_tw_end"))
-    # No toewijzing may start while an earlier one of the youth for the same product at the same aanbieder runs
-    # (OP259): the waiting time ends at the day after it.
-    key = ["gemeente_code", "bsn", "agb_code", "product_code"]
-    ijw = pl.col("in_ijw") & ~pl.col("rejected")
-    # Joined back by row: a second product shares its host's traject_id, so a youth with two such pairs would have
-    # matched each of its rows twice by traject_id (duplicate toewijzingen, TR332).
-    maybe = df.with_row_index("_tr").filter(ijw & pl.struct(*key).is_duplicated()).select(
-        "_tr", *key, "traject_id", "begin", "_ing", "_tw_end")
-    if maybe.height:
-        prev = pl.col("_tw_end").cum_max().shift(1).over(key)
-        fix = maybe.sort(*key, "begin", "traject_id").select(
-            "_tr", pl.min_horizontal("begin", pl.max_horizontal("_ing", prev + 1)).alias("_ing_fix"))
-        df = df.with_row_index("_tr").join(fix, on="_tr", how="left").with_columns(
-            pl.coalesce("_ing_fix", "_ing").alias("_ing")).drop("_ing_fix", "_tr")
     # Care past the first plan: the first plan ended `_later_days` before the end, inside the last year's toewijzing.
     plan0 = pl.col("end") - pl.col("_later_days")
     late = (pl.col("_later") & (pl.col("planned_end") == pl.col("end")) & (tw_end == pl.col("end"))
@@ -140,6 +125,31 @@ def _timing(df: pl.DataFrame) -> pl.DataFrame:
     df = df.with_columns(late.alias("_late"), plan0.alias("_plan0"), first.alias("_first_date"))
     start = _busday(df["begin"].to_numpy(), df["_start_delay"].to_numpy())
     return df.with_columns(pl.Series("_start_msg", np.maximum(start, df["_first_date"].to_numpy())))
+
+
+def _ingang(df: pl.DataFrame) -> pl.DataFrame:
+    """`_ing` and `_tw_end` of `_timing` alone (all the JW315 requests need); a timed frame is returned as it is."""
+    if "_start_msg" in df.columns:
+        return df
+    kmax = (pl.col("end") - pl.col("begin")) // 365
+    tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * (kmax + 1) - 1)
+    wait = pl.when(pl.col("oorsprong") == "verhuizing").then(0).otherwise("_wait")
+    df = df.with_columns((pl.col("begin") - wait).alias("_ing"), tw_end.alias("_tw_end"))
+    # No toewijzing may start while an earlier one of the youth for the same product at the same aanbieder runs
+    # (OP259): the waiting time ends at the day after it.
+    key = ["gemeente_code", "bsn", "agb_code", "product_code"]
+    ijw = pl.col("in_ijw") & ~pl.col("rejected")
+    # Joined back by row: a second product shares its host's traject_id, so a youth with two such pairs would have
+    # matched each of its rows twice by traject_id (duplicate toewijzingen, TR332).
+    maybe = df.with_row_index("_tr").select(
+        "_tr", *key, "traject_id", "begin", "_ing", "_tw_end", (ijw & pl.struct(*key).is_duplicated()).alias("_dup"),
+    ).filter("_dup").drop("_dup")
+    if maybe.height:
+        prev = pl.col("_tw_end").cum_max().shift(1).over(key)
+        fix = maybe.sort(*key, "begin", "traject_id").select(
+            "_tr", pl.min_horizontal("begin", pl.max_horizontal("_ing", prev + 1)).alias("_ing_fix")).drop_nulls()
+        df = df.with_columns(df["_ing"].scatter(fix["_tr"], fix["_ing_fix"]))
+    return df
 
 
 def with_timing(df: pl.DataFrame) -> pl.DataFrame:
@@ -324,7 +334,9 @@ def _requests(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def verzoeken(df: pl.DataFrame, jeugdigen: pl.DataFrame, verwijzer_pool: pl.DataFrame) -> pl.DataFrame:
-    r = _requests(_timing(df))
+    r = _requests(_ingang(df)).select(
+        "referentie_aanbieder", "gemeente_code", "agb_code", "bsn", "product_categorie", "product_code", "_ing",
+        "planned_end", "begin", "frequentie", "eenheid", "_vol", "verwijzer_type", "person_index", "_req_date")
     people = jeugdigen.select("gemeente_code", "bsn", "geboortedatum", "geslacht")
     r = r.join(people, on=["gemeente_code", "bsn"], how="left")
     # Referrer name and AGB-like code: one of the gemeente's synthetic referrers of that type.
