@@ -79,7 +79,8 @@ def in_window() -> pl.Expr:
 
 
 def trajecten(df: pl.DataFrame) -> pl.DataFrame:
-    return df.filter(~pl.col("rejected") & in_window()).select(
+    # lazy, so the filter copies only the selected columns of the wide frame
+    return df.lazy().filter(~pl.col("rejected") & in_window()).select(
         "traject_id", "gemeente_code", "client_id", "bsn", "hulpvorm", "verwijzer", "verwijzer_type", "in_ijw",
         "oorsprong",
         pl.when("in_ijw").then("product_categorie").alias("product_categorie"),
@@ -89,11 +90,15 @@ def trajecten(df: pl.DataFrame) -> pl.DataFrame:
         _to_date(pl.col("planned_end")).alias("geplande_einddatum"),
         _to_date(pl.col("end")).alias("einddatum"),
         "einde_reden", "reden_beeindiging",
-    )
+    ).collect()
+
+
+def _ijw_rows() -> pl.Expr:
+    return pl.col("in_ijw") & ~pl.col("rejected") & in_window()
 
 
 def _ijw(df: pl.DataFrame) -> pl.DataFrame:
-    return df.filter(pl.col("in_ijw") & ~pl.col("rejected") & in_window())
+    return df.filter(_ijw_rows())
 
 
 def _timing(df: pl.DataFrame) -> pl.DataFrame:
@@ -312,12 +317,15 @@ def _stop_msg_days(t: pl.DataFrame) -> np.ndarray:
 
 
 def zorgstarts(df: pl.DataFrame) -> pl.DataFrame:
-    t = _ijw(_timing(df))
-    return t.select(*_lifecycle_cols(), pl.lit("1").alias("status_aanlevering"), _to_date(pl.col("_start_msg")).alias("dagtekening"))
+    return _timing(df).lazy().filter(_ijw_rows()).select(
+        *_lifecycle_cols(), pl.lit("1").alias("status_aanlevering"), _to_date(pl.col("_start_msg")).alias("dagtekening"),
+    ).collect()
 
 
 def zorgstops(df: pl.DataFrame) -> pl.DataFrame:
-    t = _ijw(_timing(df)).filter(pl.col("end") <= pl.col("_we"))
+    t = _timing(df).lazy().filter(_ijw_rows()).filter(pl.col("end") <= pl.col("_we")).select(
+        "gemeente_code", "agb_code", "bsn", "toewijzing_nummer", "product_categorie", "product_code", "_ing", "begin",
+        "end", "reden_beeindiging", "_stop_delay", "_start_msg").collect()
     t = t.with_columns(pl.Series("_msg", _stop_msg_days(t)))
     return t.select(
         *_lifecycle_cols(), _to_date(pl.col("end")).alias("einddatum"), "reden_beeindiging",
@@ -325,18 +333,20 @@ def zorgstops(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _requests(df: pl.DataFrame) -> pl.DataFrame:
-    """JW315 requests: granted ones of trajectories in the window, rejected ones sent in the window."""
+def _requests(df: pl.DataFrame, *cols: str) -> pl.DataFrame:
+    """JW315 requests: granted ones of trajectories in the window, rejected ones sent in the window (columns `cols`,
+    all when none are named)."""
     granted = pl.col("in_ijw") & ~pl.col("rejected") & in_window()
     rejected = pl.col("rejected") & pl.col("_req_date").is_between(pl.col("_ws"), pl.col("_we"))
-    return df.filter((pl.col("path") == "jw315") & (granted | rejected)).with_columns(
+    q = df.lazy().filter((pl.col("path") == "jw315") & (granted | rejected)).with_columns(
         pl.col("_ref_aanbieder").alias("referentie_aanbieder"))
+    return (q.select(*cols) if cols else q).collect()
 
 
 def verzoeken(df: pl.DataFrame, jeugdigen: pl.DataFrame, verwijzer_pool: pl.DataFrame) -> pl.DataFrame:
-    r = _requests(_ingang(df)).select(
-        "referentie_aanbieder", "gemeente_code", "agb_code", "bsn", "product_categorie", "product_code", "_ing",
-        "planned_end", "begin", "frequentie", "eenheid", "_vol", "verwijzer_type", "person_index", "_req_date")
+    r = _requests(
+        _ingang(df), "referentie_aanbieder", "gemeente_code", "agb_code", "bsn", "product_categorie", "product_code",
+        "_ing", "planned_end", "begin", "frequentie", "eenheid", "_vol", "verwijzer_type", "person_index", "_req_date")
     people = jeugdigen.select("gemeente_code", "bsn", "geboortedatum", "geslacht")
     r = r.join(people, on=["gemeente_code", "bsn"], how="left")
     # Referrer name and AGB-like code: one of the gemeente's synthetic referrers of that type.
@@ -358,7 +368,8 @@ def verzoeken(df: pl.DataFrame, jeugdigen: pl.DataFrame, verwijzer_pool: pl.Data
 
 
 def antwoorden(df: pl.DataFrame) -> pl.DataFrame:
-    r = _requests(df)
+    r = _requests(df, "referentie_aanbieder", "gemeente_code", "agb_code", "bsn", "_onderzoek", "rejected",
+                  "reden_afwijzing", "_ans_date", "_ans2_date")
     base = ["referentie_aanbieder", "gemeente_code", "agb_code", "bsn"]
     onderzoek = r.filter("_onderzoek").select(
         *base, pl.lit("2").alias("verzoek_antwoord"), pl.lit(None, pl.String).alias("reden_afwijzing"),
