@@ -171,15 +171,17 @@ def declaraties(seed: int, lines: pl.DataFrame, rejected: pl.DataFrame | None = 
         lines = lines.join(rejected.select(*LINE_KEY).with_columns(pl.lit(True).alias("_rejected")), on=LINE_KEY,
                            how="left", maintain_order="left").with_columns(pl.col("_rejected").fill_null(False))
     # the DeclaratieNummer is a bijection of (gemeente, month) per aanbieder: grouping by it alone is the same
-    aggs = [pl.col("gemeente_code").first(), pl.col("_decl_month").first(),
-            signed("ingediend_bedrag").sum().alias("_total"),
-            signed("ingediend_bedrag").filter(~pl.col("_rejected")).sum().alias("_granted"),
-            pl.col("_rejected").any().alias("_partly")]
+    # the signed amounts computed once, so the groups sum plain columns (the granted one is 0 on a rejected line)
+    amount = signed("ingediend_bedrag")
+    x = lines.select("agb_code", "declaratie_nummer", "gemeente_code", "_decl_month", "_rejected", amount.alias("_a"),
+                     pl.when(pl.col("_rejected")).then(0).otherwise(amount).alias("_g"))
+    aggs = [pl.col("gemeente_code").first(), pl.col("_decl_month").first(), pl.col("_a").sum().alias("_total"),
+            pl.col("_g").sum().alias("_granted"), pl.col("_rejected").any().alias("_partly")]
     packed = _packed_key(lines["agb_code"], lines["declaratie_nummer"])
     if packed is None:
-        d = lines.group_by("agb_code", "declaratie_nummer").agg(*aggs)
+        d = x.group_by("agb_code", "declaratie_nummer").agg(*aggs)
     else:   # one integer key groups the same rows as the two digit strings, at half the cost
-        d = lines.with_columns(packed.alias("_k")).group_by("_k").agg(
+        d = x.with_columns(packed.alias("_k")).group_by("_k").agg(
             pl.col("agb_code").first(), pl.col("declaratie_nummer").first(), *aggs).drop("_k")
     dt, ans = send_dates(seed, d["gemeente_code"].cast(pl.Int64).to_numpy(), d["agb_code"].cast(pl.Int64).to_numpy(),
                          _month_days(d["_decl_month"]))
