@@ -144,7 +144,7 @@ def _ingang(df: pl.DataFrame) -> pl.DataFrame:
     # (OP259): the waiting time ends at the day after it.
     key = ["gemeente_code", "bsn", "agb_code", "product_code"]
     ijw = pl.col("in_ijw") & ~pl.col("rejected")
-    # Joined back by row: a second product shares its host's traject_id, so a youth with two such pairs would have
+    # Written back by row: a second product shares its host's traject_id, so a youth with two such pairs would have
     # matched each of its rows twice by traject_id (duplicate toewijzingen, TR332).
     maybe = df.with_row_index("_tr").select(
         "_tr", *key, "traject_id", "begin", "_ing", "_tw_end", (ijw & pl.struct(*key).is_duplicated()).alias("_dup"),
