@@ -74,7 +74,7 @@ def decide(seed: int, lines: pl.DataFrame, toewijzingen: pl.DataFrame, last_year
     # (`_ref_key`) then names the line.
     key = lines["_ref_key"].to_numpy()
     err = keyed_uniform(seed, H_CLAIM_ERROR, key) < p["claim_error_share"]
-    corrected = lines.filter(pl.col("debet_credit") == "C")["_ref_key"]
+    corrected = lines["_ref_key"].filter(lines["debet_credit"] == "C")
     cand = lines.filter(pl.Series(err)).filter(
         (pl.col("debet_credit") == "D") & ~pl.col("_ref_key").is_in(corrected.implode()))
     tw_keys = ["gemeente_code", "toewijzing_nummer"]
@@ -150,9 +150,9 @@ def decide(seed: int, lines: pl.DataFrame, toewijzingen: pl.DataFrame, last_year
     again = again.select(lines.columns)
 
     # `_rejected` marks the rejected lines for `declaraties` (the tables are sorted by key afterwards)
-    gone = np.isin(key, wrong["_ref_key"].to_numpy())
+    gone = lines["_ref_key"].is_in(wrong["_ref_key"].implode())
     out = pl.concat([
-        lines.filter(pl.Series(~gone)).with_columns(pl.lit(False).alias("_rejected")),
+        lines.filter(~gone).with_columns(pl.lit(False).alias("_rejected")),
         wrong.select(lines.columns).with_columns(pl.lit(True).alias("_rejected")),
         again.with_columns(pl.lit(False).alias("_rejected")),
     ])
@@ -171,12 +171,18 @@ def declaraties(seed: int, lines: pl.DataFrame, rejected: pl.DataFrame | None = 
         lines = lines.join(rejected.select(*LINE_KEY).with_columns(pl.lit(True).alias("_rejected")), on=LINE_KEY,
                            how="left", maintain_order="left").with_columns(pl.col("_rejected").fill_null(False))
     # the DeclaratieNummer is a bijection of (gemeente, month) per aanbieder: grouping by it alone is the same
-    d = lines.group_by("agb_code", "declaratie_nummer").agg(
-        pl.col("gemeente_code").first(), pl.col("_decl_month").first(),
-        signed("ingediend_bedrag").sum().alias("_total"),
-        signed("ingediend_bedrag").filter(~pl.col("_rejected")).sum().alias("_granted"),
-        pl.col("_rejected").any().alias("_partly"),
-    )
+    # the signed amounts computed once, so the groups sum plain columns (the granted one is 0 on a rejected line)
+    amount = signed("ingediend_bedrag")
+    x = lines.select("agb_code", "declaratie_nummer", "gemeente_code", "_decl_month", "_rejected", amount.alias("_a"),
+                     pl.when(pl.col("_rejected")).then(0).otherwise(amount).alias("_g"))
+    aggs = [pl.col("gemeente_code").first(), pl.col("_decl_month").first(), pl.col("_a").sum().alias("_total"),
+            pl.col("_g").sum().alias("_granted"), pl.col("_rejected").any().alias("_partly")]
+    packed = _packed_key(lines["agb_code"], lines["declaratie_nummer"])
+    if packed is None:
+        d = x.group_by("agb_code", "declaratie_nummer").agg(*aggs)
+    else:   # one integer key groups the same rows as the two digit strings, at half the cost
+        d = x.with_columns(packed.alias("_k")).group_by("_k").agg(
+            pl.col("agb_code").first(), pl.col("declaratie_nummer").first(), *aggs).drop("_k")
     dt, ans = send_dates(seed, d["gemeente_code"].cast(pl.Int64).to_numpy(), d["agb_code"].cast(pl.Int64).to_numpy(),
                          _month_days(d["_decl_month"]))
     d = d.with_columns(pl.Series("_dt", dt), pl.Series("_ans", ans))
@@ -197,7 +203,27 @@ def declaraties(seed: int, lines: pl.DataFrame, rejected: pl.DataFrame | None = 
     return head, answer
 
 
+def _packed_key(a: pl.Series, b: pl.Series) -> pl.Series | None:
+    """One Int64 that is equal exactly where both digit-string columns are (a * 10**width(b) + b), or None when the
+    columns are not digits of one width each (then the strings themselves are the key)."""
+    nums = []
+    for s in (a, b):
+        n = s.str.len_bytes()
+        if s.len() == 0 or n.min() != n.max() or n.max() > 18 or (s.str.starts_with("+") | s.str.starts_with("-")).any():
+            return None
+        v = s.cast(pl.Int64, strict=False)
+        if v.null_count() or v.min() < 0:
+            return None
+        nums.append((v, int(n.max())))
+    (va, _), (vb, wb) = nums
+    if va.max() >= (2 ** 63 - 1) // 10 ** wb - 1:
+        return None
+    return va * 10 ** wb + vb
+
+
 def rejected_lines(rejected: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     """`declaratie_antwoord_prestaties`: the rejected lines with the DeclaratieNummer of the JW323 they came in."""
-    decl = lines.select(*LINE_KEY, "declaratie_nummer")
+    # only the lines of those ReferentieNummers take part (a set lookup, not a hash table of every line)
+    decl = lines.select(*LINE_KEY, "declaratie_nummer").filter(
+        pl.col("referentie_nummer").is_in(rejected["referentie_nummer"].implode()))
     return rejected.join(decl, on=LINE_KEY, how="left").select(REJECTED_COLUMNS)

@@ -178,20 +178,31 @@ def with_claim_tarief(seed: int, lines: pl.DataFrame, day: str, out: str = "tari
     that day for the line's aanbieder: its own row where the region contracts it per aanbieder, else the regional one.
     The same lookup as synthetic_data.ijw.contract_tarief on the `producten` table (calendar-year periods)."""
     codes = lines["gemeente_code"].unique().to_list()
-    gem = gemeenten_all().filter(pl.col("gemeente_code").is_in(codes)).select("gemeente_code", "inkoopregio")
+    gem = gemeenten_all().filter(pl.col("gemeente_code").is_in(codes)).select(
+        "gemeente_code", pl.col("inkoopregio").alias("_regio"))
     years = lines.select(_year(pl.col(day)).unique())["_jaar"].drop_nulls().to_list()
     if not years:
         return lines.with_columns(pl.lit(None, pl.Int64).alias(out))
-    contract = pl.concat([producten_jaar(seed, r, y) for r in gem["inkoopregio"].unique().sort() for y in sorted(years)])
-    contract = gem.join(contract.select("inkoopregio", "product_code", "agb_code", pl.col("geldig_van").dt.year()
-                                        .cast(pl.Int32).alias("_jaar"), "tarief"), on="inkoopregio").drop("inkoopregio")
-    key = ["gemeente_code", "product_code", "_jaar"]
-    own = contract.filter(pl.col("agb_code").is_not_null()).rename({"tarief": "_t_own"})
-    reg = contract.filter(pl.col("agb_code").is_null()).drop("agb_code").rename({"tarief": "_t_reg"})
+    # joined by inkoopregio (the contract is the region's), not crossed with its gemeenten first
+    key = ["_regio", "product_code", "_jaar"]
+    own, reg = _claim_contract(seed, tuple(gem["_regio"].unique().sort()), tuple(sorted(years)))
     x = lines.drop(out, strict=False).with_columns(_year(pl.col(day)))
+    x = x.join(gem, on="gemeente_code", how="left", maintain_order="left")
     x = x.join(own, on=[*key, "agb_code"], how="left", maintain_order="left").join(
         reg, on=key, how="left", maintain_order="left")
-    return x.with_columns(pl.coalesce("_t_own", "_t_reg").alias(out)).drop("_jaar", "_t_own", "_t_reg")
+    return x.with_columns(pl.coalesce("_t_own", "_t_reg").alias(out)).drop("_jaar", "_regio", "_t_own", "_t_reg")
+
+
+@cache
+def _claim_contract(seed: int, regios: tuple, years: tuple) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The per-aanbieder and the regional tariffs of `regios` in `years`, keyed for `with_claim_tarief` (built once
+    per job, not per slice of its lines)."""
+    contract = pl.concat([producten_jaar(seed, r, y) for r in regios for y in years])
+    contract = contract.select(pl.col("inkoopregio").alias("_regio"), "product_code", "agb_code",
+                               pl.col("geldig_van").dt.year().cast(pl.Int32).alias("_jaar"), "tarief")
+    own = contract.filter(pl.col("agb_code").is_not_null()).rename({"tarief": "_t_own"})
+    reg = contract.filter(pl.col("agb_code").is_null()).drop("agb_code").rename({"tarief": "_t_reg"})
+    return own, reg
 
 
 def _year(days: pl.Expr) -> pl.Expr:

@@ -185,3 +185,32 @@ def test_declaratie_controle_counts_a_gemeente_rejection_for_neither_side(t):
     s = ex.score("declaratie_controle", pred.with_columns(besluit=pl.lit("accept"), retourcode=pl.lit(None, pl.String)),
                  asked)
     assert (s["tp"], s["fp"], s["fn"]) == (0, 0, 1)
+
+
+def _decl_lines(agb: list[str], nummer: list[str]) -> pl.DataFrame:
+    import datetime as dt
+    n = len(agb)
+    return pl.DataFrame({
+        "agb_code": agb, "declaratie_nummer": nummer, "gemeente_code": ["0153"] * n,
+        "_decl_month": [dt.date(2024, 1 + i % 3, 1) for i in range(n)], "ingediend_bedrag": [100 * (i + 1) for i in range(n)],
+        "debet_credit": ["D", "C"] * (n // 2) + ["D"] * (n % 2), "_rejected": [i % 3 == 0 for i in range(n)]})
+
+
+def test_declaraties_packed_key_groups_as_the_strings():
+    """declaraties groups by one packed integer only where both codes are digits of one width: a number written
+    with and without leading zeros (or with a sign) stays two declaraties, as the strings say."""
+    from synthetic_data.claims import _packed_key, declaraties
+
+    same = _decl_lines(["98010001", "98010001", "98010002", "98010002", "98010001"],
+                       ["0000000001", "0000000001", "0000000001", "0000000002", "0000000002"])
+    assert _packed_key(same["agb_code"], same["declaratie_nummer"]) is not None
+    ref = same.group_by("agb_code", "declaratie_nummer").agg(
+        signed("ingediend_bedrag").sum().alias("totaal")).sort("agb_code", "declaratie_nummer")
+    head, _ = declaraties(42, same)
+    got = head.sort("agb_code", "declaratie_nummer")
+    assert got["declaratie_nummer"].to_list() == ref["declaratie_nummer"].to_list()
+    assert got["totaal_bedrag"].to_list() == ref["totaal"].abs().to_list()
+    for nummer in (["0000000001", "1"], ["+1", "01"], ["-0", "00"]):
+        mixed = _decl_lines(["98010001", "98010001"], nummer)
+        assert _packed_key(mixed["agb_code"], mixed["declaratie_nummer"]) is None
+        assert declaraties(42, mixed)[0].height == 2, nummer
