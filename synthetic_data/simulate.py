@@ -619,52 +619,60 @@ def _region_moves(seed: int, scale: float, regio: str, last_year: int) -> dict[s
     return c
 
 
-def _avoid_stacking(seed: int, regio: str, df: pl.DataFrame, passes: int = 6) -> pl.DataFrame:
+def _avoid_stacking(seed: int, regio: str, cols: dict[str, np.ndarray], passes: int = 6) -> np.ndarray:
     """No gestapelde toewijzing (OP259): a youth's care with the same product at the same aanbieder may not overlap.
 
     A repeat or companion trajectory that would overlap moves to the next aanbieder of its care form; what still
-    overlaps after a few passes (a care form with very few providers) is not simulated. `df` may hold several
-    gemeenten of the inkoopregio: each is handled on its own (the gemeente is part of every key).
+    overlaps after a few passes (a care form with very few providers) is not simulated. `cols` (numpy columns) may
+    hold several gemeenten of the inkoopregio: each is handled on its own (the gemeente is part of every key).
+    Changes `cols["aanbieder"]` in place and returns the positions of the rows dropped. Numpy on index arrays: the
+    frame operations on the whole history cost several times more.
     """
     m = model()
     nv = len(m.verwijzers)
     choice = domains.all_choices(seed, regio)
-    key = ["gemeente", "origin", "person_index", "product", "aanbieder"]
-    # the toewijzing can run past an early end until the gemeente shortens it: use its unshortened end
-    tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * ((pl.col("end") - pl.col("begin")) // 365 + 1) - 1)
+    gm, origin, person, product = cols["gemeente"], cols["origin"], cols["person"], cols["product"]
+    begin, tk = cols["begin"], cols["_traject_key"]
+    aanbieder = cols["aanbieder"]
     # Only a youth with the same product more than once can stack, whatever the aanbieder: work on those rows.
-    maybe = (pl.col("in_ijw") & ~pl.col("rejected")).alias("_maybe")
-    df = df.with_columns(maybe).with_columns(
-        pl.col("_maybe") & pl.struct("gemeente", "origin", "person_index", "product", "_maybe").is_duplicated()
-    )
-    sub, rest = df.filter("_maybe"), df.filter(~pl.col("_maybe"))
-    stacked = pl.Series("_stacked", [], dtype=pl.Boolean)
+    maybe = np.nonzero(cols["in_ijw"] & ~cols["rejected"])[0]
+    o = maybe[np.lexsort((product[maybe], person[maybe], origin[maybe], gm[maybe]))]
+    same = np.zeros(len(o), dtype=bool)
+    if len(o) > 1:
+        same[1:] = ((gm[o[1:]] == gm[o[:-1]]) & (origin[o[1:]] == origin[o[:-1]]) & (person[o[1:]] == person[o[:-1]])
+                    & (product[o[1:]] == product[o[:-1]]))
+    dup = same.copy()
+    dup[:-1] |= same[1:]
+    sub = np.sort(o[dup])
+    # the toewijzing can run past an early end until the gemeente shortens it: use its unshortened end
+    end = cols["end"][sub]
+    tw_end = np.minimum(cols["planned_end"][sub], begin[sub] + 365 * ((end - begin[sub]) // 365 + 1) - 1)
+    s_gm, s_origin, s_person, s_product = gm[sub], origin[sub], person[sub], product[sub]
+    s_begin, s_tk, s_aanbieder = begin[sub], tk[sub], aanbieder[sub].copy()
+    flags = np.zeros(0, dtype=bool)
+    order = np.arange(len(sub))
     for _ in range(passes):
-        sub = sub.sort(*key, "begin", "_traject_key")
+        # the traject key is unique: the order is total
+        order = np.lexsort((s_tk, s_begin, s_aanbieder, s_product, s_person, s_origin, s_gm))
+        keys = [a[order] for a in (s_gm, s_origin, s_person, s_product, s_aanbieder)]
+        first = np.ones(len(order), dtype=bool)
+        if len(order) > 1:
+            first[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in keys])
         # stacked: the begin lies before the latest toewijzing end of the earlier rows of its key group
-        first = sub.select(pl.any_horizontal([pl.col(c) != pl.col(c).shift(1) for c in key]).fill_null(True)).to_series()
-        first = first.to_numpy()
-        ends = sub.select(tw_end).to_series().to_numpy()
-        run_max = running_max(ends, first)
-        flags = np.zeros(len(ends), dtype=bool)
-        flags[1:] = ~first[1:] & (sub["begin"].to_numpy()[1:] <= run_max[:-1])
-        stacked = pl.Series("_stacked", flags)
-        sub = sub.with_columns(stacked)
-        rows = np.nonzero(flags)[0]
+        run_max = running_max(tw_end[order], first)
+        flags = np.zeros(len(order), dtype=bool)
+        flags[1:] = ~first[1:] & (s_begin[order][1:] <= run_max[:-1])
+        rows = order[np.nonzero(flags)[0]]
         if not len(rows):
             break
-        aanbieder = sub["aanbieder"].to_numpy().copy()
-        cells = sub["cell"].to_numpy()[rows]
-        product = sub["product"].to_numpy()[rows]
-        care = np.array([domains.care_key(m.hulpvormen[c // nv], p) for c, p in zip(cells, product)])
+        cells = cols["cell"][sub[rows]]
+        care = np.array([domains.care_key(m.hulpvormen[c // nv], p) for c, p in zip(cells, s_product[rows])])
         for ck in np.unique(care):   # few rows: the next provider of the same care form
             r = rows[care == ck]
             idx = choice[ck][0]
-            aanbieder[r] = idx[(np.searchsorted(idx, aanbieder[r]) + 1) % len(idx)]
-        sub = sub.with_columns(pl.Series("aanbieder", aanbieder))
-    if len(stacked):
-        sub = sub.filter(~pl.col("_stacked")).drop("_stacked")
-    return pl.concat([rest, sub], how="diagonal_relaxed").drop("_maybe")
+            s_aanbieder[r] = idx[(np.searchsorted(idx, s_aanbieder[r]) + 1) % len(idx)]
+    aanbieder[sub] = s_aanbieder
+    return sub[order[flags]] if len(flags) else np.zeros(0, dtype=np.int64)
 
 
 def _history(seed: int, scale: float, codes: list[str], last_year: int) -> dict[str, np.ndarray]:
@@ -714,34 +722,53 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
     nv = len(m.verwijzers)
     ijw_cell = np.array([bool(m.in_ijw_hulpvorm[c // nv]) and m.path[c % nv] != "none" for c in range(len(m.joint))])
     for f in frames:   # numpy on the columns before the frame: polars' filter and replace_strict cost more here
-        ok = np.nonzero(f["begin"] <= we)[0]
-        for c in list(f):
-            f[c] = f[c][ok]
+        ok = f["begin"] <= we
+        if not ok.all():
+            ok = np.nonzero(ok)[0]
+            for c in list(f):
+                f[c] = f[c][ok]
         f["in_ijw"] = ijw_cell[f["cell"]] & (f["product"] >= 0)
         f["_traject_key"] = _traject_key(f["gemeente"], f["year"], f["kind"], f["orig_key"], f["seq"])
-    df = pl.concat([pl.DataFrame(f) for f in frames], how="diagonal_relaxed").rename({"person": "person_index"})
-    df = _avoid_stacking(seed, regio, df)
+    # One set of numpy columns for own starts and moves (a column one of them lacks is null there), the stacking
+    # check on them, and a frame only of the rows kept.
+    names = list(frames[0]) + [c for f in frames[1:] for c in f if c not in frames[0]]
+    lens = [len(f["begin"]) for f in frames]
+    cols = {c: np.concatenate([f[c] for f in frames if c in f]) if all(c in f for f in frames)
+            else None for c in names}
+    for c in names:
+        if cols[c] is None:   # values (0 where absent) and validity
+            proto = next(f[c] for f in frames if c in f)
+            cols[c] = (np.concatenate([f[c] if c in f else np.zeros(k, dtype=proto.dtype) for f, k in zip(frames, lens)]),
+                       np.concatenate([np.full(k, c in f) for f, k in zip(frames, lens)]))
+    dropped = _avoid_stacking(seed, regio, cols)
+    alive = np.ones(len(cols["begin"]), dtype=bool)
+    alive[dropped] = False
+    alive = np.nonzero(alive)[0]
     # Counted in order of start within the gemeente, so a trajectory keeps its count whichever years are generated.
     # The count stays internal (`_tw_seq`, the key of per-line hashes); the ToewijzingNummer is its keyed bijection,
     # unique in the gemeente but free of order. The count needs the whole history; the rows kept are those that
     # touch the years asked for, so the order, the count and the filter are computed on a few columns and only the
     # kept rows are gathered (and numbered).
-    req_date = pl.col("begin") - pl.col("_req_lead")
-    narrow = pl.DataFrame({"_row": np.lexsort((df["_traject_key"].to_numpy(), df["begin"].to_numpy(),
-                                               df["gemeente"].to_numpy())).astype(np.int64)})
-    narrow = pl.concat([narrow, df.select(
-        pl.col("gemeente").alias("_gm"),
-        (pl.col("in_ijw") & ~pl.col("rejected")).alias("_given"),
-        ((~pl.col("rejected") & (pl.col("end") >= ws)) | (pl.col("rejected") & req_date.is_between(ws, we))).alias("_keep"),
-    )[narrow["_row"]]], how="horizontal")
-    gm = narrow["_gm"].to_numpy()
-    given = narrow["_given"].to_numpy()
+    row = alive[np.lexsort((cols["_traject_key"][alive], cols["begin"][alive], cols["gemeente"][alive]))]
+    gm = cols["gemeente"][row]
+    rejected = cols["rejected"][row]
+    given = cols["in_ijw"][row] & ~rejected
+    req_date = cols["begin"][row] - cols["_req_lead"][row]
+    keep = (~rejected & (cols["end"][row] >= ws)) | (rejected & (req_date >= ws) & (req_date <= we))
     counts = np.cumsum(given, dtype=np.int64)
     starts = np.flatnonzero(np.r_[True, gm[1:] != gm[:-1]]) if len(gm) else np.zeros(0, dtype=np.int64)
     group = np.cumsum(np.r_[True, gm[1:] != gm[:-1]]) - 1 if len(gm) else np.zeros(0, dtype=np.int64)
     counts -= (counts[starts] - given[starts])[group]   # count within the gemeente
-    keep = narrow["_keep"].to_numpy()
-    df = df[narrow["_row"].to_numpy()[keep]].with_columns(
+    take = row[keep]
+    out = {}
+    for c in names:
+        v = cols[c]
+        name = "person_index" if c == "person" else c
+        if isinstance(v, tuple):
+            out[name] = pl.select(pl.when(pl.Series(v[1][take])).then(pl.Series(v[0][take]))).to_series().alias(name)
+        else:
+            out[name] = pl.Series(name, v[take])
+    df = pl.DataFrame(out).with_columns(
         pl.when(pl.Series(given[keep])).then(pl.Series(_TW_SEQ_BASE + counts[keep])).alias("_tw_seq")
     )
     lo, hi = TOEWIJZING_NUMMER_RANGE
