@@ -80,7 +80,7 @@ def domain_choice(seed: int, regio: str) -> dict[str, tuple[np.ndarray, np.ndarr
 
 def care_key(hulpvorm: str, product: int) -> str:
     """The key of `all_choices` for a trajectory: landelijk ingekochte zorg stays with the national aanbieders."""
-    return "landelijk" if is_category(np.array([product]), LANDELIJK)[0] else hulpvorm
+    return "landelijk" if _category_mask(LANDELIJK)[product] else hulpvorm
 
 
 def all_choices(seed: int, regio: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -173,8 +173,17 @@ def _product_attr() -> dict[str, np.ndarray]:
             "code": np.append(cat["product_code"].fill_null("").to_numpy(), "")}
 
 
+@cache
+def _category_mask(cat: str) -> np.ndarray:
+    """Per product index (and the dummy -1): whether its categorie is `cat` (computed once: comparing strings per
+    row costs more than the draws around it)."""
+    mask = _product_attr()["categorie"] == cat
+    mask.flags.writeable = False
+    return mask
+
+
 def is_category(product: np.ndarray, cat: str) -> np.ndarray:
-    return _product_attr()["categorie"][product] == cat
+    return _category_mask(cat)[product]
 
 
 def product_index(code: str) -> int:
