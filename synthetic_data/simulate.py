@@ -32,7 +32,11 @@ def _day(date: str) -> int:
 
 def _rng(*key: int) -> np.random.Generator:
     """The stream of a partition: numpy's default_rng(SeedSequence(key)) (PCG64)."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(k) for k in key])))
+    key = [int(k) for k in key]
+    # SeedSequence reads a list of ints < 2**32 as one uint32 word each, as it reads a uint32 array; the array is
+    # coerced without a Python loop (half the cost of a stream, thousands of streams per run)
+    entropy = np.array(key, dtype=np.uint32) if all(0 <= k < 1 << 32 for k in key) else key
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
 
 
 class _Draws:
@@ -118,10 +122,17 @@ def _age_band_bounds() -> tuple[np.ndarray, np.ndarray]:
 
 
 @cache
+def _gemeenten() -> dict[str, dict]:
+    """Per gemeente code: its row of gemeenten_all with its cohort size and youth 0-22 (one pass over the table, not
+    a filter per gemeente)."""
+    size = dict(cohort_sizes().select("gemeente_code", "cohort_size").iter_rows())
+    return {g["gemeente_code"]: {**g, "cohort_size": size[g["gemeente_code"]],
+                                 "youth": g["jeugd_0_14"] + g["jeugd_15_19"] + g["jeugd_20_22"]}
+            for g in gemeenten_all().iter_rows(named=True)}
+
+
 def _gemeente(code: str) -> dict:
-    g = gemeenten_all().filter(pl.col("gemeente_code") == code).row(0, named=True)
-    c = cohort_sizes().filter(pl.col("gemeente_code") == code).row(0, named=True)
-    return {**g, "cohort_size": c["cohort_size"], "youth": g["jeugd_0_14"] + g["jeugd_15_19"] + g["jeugd_20_22"]}
+    return _gemeenten()[code]
 
 
 _PERSON_U = {"band": 1, "age": 1, "sex": 1, "kidx": 1}
@@ -511,11 +522,19 @@ def _follow_ups(f: _Draws, seed: int, choice: dict, regio_index: int, base: dict
 
 
 @cache
+def _region_gemeenten(regio: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The gemeenten of an inkoopregio in table order: codes, codes as integers, youth 0-19."""
+    g = gemeenten_all().filter(pl.col("inkoopregio") == regio)
+    return (g["gemeente_code"].to_numpy(), g["gemeente_code"].cast(pl.Int64).to_numpy(),
+            (g["jeugd_0_14"] + g["jeugd_15_19"]).to_numpy())
+
+
+@cache
 def _peers(origin: str) -> tuple[np.ndarray, np.ndarray]:
     """Other gemeenten of the origin's inkoopregio and their youth 0-19 (move destinations and weights)."""
-    g = gemeenten_all()
-    peers = g.filter((pl.col("inkoopregio") == _gemeente(origin)["inkoopregio"]) & (pl.col("gemeente_code") != origin))
-    return peers["gemeente_code"].cast(pl.Int64).to_numpy(), (peers["jeugd_0_14"] + peers["jeugd_15_19"]).to_numpy()
+    codes, codes_i, youth = _region_gemeenten(_gemeente(origin)["inkoopregio"])
+    other = codes != origin
+    return codes_i[other], youth[other]
 
 
 @cache
