@@ -638,6 +638,23 @@ def _region_moves(seed: int, scale: float, regio: str, last_year: int) -> dict[s
     return c
 
 
+def _packed(keys: list[np.ndarray]) -> np.ndarray | None:
+    """Integer columns packed into one int64 whose order is their lexicographic order (each shifted to start at 0),
+    or None where they need more than 63 bits: one sort or hash instead of several."""
+    out = np.zeros(len(keys[0]), dtype=np.int64)
+    if not len(out):
+        return out
+    width = 0
+    for k in keys:
+        lo = int(k.min())
+        w = (int(k.max()) - lo).bit_length()
+        width += w
+        if width > 63:
+            return None
+        out = (out << w) | (k.astype(np.int64) - lo)
+    return out
+
+
 def _avoid_stacking(seed: int, regio: str, cols: dict[str, np.ndarray], passes: int = 6) -> np.ndarray:
     """No gestapelde toewijzing (OP259): a youth's care with the same product at the same aanbieder may not overlap.
 
@@ -649,34 +666,41 @@ def _avoid_stacking(seed: int, regio: str, cols: dict[str, np.ndarray], passes: 
     """
     m = model()
     nv = len(m.verwijzers)
-    choice = domains.all_choices(seed, regio)
+    choice = _choice_cdfs(seed, regio)   # its pool indices are those of domains.all_choices
     gm, origin, person, product = cols["gemeente"], cols["origin"], cols["person"], cols["product"]
     begin, tk = cols["begin"], cols["_traject_key"]
     aanbieder = cols["aanbieder"]
     # Only a youth with the same product more than once can stack, whatever the aanbieder: work on those rows.
     maybe = np.nonzero(cols["in_ijw"] & ~cols["rejected"])[0]
-    o = maybe[np.lexsort((product[maybe], person[maybe], origin[maybe], gm[maybe]))]
-    same = np.zeros(len(o), dtype=bool)
-    if len(o) > 1:
-        same[1:] = ((gm[o[1:]] == gm[o[:-1]]) & (origin[o[1:]] == origin[o[:-1]]) & (person[o[1:]] == person[o[:-1]])
-                    & (product[o[1:]] == product[o[:-1]]))
-    dup = same.copy()
-    dup[:-1] |= same[1:]
-    sub = np.sort(o[dup])
+    youth_keys = [gm[maybe], origin[maybe], person[maybe], product[maybe]]
+    packed = _packed(youth_keys)
+    if packed is not None:   # one hashed column: the duplicates and their group ranks
+        dup = pl.Series(packed).is_duplicated().to_numpy()
+        sub = maybe[dup]
+        group = np.unique(packed[dup], return_inverse=True)[1].astype(np.int64)
+    else:
+        o = np.lexsort(youth_keys[::-1])
+        same = np.zeros(len(o), dtype=bool)
+        same[1:] = np.logical_and.reduce([k[o][1:] == k[o][:-1] for k in youth_keys])
+        dup = same.copy()
+        dup[:-1] |= same[1:]
+        sub = maybe[o[dup]]
+        group = (np.cumsum(~same) - 1)[dup]
     # the toewijzing can run past an early end until the gemeente shortens it: use its unshortened end
     end = cols["end"][sub]
     tw_end = np.minimum(cols["planned_end"][sub], begin[sub] + 365 * ((end - begin[sub]) // 365 + 1) - 1)
-    s_gm, s_origin, s_person, s_product = gm[sub], origin[sub], person[sub], product[sub]
-    s_begin, s_tk, s_aanbieder = begin[sub], tk[sub], aanbieder[sub].copy()
+    s_product, s_begin, s_aanbieder = product[sub], begin[sub], aanbieder[sub].copy()
+    tk_rank = np.empty(len(sub), dtype=np.int64)   # the traject key is unique: the order is total
+    tk_rank[np.argsort(tk[sub])] = np.arange(len(sub))
     flags = np.zeros(0, dtype=bool)
     order = np.arange(len(sub))
     for _ in range(passes):
-        # the traject key is unique: the order is total
-        order = np.lexsort((s_tk, s_begin, s_aanbieder, s_product, s_person, s_origin, s_gm))
-        keys = [a[order] for a in (s_gm, s_origin, s_person, s_product, s_aanbieder)]
+        # by youth and product (group), aanbieder, begin, traject key
+        key = _packed([group, s_aanbieder, s_begin, tk_rank])
+        order = np.argsort(key) if key is not None else np.lexsort((tk_rank, s_begin, s_aanbieder, group))
+        g_o, a_o = group[order], s_aanbieder[order]
         first = np.ones(len(order), dtype=bool)
-        if len(order) > 1:
-            first[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in keys])
+        first[1:] = (g_o[1:] != g_o[:-1]) | (a_o[1:] != a_o[:-1])
         # stacked: the begin lies before the latest toewijzing end of the earlier rows of its key group
         run_max = running_max(tw_end[order], first)
         flags = np.zeros(len(order), dtype=bool)
