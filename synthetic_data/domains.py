@@ -442,8 +442,11 @@ def with_second_products(seed: int, df: pl.DataFrame, contracts: pl.DataFrame) -
     # a toewijzing made in answer to a JW317 (synthetic_data.flows, traject id "-W") gets no second product
     hosts = given & ~pl.col("traject_id").str.ends_with("-W")
     extras, follows = [], []
-    for j, sp in enumerate(_second_specs()):
-        host = _second_hosts(seed, df.filter(hosts), j, sp)
+    specs = _second_specs()
+    # the host rows of every kind at once (each kind's hosts keep their order in it): one pass over the wide frame
+    host_rows = df.filter(hosts & pl.col("product").is_in(sorted({h for sp in specs for h in sp["with"]})))
+    for j, sp in enumerate(specs):
+        host = _second_hosts(seed, host_rows, j, sp)
         if not host.height:
             continue
         row = cat.row(sp["product"], named=True)
@@ -463,8 +466,8 @@ def with_second_products(seed: int, df: pl.DataFrame, contracts: pl.DataFrame) -
         # no gestapelde toewijzing (OP259): not next to a running toewijzing of the same product at that aanbieder,
         # and of two overlapping hosts only the first gets it. A JW317's new product ("-W") is left out: it exists
         # only when its request's year is generated, and flows.plan_vow never asks one a host gets as second product.
-        same = df.filter(given & (pl.col("product") == sp["product"]) & ~pl.col("traject_id").str.ends_with("-W")).select(
-            *key, pl.col("begin").alias("_b"), tw_end.alias("_e"))
+        same = df.lazy().filter(given & (pl.col("product") == sp["product"]) & ~pl.col("traject_id").str.ends_with("-W")).select(
+            *key, pl.col("begin").alias("_b"), tw_end.alias("_e")).collect()   # lazy: only these columns are filtered
         clash = extra.select(*key, "toewijzing_nummer", "begin", tw_end.alias("_end")).join(same, on=key).filter(
             (pl.col("_b") <= pl.col("_end")) & (pl.col("begin") <= pl.col("_e")))
         extra = extra.join(clash.select("gemeente_code", "toewijzing_nummer").unique(),
