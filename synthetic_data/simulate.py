@@ -383,13 +383,14 @@ _START_U = _Draws.layout({"begin": 1, "cell": 1, "role": 1, **_PERSON_U, "repeat
 _START_Z = _Draws.layout({"msg": _N_NORMAL, "f_msg": _N_NORMAL})
 
 
-def _year_starts(seed: int, scale: float, gms: list[dict], year: int, hist: dict | None) -> dict[str, np.ndarray]:
+def _year_starts(seed: int, scale: float, gms: list[dict], year: int, hist: dict | None) -> list[dict[str, np.ndarray]]:
     """All starts of the (gemeente, year) partitions of `gms` (one inkoopregio), with their follow-ups after a
     provider switch, as one batch: draws per partition stream (_Draws), everything else over the batch, grouped by
     partition (`part`, the index into `gms`) where rows of one partition interact.
 
-    Returns plain numpy columns (codes as integers); `hist` holds the recent starts (candidates for repeat use), its
-    rows ordered by partition.
+    Returns chunks of plain numpy columns (codes as integers), all with the same columns: the starts, the JB/JR
+    trajectories, the follow-ups (joined only where needed); `hist` holds the recent starts (candidates for repeat
+    use), its rows ordered by partition.
     """
     m, pm = model(), model().params
     nv = len(m.verwijzers)
@@ -489,7 +490,7 @@ def _year_starts(seed: int, scale: float, gms: list[dict], year: int, hist: dict
         parts.append({c: jbjr[c] if c in jbjr else np.zeros(n_j) for c in out})
     if len(sw):
         parts.append(_follow_ups(d.take(sw), seed, choice, regio_index, {c: out[c][sw] for c in out}, sw))
-    return {c: np.concatenate([q[c] for q in parts]) for c in out}
+    return parts
 
 
 def _follow_ups(f: _Draws, seed: int, choice: dict, regio_index: int, base: dict, sw: np.ndarray) -> dict:
@@ -718,26 +719,33 @@ def _avoid_stacking(seed: int, regio: str, cols: dict[str, np.ndarray], passes: 
     return sub[order[flags]] if len(flags) else np.zeros(0, dtype=np.int64)
 
 
-def _history(seed: int, scale: float, codes: list[str], last_year: int) -> dict[str, np.ndarray]:
+def _history(seed: int, scale: float, codes: list[str], last_year: int) -> list[dict[str, np.ndarray]]:
     """The numpy columns of every start of the gemeenten `codes` (one inkoopregio) from the epoch to `last_year`: a
-    batch per year over all of them, each partition from its own streams."""
+    batch per year over all of them, each partition from its own streams. Returned as chunks in order (their
+    concatenation is the history), so that only the columns and rows needed are ever joined."""
     p = model().params
     gms = [_gemeente(c) for c in codes]
-    parts, hist = [], None
+    chunks, hist = [], None
     keep_months = int(p["repeat_recent_months"] * DAYS_PER_MONTH)
     for year in range(p["epoch_year"], last_year + 1):
-        starts = _year_starts(seed, scale, gms, year, hist)
-        parts.append(starts)
-        ok = ~starts["rejected"]
-        new = {c: starts[c][ok] for c in ("origin", "person", "birth", "girl", "begin", "part")}
+        parts = _year_starts(seed, scale, gms, year, hist)
+        chunks.extend(parts)
+        ok = ~np.concatenate([q["rejected"] for q in parts])
+        new = {c: np.concatenate([q[c] for q in parts])[ok] for c in ("origin", "person", "birth", "girl", "begin", "part")}
         if hist is not None:   # keep only the recent past as candidates for repeat use
             recent = hist["begin"] >= _day(f"{year}-01-01") - keep_months
             new = {c: np.concatenate([hist[c][recent], new[c]]) for c in new}
         order = np.argsort(new["part"], kind="stable")   # by partition, each in its own order of arrival
         hist = {c: v[order] for c, v in new.items()}
-    cols = {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
-    del cols["part"]
-    return cols
+    for q in chunks:
+        del q["part"]
+    return chunks
+
+
+# The columns the stacking check and the numbering read on the whole history (the others are gathered only for the
+# rows kept).
+_KEY_COLUMNS = ("gemeente", "origin", "person", "product", "aanbieder", "cell", "begin", "end", "planned_end",
+                "_req_lead", "in_ijw", "rejected", "_traject_key")
 
 
 def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], first_year: int,
@@ -746,10 +754,10 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
     streams), the frame work once for all of them, every step keyed or grouped by gemeente. The whole history is
     handled as numbers; the identifiers and codes as strings are built only for the rows kept."""
     m = model()
-    own = _history(seed, scale, codes, last_year)
-    own["kind"] = own.pop("follow_up").astype(np.int64)   # 0 own start, 1 follow-up (traject id "-S")
-    own["orig_key"] = np.zeros(len(own["kind"]), dtype=np.int64)
-    frames = [own]
+    frames = _history(seed, scale, codes, last_year)
+    for own in frames:
+        own["kind"] = own.pop("follow_up").astype(np.int64)   # 0 own start, 1 follow-up (traject id "-S")
+        own["orig_key"] = np.zeros(len(own["kind"]), dtype=np.int64)
     moves = _region_moves(seed, scale, regio, last_year)
     if moves is not None:
         codes_i = np.array([int(c) for c in codes], dtype=np.int64)
@@ -772,17 +780,11 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
                 f[c] = f[c][ok]
         f["in_ijw"] = ijw_cell[f["cell"]] & (f["product"] >= 0)
         f["_traject_key"] = _traject_key(f["gemeente"], f["year"], f["kind"], f["orig_key"], f["seq"])
-    # One set of numpy columns for own starts and moves (a column one of them lacks is null there), the stacking
-    # check on them, and a frame only of the rows kept.
+    # The chunks (own starts per year, then moves) as one table: the key columns joined, the stacking check on them,
+    # and a frame only of the rows kept, gathered from the chunks (a column a chunk lacks is null there).
     names = list(frames[0]) + [c for f in frames[1:] for c in f if c not in frames[0]]
     lens = [len(f["begin"]) for f in frames]
-    cols = {c: np.concatenate([f[c] for f in frames if c in f]) if all(c in f for f in frames)
-            else None for c in names}
-    for c in names:
-        if cols[c] is None:   # values (0 where absent) and validity
-            proto = next(f[c] for f in frames if c in f)
-            cols[c] = (np.concatenate([f[c] if c in f else np.zeros(k, dtype=proto.dtype) for f, k in zip(frames, lens)]),
-                       np.concatenate([np.full(k, c in f) for f, k in zip(frames, lens)]))
+    cols = {c: np.concatenate([f[c] for f in frames]) for c in _KEY_COLUMNS}
     dropped = _avoid_stacking(seed, regio, cols)
     alive = np.ones(len(cols["begin"]), dtype=bool)
     alive[dropped] = False
@@ -803,14 +805,29 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
     group = np.cumsum(np.r_[True, gm[1:] != gm[:-1]]) - 1 if len(gm) else np.zeros(0, dtype=np.int64)
     counts -= (counts[starts] - given[starts])[group]   # count within the gemeente
     take = row[keep]
+    off = np.cumsum([0] + lens)
+    chunk = np.searchsorted(off, take, side="right") - 1
+    where = [np.nonzero(chunk == i)[0] for i in range(len(frames))]
+    local = [take[w] - off[i] for i, w in enumerate(where)]
     out = {}
     for c in names:
-        v = cols[c]
         name = "person_index" if c == "person" else c
-        if isinstance(v, tuple):
-            out[name] = pl.select(pl.when(pl.Series(v[1][take])).then(pl.Series(v[0][take]))).to_series().alias(name)
-        else:
-            out[name] = pl.Series(name, v[take])
+        if c in cols:
+            out[name] = pl.Series(name, cols[c][take])
+            continue
+        have = [f.get(c) for f in frames]
+        v = np.empty(len(take), dtype=np.result_type(*[h.dtype for h in have if h is not None]))
+        for h, w, li in zip(have, where, local):
+            if h is not None:
+                v[w] = h[li]
+        if all(h is not None for h in have):
+            out[name] = pl.Series(name, v)
+        else:   # null where the chunk lacks the column
+            valid = np.zeros(len(take), dtype=bool)
+            for h, w in zip(have, where):
+                valid[w] = h is not None
+            v[~valid] = 0
+            out[name] = pl.select(pl.when(pl.Series(valid)).then(pl.Series(v))).to_series().alias(name)
     df = pl.DataFrame(out).with_columns(
         pl.when(pl.Series(given[keep])).then(pl.Series(_TW_SEQ_BASE + counts[keep])).alias("_tw_seq")
     )
