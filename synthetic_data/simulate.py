@@ -841,24 +841,26 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
     ref = opaque_code(opaque_number(seed, D_VERZOEK, df["_traject_key"].to_numpy(), size=10 ** REFERENTIE_AANBIEDER[1]),
                       REFERENTIE_AANBIEDER)
     code = lambda c: pl.col(c).cast(pl.String).str.zfill(4)  # noqa: E731
-    year, kind = pl.col("year").cast(pl.String), pl.col("kind")
-    return df.with_columns(
+    kind, seq = pl.col("kind"), pl.col("seq").cast(pl.String)
+    g, o, d, year = pl.col("_g"), pl.col("_o"), pl.col("_d"), pl.col("_y")
+    # the codes as strings once, then the traject id as one concatenation of per-row pieces
+    return df.with_columns(code("gemeente").alias("_g"), code("origin").alias("_o"), code("dest").alias("_d"),
+                           pl.col("year").cast(pl.String).alias("_y")).with_columns(
         # the traject id: own start GGGG-YYYY-SSSSSS (a follow-up "-S"), move out OOOO-YYYY-MSSSSS, move in
         # DDDD-YYYY-VOOOOSSSSS
-        pl.when(kind <= 1).then(code("gemeente") + "-" + year + "-" + pl.col("seq").cast(pl.String).str.zfill(6)
-                                + pl.when(kind == 1).then(pl.lit("-S")).otherwise(pl.lit("")))
-        .when(kind == 2).then(code("origin") + "-" + year + "-M" + pl.col("seq").cast(pl.String).str.zfill(5))
-        .otherwise(code("dest") + "-" + year + "-V" + code("origin") + pl.col("seq").cast(pl.String).str.zfill(5))
-        .alias("traject_id"),
-        code("gemeente").alias("gemeente_code"), code("origin").alias("origin_code"),
-        pl.when(kind >= 2).then(code("dest")).alias("dest"),
+        pl.concat_str(pl.when(kind <= 1).then(g).when(kind == 2).then(o).otherwise(d), pl.lit("-"), year,
+                      pl.when(kind <= 1).then(pl.lit("-")).when(kind == 2).then(pl.lit("-M")).otherwise(pl.lit("-V") + o),
+                      pl.when(kind <= 1).then(seq.str.zfill(6)).otherwise(seq.str.zfill(5)),
+                      pl.when(kind == 1).then(pl.lit("-S")).otherwise(pl.lit(""))).alias("traject_id"),
+        g.alias("gemeente_code"), o.alias("origin_code"),
+        pl.when(kind >= 2).then(d).alias("dest"),
         pl.col("reden").cast(pl.String).str.zfill(2).alias("reden_beeindiging"),
         pl.col("oorsprong").replace_strict(dict(enumerate(OORSPRONG)), return_dtype=pl.String),
         pl.col("reden_afwijzing").cast(pl.String).replace("0", ""),
         pl.col("einde_cat").cast(pl.Int64),
         pl.when(pl.col("_tw_seq").is_not_null()).then(pl.Series(nummer)).alias("toewijzing_nummer"),
         ref.alias("_ref_aanbieder"),
-    ).drop("_traject_key", "kind", "orig_key", "year", "seq", "gemeente", "origin", "reden")
+    ).drop("_traject_key", "kind", "orig_key", "year", "seq", "gemeente", "origin", "reden", "_g", "_o", "_d", "_y")
 
 
 def simulate_gemeenten(seed: int, scale: float, codes: list[str], first_year: int, last_year: int) -> pl.DataFrame:
