@@ -523,10 +523,12 @@ def finish_lines(lines: pl.DataFrame, second: pl.DataFrame) -> pl.DataFrame:
     # their positions) instead of the whole claim table, then write the new volumes back in place (same row order).
     key = ["gemeente_code", "toewijzing_nummer"]
     li = lines.select(*key, "begindatum", "debet_credit", "geleverd_volume", "product_tarief").with_row_index("_i")
+    hosts = second.select("gemeente_code", pl.col("_second_of").alias("toewijzing_nummer")).unique()
+    # the lines of the second products and of their hosts, found in one pass over the claim table
+    li = li.join(pl.concat([second.select(key), hosts]).unique(), on=key, how="semi")
     sec = li.join(second, on=key, how="inner")
     if not sec.height:
         return lines
-    hosts = second.select("gemeente_code", pl.col("_second_of").alias("toewijzing_nummer")).unique()
     host_vol = li.filter(pl.col("debet_credit") == "D").join(hosts, on=key, how="semi").group_by(
         "gemeente_code", pl.col("toewijzing_nummer").alias("_second_of"), "begindatum").agg(
         pl.col("geleverd_volume").max().alias("_host_vol"))
