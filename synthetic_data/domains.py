@@ -80,7 +80,7 @@ def domain_choice(seed: int, regio: str) -> dict[str, tuple[np.ndarray, np.ndarr
 
 def care_key(hulpvorm: str, product: int) -> str:
     """The key of `all_choices` for a trajectory: landelijk ingekochte zorg stays with the national aanbieders."""
-    return "landelijk" if is_category(np.array([product]), LANDELIJK)[0] else hulpvorm
+    return "landelijk" if _category_mask(LANDELIJK)[product] else hulpvorm
 
 
 def all_choices(seed: int, regio: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -173,8 +173,17 @@ def _product_attr() -> dict[str, np.ndarray]:
             "code": np.append(cat["product_code"].fill_null("").to_numpy(), "")}
 
 
+@cache
+def _category_mask(cat: str) -> np.ndarray:
+    """Per product index (and the dummy -1): whether its categorie is `cat` (computed once: comparing strings per
+    row costs more than the draws around it)."""
+    mask = _product_attr()["categorie"] == cat
+    mask.flags.writeable = False
+    return mask
+
+
 def is_category(product: np.ndarray, cat: str) -> np.ndarray:
-    return _product_attr()["categorie"][product] == cat
+    return _category_mask(cat)[product]
 
 
 def product_index(code: str) -> int:
@@ -278,8 +287,10 @@ def domain_starts(seed: int, scale: float, gms: list[dict], year: int,
     c_part = base["part"][cand]
     c_band = age_band((base["begin"][cand] - base["birth"][cand]) / 365.25)
     c_girl = base["girl"][cand].astype(int)
-    cnt = np.zeros((g, bands.shape[1], 2))
-    np.add.at(cnt, (c_part, c_band, c_girl), 1)
+    # candidates per (partition, band, sex): a bincount (np.add.at is many times slower; counts are exact in float)
+    shape = (g, bands.shape[1], 2)
+    cnt = np.bincount(np.ravel_multi_index((c_part, c_band, c_girl), shape), minlength=int(np.prod(shape)))
+    cnt = cnt.reshape(shape).astype(np.float64)
     for j, x in enumerate(doms):
         h = np.nonzero(hosted & (dom == j))[0]
         if not len(h) or not len(cand):
@@ -433,8 +444,11 @@ def with_second_products(seed: int, df: pl.DataFrame, contracts: pl.DataFrame) -
     # a toewijzing made in answer to a JW317 (synthetic_data.flows, traject id "-W") gets no second product
     hosts = given & ~pl.col("traject_id").str.ends_with("-W")
     extras, follows = [], []
-    for j, sp in enumerate(_second_specs()):
-        host = _second_hosts(seed, df.filter(hosts), j, sp)
+    specs = _second_specs()
+    # the host rows of every kind at once (each kind's hosts keep their order in it): one pass over the wide frame
+    host_rows = df.filter(hosts & pl.col("product").is_in(sorted({h for sp in specs for h in sp["with"]})))
+    for j, sp in enumerate(specs):
+        host = _second_hosts(seed, host_rows, j, sp)
         if not host.height:
             continue
         row = cat.row(sp["product"], named=True)
@@ -454,8 +468,8 @@ def with_second_products(seed: int, df: pl.DataFrame, contracts: pl.DataFrame) -
         # no gestapelde toewijzing (OP259): not next to a running toewijzing of the same product at that aanbieder,
         # and of two overlapping hosts only the first gets it. A JW317's new product ("-W") is left out: it exists
         # only when its request's year is generated, and flows.plan_vow never asks one a host gets as second product.
-        same = df.filter(given & (pl.col("product") == sp["product"]) & ~pl.col("traject_id").str.ends_with("-W")).select(
-            *key, pl.col("begin").alias("_b"), tw_end.alias("_e"))
+        same = df.lazy().filter(given & (pl.col("product") == sp["product"]) & ~pl.col("traject_id").str.ends_with("-W")).select(
+            *key, pl.col("begin").alias("_b"), tw_end.alias("_e")).collect()   # lazy: only these columns are filtered
         clash = extra.select(*key, "toewijzing_nummer", "begin", tw_end.alias("_end")).join(same, on=key).filter(
             (pl.col("_b") <= pl.col("_end")) & (pl.col("begin") <= pl.col("_e")))
         extra = extra.join(clash.select("gemeente_code", "toewijzing_nummer").unique(),
@@ -509,10 +523,12 @@ def finish_lines(lines: pl.DataFrame, second: pl.DataFrame) -> pl.DataFrame:
     # their positions) instead of the whole claim table, then write the new volumes back in place (same row order).
     key = ["gemeente_code", "toewijzing_nummer"]
     li = lines.select(*key, "begindatum", "debet_credit", "geleverd_volume", "product_tarief").with_row_index("_i")
+    hosts = second.select("gemeente_code", pl.col("_second_of").alias("toewijzing_nummer")).unique()
+    # the lines of the second products and of their hosts, found in one pass over the claim table
+    li = li.join(pl.concat([second.select(key), hosts]).unique(), on=key, how="semi")
     sec = li.join(second, on=key, how="inner")
     if not sec.height:
         return lines
-    hosts = second.select("gemeente_code", pl.col("_second_of").alias("toewijzing_nummer")).unique()
     host_vol = li.filter(pl.col("debet_credit") == "D").join(hosts, on=key, how="semi").group_by(
         "gemeente_code", pl.col("toewijzing_nummer").alias("_second_of"), "begindatum").agg(
         pl.col("geleverd_volume").max().alias("_host_vol"))

@@ -32,7 +32,11 @@ def _day(date: str) -> int:
 
 def _rng(*key: int) -> np.random.Generator:
     """The stream of a partition: numpy's default_rng(SeedSequence(key)) (PCG64)."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(k) for k in key])))
+    key = [int(k) for k in key]
+    # SeedSequence reads a list of ints < 2**32 as one uint32 word each, as it reads a uint32 array; the array is
+    # coerced without a Python loop (half the cost of a stream, thousands of streams per run)
+    entropy = np.array(key, dtype=np.uint32) if all(0 <= k < 1 << 32 for k in key) else key
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
 
 
 class _Draws:
@@ -118,10 +122,17 @@ def _age_band_bounds() -> tuple[np.ndarray, np.ndarray]:
 
 
 @cache
+def _gemeenten() -> dict[str, dict]:
+    """Per gemeente code: its row of gemeenten_all with its cohort size and youth 0-22 (one pass over the table, not
+    a filter per gemeente)."""
+    size = dict(cohort_sizes().select("gemeente_code", "cohort_size").iter_rows())
+    return {g["gemeente_code"]: {**g, "cohort_size": size[g["gemeente_code"]],
+                                 "youth": g["jeugd_0_14"] + g["jeugd_15_19"] + g["jeugd_20_22"]}
+            for g in gemeenten_all().iter_rows(named=True)}
+
+
 def _gemeente(code: str) -> dict:
-    g = gemeenten_all().filter(pl.col("gemeente_code") == code).row(0, named=True)
-    c = cohort_sizes().filter(pl.col("gemeente_code") == code).row(0, named=True)
-    return {**g, "cohort_size": c["cohort_size"], "youth": g["jeugd_0_14"] + g["jeugd_15_19"] + g["jeugd_20_22"]}
+    return _gemeenten()[code]
 
 
 _PERSON_U = {"band": 1, "age": 1, "sex": 1, "kidx": 1}
@@ -372,13 +383,14 @@ _START_U = _Draws.layout({"begin": 1, "cell": 1, "role": 1, **_PERSON_U, "repeat
 _START_Z = _Draws.layout({"msg": _N_NORMAL, "f_msg": _N_NORMAL})
 
 
-def _year_starts(seed: int, scale: float, gms: list[dict], year: int, hist: dict | None) -> dict[str, np.ndarray]:
+def _year_starts(seed: int, scale: float, gms: list[dict], year: int, hist: dict | None) -> list[dict[str, np.ndarray]]:
     """All starts of the (gemeente, year) partitions of `gms` (one inkoopregio), with their follow-ups after a
     provider switch, as one batch: draws per partition stream (_Draws), everything else over the batch, grouped by
     partition (`part`, the index into `gms`) where rows of one partition interact.
 
-    Returns plain numpy columns (codes as integers); `hist` holds the recent starts (candidates for repeat use), its
-    rows ordered by partition.
+    Returns chunks of plain numpy columns (codes as integers), all with the same columns: the starts, the JB/JR
+    trajectories, the follow-ups (joined only where needed); `hist` holds the recent starts (candidates for repeat
+    use), its rows ordered by partition.
     """
     m, pm = model(), model().params
     nv = len(m.verwijzers)
@@ -478,7 +490,7 @@ def _year_starts(seed: int, scale: float, gms: list[dict], year: int, hist: dict
         parts.append({c: jbjr[c] if c in jbjr else np.zeros(n_j) for c in out})
     if len(sw):
         parts.append(_follow_ups(d.take(sw), seed, choice, regio_index, {c: out[c][sw] for c in out}, sw))
-    return {c: np.concatenate([q[c] for q in parts]) for c in out}
+    return parts
 
 
 def _follow_ups(f: _Draws, seed: int, choice: dict, regio_index: int, base: dict, sw: np.ndarray) -> dict:
@@ -511,11 +523,19 @@ def _follow_ups(f: _Draws, seed: int, choice: dict, regio_index: int, base: dict
 
 
 @cache
+def _region_gemeenten(regio: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The gemeenten of an inkoopregio in table order: codes, codes as integers, youth 0-19."""
+    g = gemeenten_all().filter(pl.col("inkoopregio") == regio)
+    return (g["gemeente_code"].to_numpy(), g["gemeente_code"].cast(pl.Int64).to_numpy(),
+            (g["jeugd_0_14"] + g["jeugd_15_19"]).to_numpy())
+
+
+@cache
 def _peers(origin: str) -> tuple[np.ndarray, np.ndarray]:
     """Other gemeenten of the origin's inkoopregio and their youth 0-19 (move destinations and weights)."""
-    g = gemeenten_all()
-    peers = g.filter((pl.col("inkoopregio") == _gemeente(origin)["inkoopregio"]) & (pl.col("gemeente_code") != origin))
-    return peers["gemeente_code"].cast(pl.Int64).to_numpy(), (peers["jeugd_0_14"] + peers["jeugd_15_19"]).to_numpy()
+    codes, codes_i, youth = _region_gemeenten(_gemeente(origin)["inkoopregio"])
+    other = codes != origin
+    return codes_i[other], youth[other]
 
 
 @cache
@@ -619,74 +639,113 @@ def _region_moves(seed: int, scale: float, regio: str, last_year: int) -> dict[s
     return c
 
 
-def _avoid_stacking(seed: int, regio: str, df: pl.DataFrame, passes: int = 6) -> pl.DataFrame:
+def _packed(keys: list[np.ndarray]) -> np.ndarray | None:
+    """Integer columns packed into one int64 whose order is their lexicographic order (each shifted to start at 0),
+    or None where they need more than 63 bits: one sort or hash instead of several."""
+    out = np.zeros(len(keys[0]), dtype=np.int64)
+    if not len(out):
+        return out
+    width = 0
+    for k in keys:
+        lo = int(k.min())
+        w = (int(k.max()) - lo).bit_length()
+        width += w
+        if width > 63:
+            return None
+        out = (out << w) | (k.astype(np.int64) - lo)
+    return out
+
+
+def _avoid_stacking(seed: int, regio: str, cols: dict[str, np.ndarray], passes: int = 6) -> np.ndarray:
     """No gestapelde toewijzing (OP259): a youth's care with the same product at the same aanbieder may not overlap.
 
     A repeat or companion trajectory that would overlap moves to the next aanbieder of its care form; what still
-    overlaps after a few passes (a care form with very few providers) is not simulated. `df` may hold several
-    gemeenten of the inkoopregio: each is handled on its own (the gemeente is part of every key).
+    overlaps after a few passes (a care form with very few providers) is not simulated. `cols` (numpy columns) may
+    hold several gemeenten of the inkoopregio: each is handled on its own (the gemeente is part of every key).
+    Changes `cols["aanbieder"]` in place and returns the positions of the rows dropped. Numpy on index arrays: the
+    frame operations on the whole history cost several times more.
     """
     m = model()
     nv = len(m.verwijzers)
-    choice = domains.all_choices(seed, regio)
-    key = ["gemeente", "origin", "person_index", "product", "aanbieder"]
-    # the toewijzing can run past an early end until the gemeente shortens it: use its unshortened end
-    tw_end = pl.min_horizontal("planned_end", pl.col("begin") + 365 * ((pl.col("end") - pl.col("begin")) // 365 + 1) - 1)
+    choice = _choice_cdfs(seed, regio)   # its pool indices are those of domains.all_choices
+    gm, origin, person, product = cols["gemeente"], cols["origin"], cols["person"], cols["product"]
+    begin, tk = cols["begin"], cols["_traject_key"]
+    aanbieder = cols["aanbieder"]
     # Only a youth with the same product more than once can stack, whatever the aanbieder: work on those rows.
-    maybe = (pl.col("in_ijw") & ~pl.col("rejected")).alias("_maybe")
-    df = df.with_columns(maybe).with_columns(
-        pl.col("_maybe") & pl.struct("gemeente", "origin", "person_index", "product", "_maybe").is_duplicated()
-    )
-    sub, rest = df.filter("_maybe"), df.filter(~pl.col("_maybe"))
-    stacked = pl.Series("_stacked", [], dtype=pl.Boolean)
+    maybe = np.nonzero(cols["in_ijw"] & ~cols["rejected"])[0]
+    youth_keys = [gm[maybe], origin[maybe], person[maybe], product[maybe]]
+    packed = _packed(youth_keys)
+    if packed is not None:   # one hashed column: the duplicates and their group ranks
+        dup = pl.Series(packed).is_duplicated().to_numpy()
+        sub = maybe[dup]
+        group = np.unique(packed[dup], return_inverse=True)[1].astype(np.int64)
+    else:
+        o = np.lexsort(youth_keys[::-1])
+        same = np.zeros(len(o), dtype=bool)
+        same[1:] = np.logical_and.reduce([k[o][1:] == k[o][:-1] for k in youth_keys])
+        dup = same.copy()
+        dup[:-1] |= same[1:]
+        sub = maybe[o[dup]]
+        group = (np.cumsum(~same) - 1)[dup]
+    # the toewijzing can run past an early end until the gemeente shortens it: use its unshortened end
+    end = cols["end"][sub]
+    tw_end = np.minimum(cols["planned_end"][sub], begin[sub] + 365 * ((end - begin[sub]) // 365 + 1) - 1)
+    s_product, s_begin, s_aanbieder = product[sub], begin[sub], aanbieder[sub].copy()
+    tk_rank = np.empty(len(sub), dtype=np.int64)   # the traject key is unique: the order is total
+    tk_rank[np.argsort(tk[sub])] = np.arange(len(sub))
+    flags = np.zeros(0, dtype=bool)
+    order = np.arange(len(sub))
     for _ in range(passes):
-        sub = sub.sort(*key, "begin", "_traject_key")
+        # by youth and product (group), aanbieder, begin, traject key
+        key = _packed([group, s_aanbieder, s_begin, tk_rank])
+        order = np.argsort(key) if key is not None else np.lexsort((tk_rank, s_begin, s_aanbieder, group))
+        g_o, a_o = group[order], s_aanbieder[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (g_o[1:] != g_o[:-1]) | (a_o[1:] != a_o[:-1])
         # stacked: the begin lies before the latest toewijzing end of the earlier rows of its key group
-        first = sub.select(pl.any_horizontal([pl.col(c) != pl.col(c).shift(1) for c in key]).fill_null(True)).to_series()
-        first = first.to_numpy()
-        ends = sub.select(tw_end).to_series().to_numpy()
-        run_max = running_max(ends, first)
-        flags = np.zeros(len(ends), dtype=bool)
-        flags[1:] = ~first[1:] & (sub["begin"].to_numpy()[1:] <= run_max[:-1])
-        stacked = pl.Series("_stacked", flags)
-        sub = sub.with_columns(stacked)
-        rows = np.nonzero(flags)[0]
+        run_max = running_max(tw_end[order], first)
+        flags = np.zeros(len(order), dtype=bool)
+        flags[1:] = ~first[1:] & (s_begin[order][1:] <= run_max[:-1])
+        rows = order[np.nonzero(flags)[0]]
         if not len(rows):
             break
-        aanbieder = sub["aanbieder"].to_numpy().copy()
-        cells = sub["cell"].to_numpy()[rows]
-        product = sub["product"].to_numpy()[rows]
-        care = np.array([domains.care_key(m.hulpvormen[c // nv], p) for c, p in zip(cells, product)])
+        cells = cols["cell"][sub[rows]]
+        care = np.array([domains.care_key(m.hulpvormen[c // nv], p) for c, p in zip(cells, s_product[rows])])
         for ck in np.unique(care):   # few rows: the next provider of the same care form
             r = rows[care == ck]
             idx = choice[ck][0]
-            aanbieder[r] = idx[(np.searchsorted(idx, aanbieder[r]) + 1) % len(idx)]
-        sub = sub.with_columns(pl.Series("aanbieder", aanbieder))
-    if len(stacked):
-        sub = sub.filter(~pl.col("_stacked")).drop("_stacked")
-    return pl.concat([rest, sub], how="diagonal_relaxed").drop("_maybe")
+            s_aanbieder[r] = idx[(np.searchsorted(idx, s_aanbieder[r]) + 1) % len(idx)]
+    aanbieder[sub] = s_aanbieder
+    return sub[order[flags]] if len(flags) else np.zeros(0, dtype=np.int64)
 
 
-def _history(seed: int, scale: float, codes: list[str], last_year: int) -> dict[str, np.ndarray]:
+def _history(seed: int, scale: float, codes: list[str], last_year: int) -> list[dict[str, np.ndarray]]:
     """The numpy columns of every start of the gemeenten `codes` (one inkoopregio) from the epoch to `last_year`: a
-    batch per year over all of them, each partition from its own streams."""
+    batch per year over all of them, each partition from its own streams. Returned as chunks in order (their
+    concatenation is the history), so that only the columns and rows needed are ever joined."""
     p = model().params
     gms = [_gemeente(c) for c in codes]
-    parts, hist = [], None
+    chunks, hist = [], None
     keep_months = int(p["repeat_recent_months"] * DAYS_PER_MONTH)
     for year in range(p["epoch_year"], last_year + 1):
-        starts = _year_starts(seed, scale, gms, year, hist)
-        parts.append(starts)
-        ok = ~starts["rejected"]
-        new = {c: starts[c][ok] for c in ("origin", "person", "birth", "girl", "begin", "part")}
+        parts = _year_starts(seed, scale, gms, year, hist)
+        chunks.extend(parts)
+        ok = ~np.concatenate([q["rejected"] for q in parts])
+        new = {c: np.concatenate([q[c] for q in parts])[ok] for c in ("origin", "person", "birth", "girl", "begin", "part")}
         if hist is not None:   # keep only the recent past as candidates for repeat use
             recent = hist["begin"] >= _day(f"{year}-01-01") - keep_months
             new = {c: np.concatenate([hist[c][recent], new[c]]) for c in new}
         order = np.argsort(new["part"], kind="stable")   # by partition, each in its own order of arrival
         hist = {c: v[order] for c, v in new.items()}
-    cols = {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
-    del cols["part"]
-    return cols
+    for q in chunks:
+        del q["part"]
+    return chunks
+
+
+# The columns the stacking check and the numbering read on the whole history (the others are gathered only for the
+# rows kept).
+_KEY_COLUMNS = ("gemeente", "origin", "person", "product", "aanbieder", "cell", "begin", "end", "planned_end",
+                "_req_lead", "in_ijw", "rejected", "_traject_key")
 
 
 def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], first_year: int,
@@ -695,10 +754,10 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
     streams), the frame work once for all of them, every step keyed or grouped by gemeente. The whole history is
     handled as numbers; the identifiers and codes as strings are built only for the rows kept."""
     m = model()
-    own = _history(seed, scale, codes, last_year)
-    own["kind"] = own.pop("follow_up").astype(np.int64)   # 0 own start, 1 follow-up (traject id "-S")
-    own["orig_key"] = np.zeros(len(own["kind"]), dtype=np.int64)
-    frames = [own]
+    frames = _history(seed, scale, codes, last_year)
+    for own in frames:
+        own["kind"] = own.pop("follow_up").astype(np.int64)   # 0 own start, 1 follow-up (traject id "-S")
+        own["orig_key"] = np.zeros(len(own["kind"]), dtype=np.int64)
     moves = _region_moves(seed, scale, regio, last_year)
     if moves is not None:
         codes_i = np.array([int(c) for c in codes], dtype=np.int64)
@@ -714,34 +773,62 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
     nv = len(m.verwijzers)
     ijw_cell = np.array([bool(m.in_ijw_hulpvorm[c // nv]) and m.path[c % nv] != "none" for c in range(len(m.joint))])
     for f in frames:   # numpy on the columns before the frame: polars' filter and replace_strict cost more here
-        ok = np.nonzero(f["begin"] <= we)[0]
-        for c in list(f):
-            f[c] = f[c][ok]
+        ok = f["begin"] <= we
+        if not ok.all():
+            ok = np.nonzero(ok)[0]
+            for c in list(f):
+                f[c] = f[c][ok]
         f["in_ijw"] = ijw_cell[f["cell"]] & (f["product"] >= 0)
         f["_traject_key"] = _traject_key(f["gemeente"], f["year"], f["kind"], f["orig_key"], f["seq"])
-    df = pl.concat([pl.DataFrame(f) for f in frames], how="diagonal_relaxed").rename({"person": "person_index"})
-    df = _avoid_stacking(seed, regio, df)
+    # The chunks (own starts per year, then moves) as one table: the key columns joined, the stacking check on them,
+    # and a frame only of the rows kept, gathered from the chunks (a column a chunk lacks is null there).
+    names = list(frames[0]) + [c for f in frames[1:] for c in f if c not in frames[0]]
+    lens = [len(f["begin"]) for f in frames]
+    cols = {c: np.concatenate([f[c] for f in frames]) for c in _KEY_COLUMNS}
+    dropped = _avoid_stacking(seed, regio, cols)
+    alive = np.ones(len(cols["begin"]), dtype=bool)
+    alive[dropped] = False
+    alive = np.nonzero(alive)[0]
     # Counted in order of start within the gemeente, so a trajectory keeps its count whichever years are generated.
     # The count stays internal (`_tw_seq`, the key of per-line hashes); the ToewijzingNummer is its keyed bijection,
     # unique in the gemeente but free of order. The count needs the whole history; the rows kept are those that
     # touch the years asked for, so the order, the count and the filter are computed on a few columns and only the
     # kept rows are gathered (and numbered).
-    req_date = pl.col("begin") - pl.col("_req_lead")
-    narrow = pl.DataFrame({"_row": np.lexsort((df["_traject_key"].to_numpy(), df["begin"].to_numpy(),
-                                               df["gemeente"].to_numpy())).astype(np.int64)})
-    narrow = pl.concat([narrow, df.select(
-        pl.col("gemeente").alias("_gm"),
-        (pl.col("in_ijw") & ~pl.col("rejected")).alias("_given"),
-        ((~pl.col("rejected") & (pl.col("end") >= ws)) | (pl.col("rejected") & req_date.is_between(ws, we))).alias("_keep"),
-    )[narrow["_row"]]], how="horizontal")
-    gm = narrow["_gm"].to_numpy()
-    given = narrow["_given"].to_numpy()
+    row = alive[np.lexsort((cols["_traject_key"][alive], cols["begin"][alive], cols["gemeente"][alive]))]
+    gm = cols["gemeente"][row]
+    rejected = cols["rejected"][row]
+    given = cols["in_ijw"][row] & ~rejected
+    req_date = cols["begin"][row] - cols["_req_lead"][row]
+    keep = (~rejected & (cols["end"][row] >= ws)) | (rejected & (req_date >= ws) & (req_date <= we))
     counts = np.cumsum(given, dtype=np.int64)
     starts = np.flatnonzero(np.r_[True, gm[1:] != gm[:-1]]) if len(gm) else np.zeros(0, dtype=np.int64)
     group = np.cumsum(np.r_[True, gm[1:] != gm[:-1]]) - 1 if len(gm) else np.zeros(0, dtype=np.int64)
     counts -= (counts[starts] - given[starts])[group]   # count within the gemeente
-    keep = narrow["_keep"].to_numpy()
-    df = df[narrow["_row"].to_numpy()[keep]].with_columns(
+    take = row[keep]
+    off = np.cumsum([0] + lens)
+    chunk = np.searchsorted(off, take, side="right") - 1
+    where = [np.nonzero(chunk == i)[0] for i in range(len(frames))]
+    local = [take[w] - off[i] for i, w in enumerate(where)]
+    out = {}
+    for c in names:
+        name = "person_index" if c == "person" else c
+        if c in cols:
+            out[name] = pl.Series(name, cols[c][take])
+            continue
+        have = [f.get(c) for f in frames]
+        v = np.empty(len(take), dtype=np.result_type(*[h.dtype for h in have if h is not None]))
+        for h, w, li in zip(have, where, local):
+            if h is not None:
+                v[w] = h[li]
+        if all(h is not None for h in have):
+            out[name] = pl.Series(name, v)
+        else:   # null where the chunk lacks the column
+            valid = np.zeros(len(take), dtype=bool)
+            for h, w in zip(have, where):
+                valid[w] = h is not None
+            v[~valid] = 0
+            out[name] = pl.select(pl.when(pl.Series(valid)).then(pl.Series(v))).to_series().alias(name)
+    df = pl.DataFrame(out).with_columns(
         pl.when(pl.Series(given[keep])).then(pl.Series(_TW_SEQ_BASE + counts[keep])).alias("_tw_seq")
     )
     lo, hi = TOEWIJZING_NUMMER_RANGE
@@ -754,24 +841,26 @@ def _simulate_region(seed: int, scale: float, regio: str, codes: list[str], firs
     ref = opaque_code(opaque_number(seed, D_VERZOEK, df["_traject_key"].to_numpy(), size=10 ** REFERENTIE_AANBIEDER[1]),
                       REFERENTIE_AANBIEDER)
     code = lambda c: pl.col(c).cast(pl.String).str.zfill(4)  # noqa: E731
-    year, kind = pl.col("year").cast(pl.String), pl.col("kind")
-    return df.with_columns(
+    kind, seq = pl.col("kind"), pl.col("seq").cast(pl.String)
+    g, o, d, year = pl.col("_g"), pl.col("_o"), pl.col("_d"), pl.col("_y")
+    # the codes as strings once, then the traject id as one concatenation of per-row pieces
+    return df.with_columns(code("gemeente").alias("_g"), code("origin").alias("_o"), code("dest").alias("_d"),
+                           pl.col("year").cast(pl.String).alias("_y")).with_columns(
         # the traject id: own start GGGG-YYYY-SSSSSS (a follow-up "-S"), move out OOOO-YYYY-MSSSSS, move in
         # DDDD-YYYY-VOOOOSSSSS
-        pl.when(kind <= 1).then(code("gemeente") + "-" + year + "-" + pl.col("seq").cast(pl.String).str.zfill(6)
-                                + pl.when(kind == 1).then(pl.lit("-S")).otherwise(pl.lit("")))
-        .when(kind == 2).then(code("origin") + "-" + year + "-M" + pl.col("seq").cast(pl.String).str.zfill(5))
-        .otherwise(code("dest") + "-" + year + "-V" + code("origin") + pl.col("seq").cast(pl.String).str.zfill(5))
-        .alias("traject_id"),
-        code("gemeente").alias("gemeente_code"), code("origin").alias("origin_code"),
-        pl.when(kind >= 2).then(code("dest")).alias("dest"),
+        pl.concat_str(pl.when(kind <= 1).then(g).when(kind == 2).then(o).otherwise(d), pl.lit("-"), year,
+                      pl.when(kind <= 1).then(pl.lit("-")).when(kind == 2).then(pl.lit("-M")).otherwise(pl.lit("-V") + o),
+                      pl.when(kind <= 1).then(seq.str.zfill(6)).otherwise(seq.str.zfill(5)),
+                      pl.when(kind == 1).then(pl.lit("-S")).otherwise(pl.lit(""))).alias("traject_id"),
+        g.alias("gemeente_code"), o.alias("origin_code"),
+        pl.when(kind >= 2).then(d).alias("dest"),
         pl.col("reden").cast(pl.String).str.zfill(2).alias("reden_beeindiging"),
         pl.col("oorsprong").replace_strict(dict(enumerate(OORSPRONG)), return_dtype=pl.String),
         pl.col("reden_afwijzing").cast(pl.String).replace("0", ""),
         pl.col("einde_cat").cast(pl.Int64),
         pl.when(pl.col("_tw_seq").is_not_null()).then(pl.Series(nummer)).alias("toewijzing_nummer"),
         ref.alias("_ref_aanbieder"),
-    ).drop("_traject_key", "kind", "orig_key", "year", "seq", "gemeente", "origin", "reden")
+    ).drop("_traject_key", "kind", "orig_key", "year", "seq", "gemeente", "origin", "reden", "_g", "_o", "_d", "_y")
 
 
 def simulate_gemeenten(seed: int, scale: float, codes: list[str], first_year: int, last_year: int) -> pl.DataFrame:
