@@ -67,6 +67,18 @@ def _sortable(s: pl.Series) -> np.ndarray:
     return s.fill_null(0 if top is None else top + 1).to_numpy()
 
 
+def _dense(col: np.ndarray) -> np.ndarray:
+    """`col` shifted to start at 0 and, where its range is small, replaced by its dense rank (same order, fewer bits:
+    an aanbieder code of one job takes 10 bits instead of 17, so more keys pack into one integer)."""
+    col = col - col.min()
+    top = int(col.max())
+    if 0 < top < 1 << 20:
+        seen = np.zeros(top + 1, dtype=bool)
+        seen[col] = True
+        col = (np.cumsum(seen, dtype=np.int64) - 1)[col]
+    return col
+
+
 def stable_order(df: pl.DataFrame, keys: list[str]) -> np.ndarray:
     """Row order of a stable sort by `keys` (nulls last), as `df.sort(keys, nulls_last=True, maintain_order=True)`:
     the keys as integers, neighbouring keys packed into one integer where their ranges fit 63 bits, then one stable
@@ -76,8 +88,7 @@ def stable_order(df: pl.DataFrame, keys: list[str]) -> np.ndarray:
         return np.arange(0)
     packed, value, bits = [], None, 0
     for k in reversed(keys):
-        col = _sortable(df[k])
-        col = col - col.min()
+        col = _dense(_sortable(df[k]))
         width = int(col.max()).bit_length()
         if value is not None and bits + width <= 63:
             value, bits = value + (col << bits), bits + width
