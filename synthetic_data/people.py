@@ -102,12 +102,14 @@ def persons_frame(seed: int, persons: pl.DataFrame) -> pl.DataFrame:
     girl = (person % 2).astype(bool)
     n = len(df)
 
-    def pick(series: pl.Series, field: int, *extra) -> pl.Series:
-        idx = (keyed_hash(seed, field, origin, person, *extra) % np.uint64(len(series))).astype(np.int64)
-        return series.gather(idx)
+    # a girl's name from the female pool, a boy's from the male one, at the same hashed position: one gather from
+    # both pools side by side
+    both = pl.concat([pools["female"], pools["male"]])
+    boy = np.where(girl, 0, POOL_SIZE)
 
-    by_sex = lambda f: pl.select(pl.when(pl.Series(girl)).then(pick(pools["female"], f))  # noqa: E731
-                                 .otherwise(pick(pools["male"], f))).to_series()
+    def by_sex(field: int) -> pl.Series:
+        return both.gather((keyed_hash(seed, field, origin, person) % np.uint64(POOL_SIZE)).astype(np.int64) + boy)
+
     first, second = by_sex(F_FIRST), by_sex(F_SECOND)
     two_names = keyed_uniform(seed, F_NNAMES, origin, person) < 0.45
     last_idx = (keyed_hash(seed, F_LAST, origin, person) % np.uint64(POOL_SIZE)).astype(np.int64)

@@ -107,10 +107,11 @@ def _feistel24(x: np.ndarray, key: int) -> np.ndarray:
 def permute_index(idx: np.ndarray, key: int, size: int) -> np.ndarray:
     """Keyed bijection of [0, size) onto itself (size <= 2**24) by cycle walking the Feistel permutation."""
     out = _feistel24(np.asarray(idx, dtype=np.int64), key)
-    todo = out >= size
-    while todo.any():
-        out[todo] = _feistel24(out[todo], key)
-        todo = out >= size
+    todo = np.flatnonzero(out >= size)
+    while todo.size:        # on the pending rows only
+        again = _feistel24(out[todo], key)
+        out[todo] = again
+        todo = todo[again >= size]
     return out
 
 
