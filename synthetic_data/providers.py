@@ -8,7 +8,7 @@ sees the same aanbieders as a region or national run.
 """
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import polars as pl
@@ -193,7 +193,7 @@ def with_claim_tarief(seed: int, lines: pl.DataFrame, day: str, out: str = "tari
     return x.with_columns(pl.coalesce("_t_own", "_t_reg").alias(out)).drop("_jaar", "_regio", "_t_own", "_t_reg")
 
 
-@cache
+@lru_cache(maxsize=64)   # per job of a run; bounded for long-lived processes (many seeds)
 def _claim_contract(seed: int, regios: tuple, years: tuple) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The per-aanbieder and the regional tariffs of `regios` in `years`, keyed for `with_claim_tarief` (built once
     per job, not per slice of its lines)."""
