@@ -1,6 +1,6 @@
 """`zandbak demo` / `make demo`: something to show within two minutes of the install, on 127.0.0.1 only.
 
-1. a challenge of one small gemeente (default 0147 Borne, about 17,000 records: `challenge new`, seconds), kept
+1. a challenge of one small gemeente (default 0147 Borne, about 22,000 records: `challenge new`, seconds), kept
    under `<data>/demo/` and reused by the next demo (so the teams' tokens stay the same);
 2. the arena on it (four teams) and the Dagster UI, each a child in a process group of its own;
 3. once both answer: their addresses, and behind them `zandbak run` of the same gemeente (generate, check, warehouse,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from .dictionary import pack, sortable
 from .ijw import latest_toewijzing, signed, volume_cap
 from .messages import H_ANTW_DAY, H_DECL_DAY, _busday, _ref, _to_date, declaratie_nummers
 from .model import model
@@ -177,11 +178,11 @@ def declaraties(seed: int, lines: pl.DataFrame, rejected: pl.DataFrame | None = 
                      pl.when(pl.col("_rejected")).then(0).otherwise(amount).alias("_g"))
     aggs = [pl.col("gemeente_code").first(), pl.col("_decl_month").first(), pl.col("_a").sum().alias("_total"),
             pl.col("_g").sum().alias("_granted"), pl.col("_rejected").any().alias("_partly")]
-    packed = _packed_key(lines["agb_code"], lines["declaratie_nummer"])
-    if packed is None:
+    packed = pack([sortable(lines["agb_code"]), sortable(lines["declaratie_nummer"])])
+    if len(packed) > 1:
         d = x.group_by("agb_code", "declaratie_nummer").agg(*aggs)
-    else:   # one integer key groups the same rows as the two digit strings, at half the cost
-        d = x.with_columns(packed.alias("_k")).group_by("_k").agg(
+    else:   # one integer key groups the same rows as the two strings, at half the cost
+        d = x.with_columns(pl.Series("_k", packed[0])).group_by("_k").agg(
             pl.col("agb_code").first(), pl.col("declaratie_nummer").first(), *aggs).drop("_k")
     dt, ans = send_dates(seed, d["gemeente_code"].cast(pl.Int64).to_numpy(), d["agb_code"].cast(pl.Int64).to_numpy(),
                          _month_days(d["_decl_month"]))
@@ -201,24 +202,6 @@ def declaraties(seed: int, lines: pl.DataFrame, rejected: pl.DataFrame | None = 
         pl.when("_partly").then(pl.lit(PARTLY_GRANTED)).otherwise(pl.lit(FULLY_GRANTED)).alias("retourcode"),
     )
     return head, answer
-
-
-def _packed_key(a: pl.Series, b: pl.Series) -> pl.Series | None:
-    """One Int64 that is equal exactly where both digit-string columns are (a * 10**width(b) + b), or None when the
-    columns are not digits of one width each (then the strings themselves are the key)."""
-    nums = []
-    for s in (a, b):
-        n = s.str.len_bytes()
-        if s.len() == 0 or n.min() != n.max() or n.max() > 18 or (s.str.starts_with("+") | s.str.starts_with("-")).any():
-            return None
-        v = s.cast(pl.Int64, strict=False)
-        if v.null_count() or v.min() < 0:
-            return None
-        nums.append((v, int(n.max())))
-    (va, _), (vb, wb) = nums
-    if va.max() >= (2 ** 63 - 1) // 10 ** wb - 1:
-        return None
-    return va * 10 ** wb + vb
 
 
 def rejected_lines(rejected: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:

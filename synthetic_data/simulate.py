@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from . import decisions, domains
+from .dictionary import pack
 from .model import DAYS_PER_MONTH, model
 from .people import FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR, birth_days, cohort_sizes
 from .privacy import D_TOEWIJZING, D_VERZOEK, REFERENTIE_AANBIEDER, TOEWIJZING_NUMMER_RANGE, opaque_code, opaque_number
@@ -639,23 +640,6 @@ def _region_moves(seed: int, scale: float, regio: str, last_year: int) -> dict[s
     return c
 
 
-def _packed(keys: list[np.ndarray]) -> np.ndarray | None:
-    """Integer columns packed into one int64 whose order is their lexicographic order (each shifted to start at 0),
-    or None where they need more than 63 bits: one sort or hash instead of several."""
-    out = np.zeros(len(keys[0]), dtype=np.int64)
-    if not len(out):
-        return out
-    width = 0
-    for k in keys:
-        lo = int(k.min())
-        w = (int(k.max()) - lo).bit_length()
-        width += w
-        if width > 63:
-            return None
-        out = (out << w) | (k.astype(np.int64) - lo)
-    return out
-
-
 def _avoid_stacking(seed: int, regio: str, cols: dict[str, np.ndarray], passes: int = 6) -> np.ndarray:
     """No gestapelde toewijzing (OP259): a youth's care with the same product at the same aanbieder may not overlap.
 
@@ -674,8 +658,9 @@ def _avoid_stacking(seed: int, regio: str, cols: dict[str, np.ndarray], passes: 
     # Only a youth with the same product more than once can stack, whatever the aanbieder: work on those rows.
     maybe = np.nonzero(cols["in_ijw"] & ~cols["rejected"])[0]
     youth_keys = [gm[maybe], origin[maybe], person[maybe], product[maybe]]
-    packed = _packed(youth_keys)
-    if packed is not None:   # one hashed column: the duplicates and their group ranks
+    packed = pack(youth_keys)
+    if len(packed) == 1:   # one hashed column: the duplicates and their group ranks
+        packed = packed[0]
         dup = pl.Series(packed).is_duplicated().to_numpy()
         sub = maybe[dup]
         group = np.unique(packed[dup], return_inverse=True)[1].astype(np.int64)
@@ -697,8 +682,8 @@ def _avoid_stacking(seed: int, regio: str, cols: dict[str, np.ndarray], passes: 
     order = np.arange(len(sub))
     for _ in range(passes):
         # by youth and product (group), aanbieder, begin, traject key
-        key = _packed([group, s_aanbieder, s_begin, tk_rank])
-        order = np.argsort(key) if key is not None else np.lexsort((tk_rank, s_begin, s_aanbieder, group))
+        key = pack([group, s_aanbieder, s_begin, tk_rank])
+        order = np.argsort(key[0]) if len(key) == 1 else np.lexsort((tk_rank, s_begin, s_aanbieder, group))
         g_o, a_o = group[order], s_aanbieder[order]
         first = np.ones(len(order), dtype=bool)
         first[1:] = (g_o[1:] != g_o[:-1]) | (a_o[1:] != a_o[:-1])
