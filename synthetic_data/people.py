@@ -207,7 +207,5 @@ def verwijzers(seed: int, gemeenten: pl.DataFrame) -> pl.DataFrame:
             # CD066-CD068: a rechter/OvJ referral carries a name but no zorgverlenercode
             (g["gemeente_code"], "08", [f"Rechtbank {g['provincie']}"], [None]),
         ]
-    names = ["gemeente_code", "verwijzer_type", "_namen", "_codes"]   # columns, not rows: 10x faster to build
-    return pl.DataFrame(dict(zip(names, map(list, zip(*rows)))) if rows else {n: [] for n in names},
-                        schema={"gemeente_code": pl.String, "verwijzer_type": pl.String,
-                                "_namen": pl.List(pl.String), "_codes": pl.List(pl.String)})
+    return pl.DataFrame(rows, schema={"gemeente_code": pl.String, "verwijzer_type": pl.String,
+                                      "_namen": pl.List(pl.String), "_codes": pl.List(pl.String)}, orient="row")
